@@ -1,0 +1,68 @@
+"""When to run a batch: a pure function of the queue, the clock and the settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class BatchPolicy:
+    """Batching settings, validated on construction.
+
+    max_batch_size: most items one call of the batch function gets.
+    max_wait_s: longest an item may wait for company once the model is idle.
+    max_queue: most items waiting; beyond it `submit` raises `QueueFull`.
+    """
+
+    max_batch_size: int = 32
+    max_wait_s: float = 0.005
+    max_queue: int = 256
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.max_batch_size, int) or self.max_batch_size < 1:
+            raise ValueError(f"max_batch_size must be an integer >= 1, got {self.max_batch_size!r}")
+        if not self.max_wait_s >= 0:
+            raise ValueError(f"max_wait_s must be >= 0, got {self.max_wait_s!r}")
+        if not isinstance(self.max_queue, int) or self.max_queue < 1:
+            raise ValueError(f"max_queue must be an integer >= 1, got {self.max_queue!r}")
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Either run a batch of `take` items now, or wait up to `wait_s` for more."""
+
+    take: int = 0
+    wait_s: float | None = None
+
+    @property
+    def run(self) -> bool:
+        return self.take > 0
+
+
+def decide(
+    policy: BatchPolicy,
+    *,
+    now: float,
+    queue_len: int,
+    oldest_enqueued_at: float | None,
+    arrival_gap_s: float | None,
+    closing: bool = False,
+) -> Decision:
+    """Decide what an idle model does with its queue.
+
+    Waiting only pays when another item is expected before the wait bound runs out:
+    `arrival_gap_s` is the recent mean time between arrivals (None: no estimate yet).
+    A lone request at low load therefore runs at once, while under load the batch
+    fills for up to `max_wait_s`. The loop runs one batch at a time, so this is only
+    consulted while the model is idle; items that arrived during a batch are already
+    old and usually run at once.
+    """
+    if queue_len <= 0 or oldest_enqueued_at is None:
+        return Decision(take=0, wait_s=None)
+    take = min(queue_len, policy.max_batch_size)
+    if closing or queue_len >= policy.max_batch_size:
+        return Decision(take=take)
+    remaining = policy.max_wait_s - (now - oldest_enqueued_at)
+    if remaining <= 0 or arrival_gap_s is None or arrival_gap_s >= remaining:
+        return Decision(take=take)
+    return Decision(take=0, wait_s=remaining)

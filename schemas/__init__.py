@@ -1,0 +1,54 @@
+"""Pydantic models of every request option, response and error of the kerasserve HTTP API.
+
+This package is shared by the server and the Python SDK, so it imports only Pydantic.
+"""
+
+from schemas.errors import ErrorCode, ErrorDetail, ErrorResponse
+from schemas.features import FeatureLayer, FeatureResult, FeaturesResponse, LayerList
+from schemas.health import Health, Readiness
+from schemas.models import (
+    BatchingInfo,
+    ModelInfo,
+    ModelList,
+    ModelState,
+    Preprocessing,
+    RuntimeInfo,
+    WeightsInfo,
+    WeightsKind,
+)
+from schemas.predictions import (
+    ImageResult,
+    LegacyPrediction,
+    LegacyPredictResponse,
+    ModelRef,
+    Prediction,
+    PredictResponse,
+    Timing,
+)
+
+__all__ = [
+    "BatchingInfo",
+    "ErrorCode",
+    "ErrorDetail",
+    "ErrorResponse",
+    "FeatureLayer",
+    "FeatureResult",
+    "FeaturesResponse",
+    "Health",
+    "ImageResult",
+    "LayerList",
+    "LegacyPredictResponse",
+    "LegacyPrediction",
+    "ModelInfo",
+    "ModelList",
+    "ModelRef",
+    "ModelState",
+    "Prediction",
+    "PredictResponse",
+    "Preprocessing",
+    "Readiness",
+    "RuntimeInfo",
+    "Timing",
+    "WeightsInfo",
+    "WeightsKind",
+]

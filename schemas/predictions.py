@@ -1,0 +1,65 @@
+"""Prediction responses: the v1 API and the seed's legacy `/predict` contract."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from schemas.models import RuntimeInfo, WeightsInfo
+
+
+class Prediction(BaseModel):
+    """One class and its probability."""
+
+    index: int = Field(description="Position of the class in the model's output vector.")
+    class_id: str = Field(description="Stable class id: the WordNet id for ImageNet models.")
+    label: str = Field(description="Human-readable class name.")
+    probability: float = Field(ge=0.0, le=1.0)
+
+
+class Timing(BaseModel):
+    """Where the time of one image went, and the batch it rode in."""
+
+    queue_ms: float = Field(description="From entering the queue to its batch starting.")
+    inference_ms: float = Field(description="Duration of the model call for the whole batch.")
+    batch_size: int = Field(ge=1, description="Images in the batch this image rode in.")
+    decode_ms: float | None = Field(default=None, description="Decoding and resizing the upload.")
+
+
+class ImageResult(BaseModel):
+    """The result for one uploaded image, in upload order."""
+
+    filename: str | None = None
+    predictions: list[Prediction]
+    timing: Timing
+
+
+class ModelRef(BaseModel):
+    """Which model answered, and with which weights and runtime."""
+
+    name: str
+    weights: WeightsInfo
+    runtime: RuntimeInfo
+
+
+class PredictResponse(BaseModel):
+    """Response of `POST /v1/models/{model}/predict`."""
+
+    model: ModelRef
+    results: list[ImageResult]
+    request_id: str | None = None
+
+
+class LegacyPrediction(BaseModel):
+    """The seed's prediction item."""
+
+    label: str
+    probability: float
+
+
+class LegacyPredictResponse(BaseModel):
+    """The seed's `/predict` response; `error` is set when `success` is false."""
+
+    success: bool
+    predictions: list[LegacyPrediction] = Field(default_factory=list)
+    error: str | None = None
+    code: str | None = None
