@@ -29,6 +29,7 @@ class ErrorCode(str, Enum):
     SHUTTING_DOWN = "shutting_down"  # 503: the server is draining
     DEADLINE_EXCEEDED = "deadline_exceeded"  # 504: the request timed out in the queue or model
     REQUEST_TIMEOUT = "request_timeout"  # 408: the upload did not arrive in time
+    CLIENT_CLOSED_REQUEST = "client_closed_request"  # 499: the client left; nobody reads this
     INFERENCE_FAILED = "inference_failed"  # 500: the model raised on this request's batch
     INTERNAL = "internal_error"  # 500: a bug; the request id finds it in the log
 

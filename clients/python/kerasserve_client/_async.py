@@ -1,0 +1,207 @@
+"""`AsyncClient`: the asyncio twin of `Client`. Everything but the I/O lives in `_base.py`."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from types import TracebackType
+
+import httpx
+
+from kerasserve_client._base import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_PER_REQUEST,
+    DEFAULT_TIMEOUT,
+    DEFAULT_URL,
+    BaseClient,
+    Call,
+    Pooling,
+    T,
+    merge,
+    split,
+)
+from kerasserve_client._uploads import ImageInput, Upload, needs_thread, read_upload
+from kerasserve_client.errors import (
+    KerasServeError,
+    ReadyTimeout,
+    TransportError,
+    Unavailable,
+    api_error,
+    transport_error,
+)
+from kerasserve_client.retry import DEFAULT_RETRY, Retry
+from schemas import FeaturesResponse, Health, ModelInfo, ModelList, PredictResponse, Readiness
+
+
+class AsyncClient(BaseClient):
+    """An asyncio kerasserve client; close it (or use `async with`) to free connections.
+
+    >>> async with AsyncClient("http://127.0.0.1:8000") as client:
+    ...     answer = await client.predict_many(["a.jpg", "b.jpg"], concurrency=4)
+
+    `model=None` uses the server's default model (asked once, then remembered). `transport=` takes
+    any `httpx.BaseTransport` (e.g. `httpx.MockTransport` in tests); `http_client=` your own
+    `httpx.AsyncClient`, which the SDK uses but never closes.
+    """
+
+    _sleep: Callable[[float], Awaitable[None]] = staticmethod(asyncio.sleep)
+    _clock: Callable[[], float] = staticmethod(time.monotonic)
+
+    def __init__(
+        self,
+        base_url: str | httpx.URL = DEFAULT_URL,
+        *,
+        model: str | None = None,
+        timeout: float | httpx.Timeout | None = DEFAULT_TIMEOUT,
+        api_key: str | None = None,
+        retry: Retry | int | None = DEFAULT_RETRY,
+        headers: dict[str, str] | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        http_client: httpx.AsyncClient | None = None,
+    ) -> None:
+        super().__init__(
+            base_url,
+            model=model,
+            timeout=timeout,
+            api_key=api_key,
+            retry=retry,
+            headers=headers,
+            transport=transport,
+            http_client=http_client,
+        )
+        self._owns_http = http_client is None
+        self._http = http_client or httpx.AsyncClient(transport=transport)
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None = None,
+        exc_value: BaseException | None = None,
+        traceback: TracebackType | None = None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        if self._owns_http:
+            await self._http.aclose()
+
+    async def _send(self, call: Call[T], *, retry: bool = True, timeout: float | None = None) -> T:
+        retries = 0
+        while True:
+            cause: Exception | None = None
+            try:
+                response = await self._http.request(**self._send_kwargs(call, timeout))
+            except httpx.TransportError as exc:
+                error: KerasServeError = transport_error(exc, self.base_url)
+                cause = exc
+            else:
+                if response.is_success or response.status_code in call.accept:
+                    return self._parse(call, response)
+                error = api_error(response)
+            delay = self.retry.delay(error, retries) if retry else None
+            if delay is None:
+                raise error from cause
+            await self._sleep(delay)
+            retries += 1
+
+    async def _model(self, model: str | None) -> str:
+        return self._explicit_model(model) or self._remember_default(await self.models())
+
+    async def predict(
+        self, image: ImageInput, *, model: str | None = None, top_k: int | None = None
+    ) -> PredictResponse:
+        """Classify one image; `top_k=None` lets the server choose (5)."""
+        call = self._predict_call(await self._model(model), [await _read(image)], top_k)
+        return await self._send(call)
+
+    async def predict_many(
+        self,
+        images: Sequence[ImageInput],
+        *,
+        model: str | None = None,
+        top_k: int | None = None,
+        per_request: int = DEFAULT_PER_REQUEST,
+        concurrency: int = DEFAULT_CONCURRENCY,
+    ) -> PredictResponse:
+        """Classify several images, `per_request` to a request, `concurrency` requests at once.
+
+        Results come back in input order. The first failure cancels the requests still running.
+        """
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+        groups = split(images, per_request)
+        name = await self._model(model)
+        slots = asyncio.Semaphore(concurrency)
+
+        async def send(group: list[tuple[int, ImageInput]]) -> PredictResponse:
+            async with slots:
+                uploads = [await _read(image, index) for index, image in group]
+                return await self._send(self._predict_call(name, uploads, top_k))
+
+        async with asyncio.TaskGroup() as tasks:
+            running = [tasks.create_task(send(group)) for group in groups]
+        return merge([task.result() for task in running])
+
+    async def features(
+        self,
+        image: ImageInput,
+        *,
+        model: str | None = None,
+        layer: str | None = None,
+        pooling: Pooling = "avg",
+    ) -> FeaturesResponse:
+        """Features of one image at `layer` (None: the model's default embedding layer).
+
+        `features_to_numpy(client.features(...))` turns the answer into an array.
+        """
+        call = self._features_call(await self._model(model), await _read(image), layer, pooling)
+        return await self._send(call)
+
+    async def models(self) -> ModelList:
+        return await self._send(self._models_call())
+
+    async def model(self, name: str) -> ModelInfo:
+        return await self._send(self._model_call(name))
+
+    async def health(self) -> Health:
+        return await self._send(self._health_call())
+
+    async def ready(self) -> Readiness:
+        """The server's readiness; `ready` is False (not an error) while models load."""
+        return await self._send(self._ready_call())
+
+    async def wait_until_ready(self, timeout: float = 60.0, *, interval: float = 0.25) -> Readiness:
+        """Poll `/readyz` until the server is ready; raises `ReadyTimeout` after `timeout` s.
+
+        A refused connection or a 503 counts as "not yet"; any other error is raised at once.
+        """
+        deadline = self._clock() + timeout
+        last: Readiness | None = None
+        while True:
+            remaining = deadline - self._clock()
+            failure: Exception | None = None
+            try:
+                last = await self._send(
+                    self._ready_call(), retry=False, timeout=max(remaining, 0.1)
+                )
+            except (TransportError, Unavailable) as exc:
+                failure = exc
+            else:
+                if last.ready:
+                    return last
+            remaining = deadline - self._clock()
+            if remaining <= 0:
+                raise ReadyTimeout(
+                    self._ready_timeout_message(timeout, last, failure), last=last
+                ) from failure
+            await self._sleep(min(interval, remaining))
+
+
+async def _read(image: ImageInput, index: int = 0) -> Upload:
+    """Read an image input, off the event loop when that means disk I/O."""
+    if needs_thread(image):
+        return await asyncio.to_thread(read_upload, image, index)
+    return read_upload(image, index)

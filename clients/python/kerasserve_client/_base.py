@@ -1,0 +1,215 @@
+"""What `Client` and `AsyncClient` share: settings, building requests, parsing answers."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, Literal, TypeVar
+from urllib.parse import quote
+
+import httpx
+from pydantic import BaseModel, ValidationError
+
+from kerasserve_client._uploads import ImageInput, Upload
+from kerasserve_client._version import __version__
+from kerasserve_client.errors import UnexpectedResponse, api_error
+from kerasserve_client.retry import Retry, as_retry
+from schemas import FeaturesResponse, Health, ModelInfo, ModelList, PredictResponse, Readiness
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_PER_REQUEST = 8
+DEFAULT_CONCURRENCY = 4
+
+Pooling = Literal["avg", "max", "none"]
+T = TypeVar("T", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Call(Generic[T]):
+    """One API call, built once and sent as often as the retry policy allows."""
+
+    method: str
+    path: str
+    result: type[T]
+    params: dict[str, str | int] = field(default_factory=dict)
+    uploads: Sequence[Upload] = ()
+    accept: frozenset[int] = frozenset()
+    """Error statuses whose body is still a `result` (`/readyz` answers 503 with a `Readiness`)."""
+
+
+class BaseClient:
+    def __init__(
+        self,
+        base_url: str | httpx.URL,
+        *,
+        model: str | None,
+        timeout: float | httpx.Timeout | None,
+        api_key: str | None,
+        retry: Retry | int | None,
+        headers: dict[str, str] | None,
+        transport: object | None,
+        http_client: object | None,
+    ) -> None:
+        if transport is not None and http_client is not None:
+            raise ValueError(
+                "pass either transport= or http_client=, not both: "
+                "configure the transport on your own http_client"
+            )
+        url = str(base_url).rstrip("/")
+        if not url.startswith(("http://", "https://")):
+            raise ValueError(f"base_url must start with http:// or https://, got {url!r}")
+        self.base_url = url
+        self.model_name = model
+        self.timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
+        self.retry = as_retry(retry)
+        self._headers = {
+            "accept": "application/json",
+            "user-agent": f"kerasserve-client/{__version__} httpx/{httpx.__version__} "
+            f"python/{sys.version_info.major}.{sys.version_info.minor}",
+            **({"authorization": f"Bearer {api_key}"} if api_key else {}),
+            **(headers or {}),
+        }
+        self._default_model: str | None = None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.base_url!r})"
+
+    # Request building.
+
+    def _url(self, path: str) -> str:
+        return self.base_url + path
+
+    def _send_kwargs(self, call: Call[Any], timeout: float | None = None) -> dict[str, Any]:
+        """Arguments of `httpx.Client.request`; `timeout` shortens the client's for this call."""
+        return {
+            "method": call.method,
+            "url": self._url(call.path),
+            "params": call.params or None,
+            "files": [upload.part() for upload in call.uploads] or None,
+            "headers": self._headers,
+            "timeout": self.timeout if timeout is None else _shorter(self.timeout, timeout),
+        }
+
+    def _explicit_model(self, model: str | None) -> str | None:
+        """The model named by the call or the client; None means: ask the server for its default."""
+        return model or self.model_name or self._default_model
+
+    def _remember_default(self, models: ModelList) -> str:
+        if models.default_model:
+            name = models.default_model
+        elif len(models.models) == 1:
+            name = models.models[0].name
+        else:
+            served = ", ".join(m.name for m in models.models) or "none"
+            raise ValueError(
+                f"the server at {self.base_url} names no default model; pass model=... "
+                f"(served: {served})"
+            )
+        self._default_model = name
+        return name
+
+    @staticmethod
+    def _models_call() -> Call[ModelList]:
+        return Call("GET", "/v1/models", ModelList)
+
+    @staticmethod
+    def _model_call(name: str) -> Call[ModelInfo]:
+        return Call("GET", f"/v1/models/{_quote(name)}", ModelInfo)
+
+    @staticmethod
+    def _health_call() -> Call[Health]:
+        return Call("GET", "/healthz", Health)
+
+    @staticmethod
+    def _ready_call() -> Call[Readiness]:
+        return Call("GET", "/readyz", Readiness, accept=frozenset({503}))
+
+    @staticmethod
+    def _predict_call(
+        model: str, uploads: Sequence[Upload], top_k: int | None
+    ) -> Call[PredictResponse]:
+        if top_k is not None and top_k < 1:
+            raise ValueError(f"top_k must be >= 1, got {top_k}")
+        params: dict[str, str | int] = {} if top_k is None else {"top_k": top_k}
+        return Call("POST", f"/v1/models/{_quote(model)}/predict", PredictResponse, params, uploads)
+
+    @staticmethod
+    def _features_call(
+        model: str, upload: Upload, layer: str | None, pooling: Pooling
+    ) -> Call[FeaturesResponse]:
+        params: dict[str, str | int] = {"pooling": pooling}
+        if layer is not None:
+            params["layer"] = layer
+        path = f"/v1/models/{_quote(model)}/features"
+        return Call("POST", path, FeaturesResponse, params, [upload])
+
+    # Response parsing.
+
+    def _ready_timeout_message(
+        self, timeout: float, last: Readiness | None, failure: Exception | None
+    ) -> str:
+        if last is not None and failure is None:
+            states = ", ".join(f"{name}: {state}" for name, state in last.models.items())
+            why = f"models {states or 'none'}" + (f" ({last.detail})" if last.detail else "")
+        else:
+            why = str(failure)
+        return f"{self.base_url} not ready after {timeout:g} s; last: {why}"
+
+    @staticmethod
+    def _parse(call: Call[T], response: httpx.Response) -> T:
+        """The call's result from a response the sender already accepted (2xx or `call.accept`)."""
+        try:
+            return call.result.model_validate_json(response.content)
+        except ValidationError as exc:
+            if not response.is_success:
+                raise api_error(response) from None
+            snippet = response.text.strip()[:200]
+            raise UnexpectedResponse(
+                f"{call.method} {call.path} answered {response.status_code} with a body that is "
+                f"not a {call.result.__name__}; is {response.url.host}:{response.url.port} a "
+                f"kerasserve server of a matching version? Body: {snippet!r}",
+                status_code=response.status_code,
+            ) from exc
+
+
+def _shorter(timeout: httpx.Timeout, limit: float) -> httpx.Timeout:
+    def cap(value: float | None) -> float:
+        return limit if value is None else min(value, limit)
+
+    return httpx.Timeout(
+        connect=cap(timeout.connect),
+        read=cap(timeout.read),
+        write=cap(timeout.write),
+        pool=cap(timeout.pool),
+    )
+
+
+def _quote(name: str) -> str:
+    return quote(name, safe="")
+
+
+def split(images: Sequence[ImageInput], per_request: int) -> list[list[tuple[int, ImageInput]]]:
+    """Images with their input positions, in groups of at most `per_request`, order kept."""
+    if per_request < 1:
+        raise ValueError(f"per_request must be >= 1, got {per_request}")
+    if isinstance(images, str | bytes):
+        raise TypeError("predict_many takes a list of images; for one image call predict()")
+    if not images:
+        raise ValueError("predict_many needs at least one image")
+    numbered = list(enumerate(images))
+    return [numbered[i : i + per_request] for i in range(0, len(numbered), per_request)]
+
+
+def merge(responses: Sequence[PredictResponse]) -> PredictResponse:
+    """One response for many requests: results in input order, the first answer's model.
+
+    `request_id` is kept only when one request carried every image.
+    """
+    first = responses[0]
+    return PredictResponse(
+        model=first.model,
+        results=[result for response in responses for result in response.results],
+        request_id=first.request_id if len(responses) == 1 else None,
+    )

@@ -1,0 +1,189 @@
+"""`Client`: the blocking twin. Everything but the I/O lives in `_base.py`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from types import TracebackType
+
+import httpx
+
+from kerasserve_client._base import (
+    DEFAULT_PER_REQUEST,
+    DEFAULT_TIMEOUT,
+    DEFAULT_URL,
+    BaseClient,
+    Call,
+    Pooling,
+    T,
+    merge,
+    split,
+)
+from kerasserve_client._uploads import ImageInput, read_upload
+from kerasserve_client.errors import (
+    KerasServeError,
+    ReadyTimeout,
+    TransportError,
+    Unavailable,
+    api_error,
+    transport_error,
+)
+from kerasserve_client.retry import DEFAULT_RETRY, Retry
+from schemas import FeaturesResponse, Health, ModelInfo, ModelList, PredictResponse, Readiness
+
+
+class Client(BaseClient):
+    """A blocking kerasserve client; thread-safe, close it (or use `with`) to free connections.
+
+    >>> with Client("http://127.0.0.1:8000") as client:
+    ...     best = client.predict("cat.jpg", top_k=3).results[0].predictions[0]
+    ...     print(best.label, best.probability)
+
+    `model=None` uses the server's default model (asked once, then remembered). `transport=` takes
+    any `httpx.BaseTransport` (e.g. `httpx.MockTransport` in tests); `http_client=` your own
+    `httpx.Client`, which the SDK uses but never closes.
+    """
+
+    _sleep: Callable[[float], None] = staticmethod(time.sleep)
+    _clock: Callable[[], float] = staticmethod(time.monotonic)
+
+    def __init__(
+        self,
+        base_url: str | httpx.URL = DEFAULT_URL,
+        *,
+        model: str | None = None,
+        timeout: float | httpx.Timeout | None = DEFAULT_TIMEOUT,
+        api_key: str | None = None,
+        retry: Retry | int | None = DEFAULT_RETRY,
+        headers: dict[str, str] | None = None,
+        transport: httpx.BaseTransport | None = None,
+        http_client: httpx.Client | None = None,
+    ) -> None:
+        super().__init__(
+            base_url,
+            model=model,
+            timeout=timeout,
+            api_key=api_key,
+            retry=retry,
+            headers=headers,
+            transport=transport,
+            http_client=http_client,
+        )
+        self._owns_http = http_client is None
+        self._http = http_client or httpx.Client(transport=transport)
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None = None,
+        exc_value: BaseException | None = None,
+        traceback: TracebackType | None = None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._owns_http:
+            self._http.close()
+
+    def _send(self, call: Call[T], *, retry: bool = True, timeout: float | None = None) -> T:
+        retries = 0
+        while True:
+            cause: Exception | None = None
+            try:
+                response = self._http.request(**self._send_kwargs(call, timeout))
+            except httpx.TransportError as exc:
+                error: KerasServeError = transport_error(exc, self.base_url)
+                cause = exc
+            else:
+                if response.is_success or response.status_code in call.accept:
+                    return self._parse(call, response)
+                error = api_error(response)
+            delay = self.retry.delay(error, retries) if retry else None
+            if delay is None:
+                raise error from cause
+            self._sleep(delay)
+            retries += 1
+
+    def _model(self, model: str | None) -> str:
+        return self._explicit_model(model) or self._remember_default(self.models())
+
+    def predict(
+        self, image: ImageInput, *, model: str | None = None, top_k: int | None = None
+    ) -> PredictResponse:
+        """Classify one image; `top_k=None` lets the server choose (5)."""
+        call = self._predict_call(self._model(model), [read_upload(image)], top_k)
+        return self._send(call)
+
+    def predict_many(
+        self,
+        images: Sequence[ImageInput],
+        *,
+        model: str | None = None,
+        top_k: int | None = None,
+        per_request: int = DEFAULT_PER_REQUEST,
+    ) -> PredictResponse:
+        """Classify several images, `per_request` to a request, one request after the other.
+
+        Results come back in input order. For requests in flight at once use `AsyncClient`.
+        """
+        groups = split(images, per_request)
+        name = self._model(model)
+        responses = [
+            self._send(self._predict_call(name, [read_upload(img, i) for i, img in group], top_k))
+            for group in groups
+        ]
+        return merge(responses)
+
+    def features(
+        self,
+        image: ImageInput,
+        *,
+        model: str | None = None,
+        layer: str | None = None,
+        pooling: Pooling = "avg",
+    ) -> FeaturesResponse:
+        """Features of one image at `layer` (None: the model's default embedding layer).
+
+        `features_to_numpy(client.features(...))` turns the answer into an array.
+        """
+        call = self._features_call(self._model(model), read_upload(image), layer, pooling)
+        return self._send(call)
+
+    def models(self) -> ModelList:
+        return self._send(self._models_call())
+
+    def model(self, name: str) -> ModelInfo:
+        return self._send(self._model_call(name))
+
+    def health(self) -> Health:
+        return self._send(self._health_call())
+
+    def ready(self) -> Readiness:
+        """The server's readiness; `ready` is False (not an error) while models load."""
+        return self._send(self._ready_call())
+
+    def wait_until_ready(self, timeout: float = 60.0, *, interval: float = 0.25) -> Readiness:
+        """Poll `/readyz` until the server is ready; raises `ReadyTimeout` after `timeout` s.
+
+        A refused connection or a 503 counts as "not yet"; any other error is raised at once.
+        """
+        deadline = self._clock() + timeout
+        last: Readiness | None = None
+        while True:
+            remaining = deadline - self._clock()
+            failure: Exception | None = None
+            try:
+                last = self._send(self._ready_call(), retry=False, timeout=max(remaining, 0.1))
+            except (TransportError, Unavailable) as exc:
+                failure = exc
+            else:
+                if last.ready:
+                    return last
+            remaining = deadline - self._clock()
+            if remaining <= 0:
+                raise ReadyTimeout(
+                    self._ready_timeout_message(timeout, last, failure), last=last
+                ) from failure
+            self._sleep(min(interval, remaining))

@@ -1,0 +1,175 @@
+"""The `kerasserve` command: serve, list models, fetch weights, and the client commands."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from service import __version__
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
+
+
+def _serve_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "serve",
+        help="start the HTTP server",
+        description="Serve keras.applications models over HTTP. Every flag has a "
+        "KERASSERVE_<FLAG> environment variable (e.g. KERASSERVE_MAX_BATCH_SIZE).",
+        argument_default=argparse.SUPPRESS,
+    )
+    p.add_argument("--model", action="append", help="model to serve (repeatable; default MobileNetV2)")
+    p.add_argument("--weights", help="auto (default) | imagenet | none | PATH to a weights file")
+    p.add_argument("--model-file", action="append", help="your own .keras model (repeatable)")
+    p.add_argument("--labels", action="append", help="labels file for each --model-file")
+    p.add_argument("--preprocess", choices=["caffe", "tf", "torch", "none"], help="for --model-file")
+    p.add_argument(
+        "--unsafe-model-files",
+        action="store_true",
+        help="load --model-file with safe_mode=False (lets the file run code)",
+    )
+    p.add_argument("--runtime", help="keras (default)")
+    p.add_argument("--host", help="bind address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (default 8000)")
+    p.add_argument("--max-batch-size", type=int, help="largest batch per model call (default 32)")
+    p.add_argument("--max-wait-ms", type=float, help="longest wait for a batch to fill (default 5)")
+    p.add_argument("--max-queue", type=int, help="queued images per model before 503 (default 256)")
+    p.add_argument("--timeout-s", type=float, help="per-request deadline (default 30)")
+    p.add_argument("--max-body-mb", type=float, help="request body limit in MB (default 10)")
+    p.add_argument("--max-pixels", type=int, help="decoded pixels per image (default 50M)")
+    p.add_argument("--max-images", type=int, help="images per request (default 32)")
+    p.add_argument("--decode-workers", type=int, help="image decoding threads (default: cores)")
+    p.add_argument("--drain-timeout-s", type=float, help="graceful shutdown bound (default 30)")
+    p.add_argument("--api-key", dest="api_keys", action="append", help="require this API key")
+    p.add_argument("--cors-origin", dest="cors_origins", action="append", help="allowed origin")
+    p.add_argument("--log-level", help="debug | info | warning | error")
+    p.set_defaults(func=_serve)
+
+
+def configure_logging(level: str) -> None:
+    from service.http.middleware import RequestIdFilter
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    handler.addFilter(RequestIdFilter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from pydantic import ValidationError
+
+    from service.settings import Settings
+
+    overrides = {k: v for k, v in vars(args).items() if k not in ("func", "command")}
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        print(f"kerasserve serve: invalid settings:\n{exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level)
+
+    import uvicorn
+
+    from service.http.app import create_app
+
+    config = uvicorn.Config(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=int(settings.drain_timeout_s),
+        lifespan="on",
+    )
+    server = uvicorn.Server(config)
+    server.run()
+    # uvicorn leaves `started` False when the lifespan (model loading) failed.
+    return 0 if server.started else 1
+
+
+def _models(args: argparse.Namespace) -> int:
+    from service.inference import catalogue
+
+    specs = catalogue.catalogue()
+    rows = [
+        (s.name, f"{s.input_size[0]}x{s.input_size[1]}", s.preprocess_mode, s.module_short)
+        for s in specs.values()
+    ]
+    if args.json:
+        import json
+
+        print(
+            json.dumps(
+                [
+                    {"name": n, "input_size": list(specs[n].input_size), "preprocess": p, "module": m}
+                    for n, _, p, m in rows
+                ],
+                indent=2,
+            )
+        )
+        return 0
+    widths = [max(len(r[i]) for r in rows + [("model", "input", "preprocess", "module")]) for i in range(4)]
+    header = ("model", "input", "preprocess", "module")
+    for row in [header, *rows]:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    print(f"\n{len(rows)} models in keras.applications")
+    return 0
+
+
+def _fetch_weights(args: argparse.Namespace) -> int:
+    from service.errors import ModelLoadError, ModelNotFound
+    from service.inference import catalogue, weights
+
+    failures = 0
+    for name in args.models:
+        try:
+            spec = catalogue.spec(name)
+            cache = weights.fetch(spec)
+        except (ModelLoadError, ModelNotFound) as exc:
+            print(f"{name}: {exc}", file=sys.stderr)
+            failures += 1
+            continue
+        print(f"{spec.name}: ImageNet weights in {cache}")
+    return 1 if failures else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kerasserve", description="Serve keras.applications image models over HTTP."
+    )
+    parser.add_argument("--version", action="version", version=f"kerasserve {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _serve_parser(sub)
+    models = sub.add_parser("models", help="list every model the installed Keras can serve")
+    models.add_argument("--json", action="store_true")
+    models.set_defaults(func=_models)
+    fetch = sub.add_parser(
+        "fetch-weights", help="download ImageNet weights into Keras' cache (for images)"
+    )
+    fetch.add_argument("models", nargs="+", metavar="MODEL")
+    fetch.set_defaults(func=_fetch_weights)
+    try:
+        from kerasserve_client.cli import add_client_commands
+    except ImportError:  # the SDK ships with the package; tolerate a partial checkout
+        pass
+    else:
+        add_client_commands(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,98 @@
+"""Errors the service raises on purpose; each maps to one HTTP status and `ErrorCode`.
+
+    ServiceError
+     ├── InvalidImage           400 the bytes do not decode as the image they claim to be
+     ├── EmptyFile              400
+     ├── UnsupportedMediaType   415 not a format we decode (HEIC, PDF, SVG, text...)
+     ├── ImageTooLarge          413 too many pixels
+     ├── PayloadTooLarge        413 too many bytes
+     ├── TooManyImages          413
+     ├── MissingImage           422
+     ├── InvalidRequest         422
+     ├── Unauthorized           401
+     ├── RequestTimeout         408 the upload did not arrive in time
+     ├── ModelNotFound          404
+     ├── LayerNotFound          404
+     ├── NotReady               503
+     ├── ClientGone             499 the client disconnected while its request waited
+     └── ModelLoadError         (start-up only: the server refuses to start)
+
+Errors from `batching/` (QueueFull, DeadlineExceeded, ShuttingDown, BatchFailed) are mapped
+beside these in `service/http/errors.py`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from schemas import ErrorCode
+
+
+class ServiceError(Exception):
+    code: ErrorCode = ErrorCode.INTERNAL
+    status: int = 500
+
+    def __init__(self, message: str, *, extra: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.extra = extra
+
+
+class InvalidImage(ServiceError):
+    code, status = ErrorCode.INVALID_IMAGE, 400
+
+
+class EmptyFile(ServiceError):
+    code, status = ErrorCode.EMPTY_FILE, 400
+
+
+class UnsupportedMediaType(ServiceError):
+    code, status = ErrorCode.UNSUPPORTED_MEDIA_TYPE, 415
+
+
+class ImageTooLarge(ServiceError):
+    code, status = ErrorCode.IMAGE_TOO_LARGE, 413
+
+
+class PayloadTooLarge(ServiceError):
+    code, status = ErrorCode.PAYLOAD_TOO_LARGE, 413
+
+
+class TooManyImages(ServiceError):
+    code, status = ErrorCode.TOO_MANY_IMAGES, 413
+
+
+class MissingImage(ServiceError):
+    code, status = ErrorCode.MISSING_IMAGE, 422
+
+
+class InvalidRequest(ServiceError):
+    code, status = ErrorCode.INVALID_REQUEST, 422
+
+
+class Unauthorized(ServiceError):
+    code, status = ErrorCode.UNAUTHORIZED, 401
+
+
+class RequestTimeout(ServiceError):
+    code, status = ErrorCode.REQUEST_TIMEOUT, 408
+
+
+class ModelNotFound(ServiceError):
+    code, status = ErrorCode.MODEL_NOT_FOUND, 404
+
+
+class LayerNotFound(ServiceError):
+    code, status = ErrorCode.LAYER_NOT_FOUND, 404
+
+
+class NotReady(ServiceError):
+    code, status = ErrorCode.NOT_READY, 503
+
+
+class ClientGone(ServiceError):
+    code, status = ErrorCode.CLIENT_CLOSED_REQUEST, 499
+
+
+class ModelLoadError(Exception):
+    """A model cannot be loaded; raised at start-up, the message says what to do."""

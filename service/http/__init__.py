@@ -1,0 +1,1 @@
+"""The HTTP side: FastAPI app, routes, errors, limits, metrics (never imports TensorFlow)."""

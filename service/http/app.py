@@ -1,0 +1,132 @@
+"""The app factory and its lifespan: load and warm every model, serve, then drain."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
+
+from batching import BatchPolicy
+from service import __version__
+from service.errors import ModelLoadError
+from service.http import docs, errors
+from service.http.metrics import Metrics
+from service.http.middleware import RequestContextMiddleware
+from service.http.routes import api, ops
+from service.http.state import AppState, LifespanState
+from service.inference.models import ModelSource
+from service.inference.registry import build_registry
+from service.settings import Settings
+
+logger = logging.getLogger("kerasserve")
+
+DESCRIPTION = """
+Classify images with any `keras.applications` model (or your own `.keras` file).
+Concurrent requests are batched dynamically: a lone request runs at once, under load
+requests share a model call. Every error is an `ErrorResponse` with a stable `code`.
+"""
+
+
+def model_sources(settings: Settings) -> list[ModelSource]:
+    sources = [
+        ModelSource(name=name, weights=settings.weights, runtime=settings.runtime)
+        for name in settings.models
+    ]
+    for path, labels in settings.model_files:
+        sources.append(
+            ModelSource(
+                name=path.stem,
+                model_file=path,
+                labels_file=labels,
+                preprocess=settings.preprocess,
+                safe_mode=not settings.unsafe_model_files,
+                runtime=settings.runtime,
+            )
+        )
+    return sources
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app; models load and warm in the lifespan, before the first request."""
+    settings = settings or Settings()
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[LifespanState]:
+        policy = BatchPolicy(
+            max_batch_size=settings.max_batch_size,
+            max_wait_s=settings.max_wait_ms / 1e3,
+            max_queue=settings.max_queue,
+        )
+        registry = build_registry(
+            model_sources(settings), policy, settings.timeout_s, metrics.observer
+        )
+        pool = ThreadPoolExecutor(settings.decode_workers, thread_name_prefix="decode")
+        state = AppState(settings, registry, pool, metrics)
+        app.state.kerasserve = state
+        try:
+            await registry.load_all()
+        except ModelLoadError as exc:
+            logger.error("cannot start: %s", exc)
+            await registry.aclose(0)
+            pool.shutdown(wait=False)
+            raise
+        for model in registry:
+            info = model.describe()
+            metrics.model_info.labels(model.name).info(
+                {
+                    "weights": info.weights.kind.value,
+                    "runtime": info.runtime.name,
+                    "input_shape": "x".join(map(str, info.input_shape)),
+                }
+            )
+        logger.info("ready: %s", ", ".join(m.name for m in registry))
+        try:
+            yield {"app": state}
+        finally:
+            state.draining = True
+            await registry.aclose(settings.drain_timeout_s)
+            pool.shutdown(wait=True, cancel_futures=True)
+            logger.info("stopped")
+
+    app = FastAPI(
+        title="kerasserve",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    errors.install(app)
+    docs.install(app)
+    app.include_router(api)
+    app.include_router(ops)
+    web = _web_root()
+    if web is not None:
+        app.mount("/", StaticFiles(directory=web, html=True), name="web")
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "X-API-Key", "X-Request-ID", "Content-Type"],
+            expose_headers=["X-Request-ID", "Server-Timing", "Retry-After"],
+        )
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    return app
+
+
+def _web_root() -> Path | None:
+    """The web page's folder (`clients/web`, installed as package `kerasserve_web`)."""
+    try:
+        root = Path(str(resources.files("kerasserve_web")))
+    except ModuleNotFoundError:
+        return None
+    return root if (root / "index.html").is_file() else None

@@ -1,0 +1,143 @@
+"""Every exception a request can meet, mapped in one place to a status code and `ErrorResponse`."""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from batching import BatchFailed, BatchingError, DeadlineExceeded, QueueFull, ShuttingDown
+from schemas import ErrorCode, ErrorDetail, ErrorResponse
+from service.errors import ServiceError
+
+logger = logging.getLogger("kerasserve.http")
+
+# batching/ knows nothing of HTTP: its errors get their status and code here.
+BATCHING_ERRORS: dict[type[BatchingError], tuple[int, ErrorCode]] = {
+    QueueFull: (503, ErrorCode.OVERLOADED),
+    ShuttingDown: (503, ErrorCode.SHUTTING_DOWN),
+    DeadlineExceeded: (504, ErrorCode.DEADLINE_EXCEEDED),
+    BatchFailed: (500, ErrorCode.INFERENCE_FAILED),
+}
+
+_HTTP_CODES = {404: ErrorCode.NOT_FOUND, 405: ErrorCode.METHOD_NOT_ALLOWED}
+
+
+def request_id(request: Request) -> str | None:
+    return getattr(request.state, "request_id", None)
+
+
+def describe(exc: BaseException) -> tuple[int, ErrorResponse, dict[str, str]]:
+    """The status, body (without request id) and extra headers for `exc`."""
+    headers: dict[str, str] = {}
+    if isinstance(exc, ServiceError):
+        body = ErrorResponse(code=exc.code, message=exc.message, extra=exc.extra)
+        status = exc.status
+        if status == 503:
+            headers["Retry-After"] = "5"
+            body.retry_after = 5.0
+        elif status == 401:
+            headers["WWW-Authenticate"] = 'Bearer realm="kerasserve"'
+        return status, body, headers
+    if isinstance(exc, BatchingError):
+        status, code = BATCHING_ERRORS.get(type(exc), (500, ErrorCode.INTERNAL))
+        message = str(exc)
+        if isinstance(exc, BatchFailed):
+            message = f"inference failed for this request's batch: {exc.__cause__!r}"
+        body = ErrorResponse(code=code, message=message)
+        if isinstance(exc, QueueFull | ShuttingDown):
+            retry = exc.retry_after if isinstance(exc, QueueFull) else 5.0
+            headers["Retry-After"] = str(math.ceil(retry))
+            body.retry_after = float(math.ceil(retry))
+        return status, body, headers
+    return (
+        500,
+        ErrorResponse(code=ErrorCode.INTERNAL, message="internal error; the log has the details"),
+        headers,
+    )
+
+
+def error_response(request: Request, exc: BaseException) -> JSONResponse:
+    status, body, headers = describe(exc)
+    body.request_id = request_id(request)
+    request.state.error_code = body.code.value
+    if status >= 500 and not isinstance(exc, BatchingError | ServiceError):
+        logger.error("unhandled error (request %s)", body.request_id, exc_info=exc)
+    return JSONResponse(body.model_dump(mode="json"), status_code=status, headers=headers)
+
+
+async def _service_error(request: Request, exc: Exception) -> JSONResponse:
+    return error_response(request, exc)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    details = [
+        ErrorDetail(loc=[str(x) for x in err.get("loc", ())], msg=err.get("msg", ""), type=err.get("type"))
+        for err in exc.errors()
+    ]
+    summary = "; ".join(f"{'.'.join(map(str, d.loc))}: {d.msg}" for d in details)
+    body = ErrorResponse(
+        code=ErrorCode.INVALID_REQUEST,
+        message=f"invalid request: {summary}",
+        details=details,
+        request_id=request_id(request),
+    )
+    request.state.error_code = body.code.value
+    return JSONResponse(body.model_dump(mode="json"), status_code=422)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _HTTP_CODES.get(exc.status_code, ErrorCode.INVALID_REQUEST)
+    body = ErrorResponse(code=code, message=str(exc.detail), request_id=request_id(request))
+    request.state.error_code = code.value
+    return JSONResponse(
+        body.model_dump(mode="json"), status_code=exc.status_code, headers=exc.headers
+    )
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(ServiceError, _service_error)
+    app.add_exception_handler(BatchingError, _service_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _service_error)
+
+
+def openapi_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` entries, each an `ErrorResponse` with an example."""
+    examples = {
+        400: (ErrorCode.INVALID_IMAGE, "the JPEG image could not be decoded: image file is truncated"),
+        401: (ErrorCode.UNAUTHORIZED, "missing or invalid API key"),
+        404: (ErrorCode.MODEL_NOT_FOUND, "Unknown model 'resnet5'. Did you mean: ResNet50?"),
+        408: (ErrorCode.REQUEST_TIMEOUT, "the upload did not complete within 30 s"),
+        413: (ErrorCode.PAYLOAD_TOO_LARGE, "the body exceeds the limit of 10,485,760 bytes"),
+        415: (ErrorCode.UNSUPPORTED_MEDIA_TYPE, "unsupported image type (detected HEIC)"),
+        422: (ErrorCode.INVALID_REQUEST, "invalid request: query.top_k: must be <= 100"),
+        500: (ErrorCode.INFERENCE_FAILED, "inference failed for this request's batch"),
+        503: (ErrorCode.OVERLOADED, "queue is full (256 waiting, limit 256); retry in 1 s"),
+        504: (ErrorCode.DEADLINE_EXCEEDED, "no result within 30 s (still queued)"),
+    }
+    out: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        code, message = examples[status]
+        out[status] = {
+            "model": ErrorResponse,
+            "description": code.value.replace("_", " "),
+            "content": {
+                "application/json": {
+                    "example": {"code": code.value, "message": message, "request_id": "1f2e3d4c"}
+                }
+            },
+        }
+        if status == 503:
+            out[status]["headers"] = {
+                "Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}
+            }
+    return out

@@ -1,0 +1,92 @@
+"""Request ids, one structured access-log line per request, and request metrics (pure ASGI)."""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.http.metrics import Metrics
+
+logger = logging.getLogger("kerasserve.access")
+current_request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+
+_VALID_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+
+
+class RequestIdFilter(logging.Filter):
+    """Adds `request_id` to every log record, so every log line can carry it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = current_request_id.get()
+        return True
+
+
+class RequestContextMiddleware:
+    """Give every request an id (the client's `X-Request-ID` if sane), log it, count it."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        incoming = _header(scope, b"x-request-id")
+        rid = incoming if incoming and _VALID_ID.match(incoming) else uuid.uuid4().hex[:16]
+        state: dict[str, Any] = scope.setdefault("state", {})
+        state["request_id"] = rid
+        token = current_request_id.set(rid)
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", rid.encode()))
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            elapsed = time.perf_counter() - start
+            route = _route_template(scope)
+            method = scope.get("method", "")
+            self.metrics.requests.labels(route, method, str(status)).inc()
+            self.metrics.latency.labels(route, method).observe(elapsed)
+            code = state.get("error_code")
+            if code:
+                self.metrics.rejected.labels(code).inc()
+            logger.info(
+                "%s %s %d %.1fms%s",
+                method,
+                scope.get("path", ""),
+                status,
+                elapsed * 1e3,
+                f" code={code}" if code else "",
+                extra={"status": status, "duration_ms": round(elapsed * 1e3, 2), "error_code": code},
+            )
+            current_request_id.reset(token)
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+def _route_template(scope: Scope) -> str:
+    """The matched route's path template (bounded label values), not the raw path."""
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return str(path) if path else "unmatched"

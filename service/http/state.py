@@ -1,0 +1,31 @@
+"""The typed state the lifespan yields: models, thread pools, settings and metrics."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TypedDict
+
+from fastapi import Request
+
+from service.http.metrics import Metrics
+from service.inference.registry import Registry
+from service.settings import Settings
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    registry: Registry
+    decode_pool: ThreadPoolExecutor
+    metrics: Metrics
+    draining: bool = False
+
+
+class LifespanState(TypedDict):
+    app: AppState
+
+
+def get_state(request: Request) -> AppState:
+    state: AppState = request.state.app
+    return state

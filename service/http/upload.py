@@ -1,0 +1,180 @@
+"""Read an upload into memory with its limits enforced while the body streams in.
+
+Starlette's form parser spools large files to disk; ours never writes a byte of an upload
+anywhere, stops reading at the byte limit, and bounds the number of parts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.requests import Request
+
+from service.errors import (
+    InvalidRequest,
+    PayloadTooLarge,
+    RequestTimeout,
+    TooManyImages,
+    UnsupportedMediaType,
+)
+
+IMAGE_FIELD = "image"
+_RAW_TYPES = (b"image/", b"application/octet-stream")
+
+
+@dataclass
+class Part:
+    name: str
+    filename: str | None
+    content_type: str | None
+    chunks: list[bytes] = field(default_factory=list)
+
+    @property
+    def data(self) -> bytes:
+        return b"".join(self.chunks)
+
+
+@dataclass
+class Upload:
+    images: list[Part]
+    fields: dict[str, str]
+    other_files: list[str]
+
+
+def _decode_header(raw: bytes) -> str:
+    # Filenames arrive as raw bytes in whatever encoding the client used; never fail on them.
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+class _FormCollector:
+    def __init__(self, max_parts: int) -> None:
+        self.max_parts = max_parts
+        self.parts: list[Part] = []
+        self._header_field = b""
+        self._header_value = b""
+        self._headers: dict[bytes, bytes] = {}
+        self._current: Part | None = None
+
+    def callbacks(self) -> dict[str, object]:
+        return {
+            "on_part_begin": self._part_begin,
+            "on_part_data": self._part_data,
+            "on_header_field": self._header_field_data,
+            "on_header_value": self._header_value_data,
+            "on_header_end": self._header_end,
+            "on_headers_finished": self._headers_finished,
+        }
+
+    def _part_begin(self) -> None:
+        if len(self.parts) >= self.max_parts:
+            raise TooManyImages(
+                f"the form has more than {self.max_parts} parts",
+                extra={"max_parts": self.max_parts},
+            )
+        self._headers = {}
+        self._current = None
+
+    def _header_field_data(self, data: bytes, start: int, end: int) -> None:
+        self._header_field += data[start:end]
+
+    def _header_value_data(self, data: bytes, start: int, end: int) -> None:
+        self._header_value += data[start:end]
+
+    def _header_end(self) -> None:
+        self._headers[self._header_field.lower()] = self._header_value
+        self._header_field = b""
+        self._header_value = b""
+
+    def _headers_finished(self) -> None:
+        disposition, options = parse_options_header(self._headers.get(b"content-disposition", b""))
+        if disposition != b"form-data" or b"name" not in options:
+            raise InvalidRequest("a multipart part lacks `Content-Disposition: form-data; name=...`")
+        filename = options.get(b"filename")
+        ctype = self._headers.get(b"content-type")
+        self._current = Part(
+            name=_decode_header(options[b"name"]),
+            filename=_decode_header(filename) if filename is not None else None,
+            content_type=ctype.decode("latin-1") if ctype else None,
+        )
+        self.parts.append(self._current)
+
+    def _part_data(self, data: bytes, start: int, end: int) -> None:
+        if self._current is not None:
+            self._current.chunks.append(data[start:end])
+
+
+async def read_upload(
+    request: Request, *, max_bytes: int, max_images: int, timeout_s: float
+) -> Upload:
+    """Read the request's images: multipart parts named `image`, or a raw image body."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            length = int(declared)
+        except ValueError:
+            raise InvalidRequest(f"bad Content-Length {declared[:40]!r}") from None
+        if length > max_bytes:
+            raise PayloadTooLarge(
+                f"the body is {length:,} bytes; the limit is {max_bytes:,}",
+                extra={"max_bytes": max_bytes},
+            )
+    ctype, options = parse_options_header(request.headers.get("content-type", ""))
+    raw = ctype.startswith(_RAW_TYPES)
+    if not raw and ctype != b"multipart/form-data":
+        raise UnsupportedMediaType(
+            f"send the image as multipart/form-data in a field named {IMAGE_FIELD!r} "
+            f"(or as a raw image/* body), not {ctype.decode('latin-1') or 'no Content-Type'}"
+        )
+    boundary = options.get(b"boundary")
+    if not raw and not boundary:
+        raise InvalidRequest("multipart/form-data without a boundary")
+    # Images, plus a few small fields (top_k, model...) a form may carry.
+    collector = _FormCollector(max_parts=max_images + 8)
+    parser = None if raw else MultipartParser(boundary or b"", collector.callbacks())  # type: ignore[arg-type]
+    chunks: list[bytes] = []
+    received = 0
+    try:
+        async with asyncio.timeout(timeout_s):
+            async for chunk in request.stream():
+                received += len(chunk)
+                if received > max_bytes:
+                    raise PayloadTooLarge(
+                        f"the body exceeds the limit of {max_bytes:,} bytes",
+                        extra={"max_bytes": max_bytes},
+                    )
+                if parser is None:
+                    chunks.append(chunk)
+                else:
+                    parser.write(chunk)
+    except TimeoutError:
+        raise RequestTimeout(
+            f"the upload did not complete within {timeout_s:g} s ({received:,} bytes received)"
+        ) from None
+    except MultipartParseError as exc:
+        raise InvalidRequest(f"malformed multipart body: {exc}") from exc
+    if parser is not None:
+        try:
+            parser.finalize()
+        except MultipartParseError as exc:
+            raise InvalidRequest(f"malformed multipart body: {exc}") from exc
+    if raw:
+        return Upload([Part(IMAGE_FIELD, None, ctype.decode("latin-1"), chunks)], {}, [])
+    images = [p for p in collector.parts if p.name == IMAGE_FIELD]
+    fields = {
+        p.name: p.data.decode("utf-8", "replace")[:1000]
+        for p in collector.parts
+        if p.name != IMAGE_FIELD and p.filename is None
+    }
+    others = [p.name for p in collector.parts if p.name != IMAGE_FIELD and p.filename is not None]
+    if len(images) > max_images:
+        raise TooManyImages(
+            f"{len(images)} images in one request; the limit is {max_images}",
+            extra={"max_images": max_images},
+        )
+    return Upload(images, fields, others)

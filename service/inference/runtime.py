@@ -1,0 +1,117 @@
+"""Runtimes run the forward pass on whole uint8 batches; Keras (TensorFlow) is the reference."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import numpy as np
+
+logger = logging.getLogger("kerasserve.runtime")
+
+
+def buckets_for(max_batch_size: int) -> list[int]:
+    """Batch sizes to compile and warm: powers of two up to, and including, the maximum."""
+    sizes = [1]
+    while sizes[-1] * 2 < max_batch_size:
+        sizes.append(sizes[-1] * 2)
+    if sizes[-1] != max_batch_size:
+        sizes.append(max_batch_size)
+    return sizes
+
+
+def pad_to_bucket(batch: np.ndarray, buckets: list[int]) -> np.ndarray:
+    """Pad `batch` with zero images up to the smallest bucket that holds it."""
+    n = batch.shape[0]
+    size = next((b for b in buckets if b >= n), None)
+    if size is None:
+        raise ValueError(f"batch of {n} exceeds the largest bucket {buckets[-1]}")
+    if size == n:
+        return batch
+    pad = np.zeros((size - n, *batch.shape[1:]), dtype=batch.dtype)
+    return np.concatenate([batch, pad])
+
+
+def softmax(x: np.ndarray) -> np.ndarray:
+    z = x - x.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return np.asarray(e / e.sum(axis=-1, keepdims=True), dtype=np.float32)
+
+
+class Runtime(Protocol):
+    """Every call happens on the model's own thread."""
+
+    name: str
+    detail: str | None
+    max_abs_diff: float | None
+    buckets: list[int]
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        """uint8 (n, h, w, 3) -> float32 (n, classes)."""
+        ...
+
+    def warm(self) -> None: ...
+
+
+class KerasRuntime:
+    """The model's own preprocessing and forward pass fused in one `tf.function` graph.
+
+    The graph takes uint8 pixels with a dynamic batch dimension, so it is traced once;
+    every bucket is run once at warm-up so oneDNN has built its kernels for each shape
+    before the first request arrives.
+    """
+
+    name = "keras"
+
+    def __init__(
+        self,
+        model: Any,
+        preprocess_input: Callable[..., Any],
+        input_size: tuple[int, int],
+        buckets: list[int],
+    ) -> None:
+        import tensorflow as tf
+
+        self.model = model
+        self.buckets = buckets
+        self.input_size = input_size
+        self.max_abs_diff: float | None = 0.0
+        self.detail: str | None = f"TensorFlow {tf.__version__}, tf.function graph"
+        spec = tf.TensorSpec([None, *input_size, 3], tf.uint8)
+
+        def preprocess(x: Any) -> Any:
+            return preprocess_input(tf.cast(x, tf.float32))
+
+        def forward(x: Any) -> Any:
+            return model(preprocess(x), training=False)
+
+        self._preprocess = tf.function(preprocess, input_signature=[spec])
+        self._forward = tf.function(forward, input_signature=[spec])
+        self._needs_softmax: bool | None = None
+
+    def preprocess(self, batch: np.ndarray) -> np.ndarray:
+        """The exact pixels-to-input transform the graph applies (for tests and runtimes)."""
+        return np.asarray(self._preprocess(batch))
+
+    def raw(self, batch: np.ndarray) -> np.ndarray:
+        """Model outputs for an unpadded batch, as the model computes them."""
+        n = batch.shape[0]
+        out = self._forward(pad_to_bucket(batch, self.buckets))
+        return np.asarray(out)[:n]
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        out = self.raw(batch).astype(np.float32, copy=False)
+        if self._needs_softmax is None:
+            self._needs_softmax = not _is_distribution(out)
+        return softmax(out) if self._needs_softmax else out
+
+    def warm(self) -> None:
+        h, w = self.input_size
+        for size in self.buckets:
+            self.predict(np.zeros((size, h, w, 3), dtype=np.uint8))
+
+
+def _is_distribution(out: np.ndarray) -> bool:
+    """True when every row is already a probability distribution (softmax output)."""
+    return bool(np.all(out >= 0) and np.allclose(out.sum(axis=-1), 1.0, atol=1e-3))
