@@ -263,8 +263,7 @@ def transport_error(exc: httpx.TransportError, url: str) -> TransportError:
     """The SDK error for an httpx transport error; `raise ... from exc` keeps the original."""
     if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
         return ConnectError(
-            f"cannot connect to the kerasserve server at {url} ({exc or type(exc).__name__}); "
-            "is it running, and is the URL right?"
+            f"cannot connect to the kerasserve server at {url} ({exc or type(exc).__name__})"
         )
     if isinstance(exc, httpx.PoolTimeout):
         return ClientTimeout(f"no free connection to {url} in time", sent=False)
