@@ -4,23 +4,33 @@
  */
 
 /**
- * @param {Record<string, (options: object) => {success?: any, fail?: any}>} answers per API name
- *   a function from the call's options to `{success: res}` or `{fail: err}`
+ * @param {Record<string, (options: object) => any>} answers per API name: a function from the
+ *   call's options to `{success: res}` or `{fail: err}` (or a promise of one); synchronous APIs
+ *   (`getAccountInfoSync`, `showLoading`...) go in `sync` instead
+ * @param {Record<string, Function>} [sync] APIs called for their return value, recorded too
  */
-function fakeWx(answers = {}) {
+function fakeWx(answers = {}, sync = {}) {
   const calls = [];
   const wx = { calls };
+  for (const [name, fn] of Object.entries(sync)) {
+    wx[name] = (...args) => {
+      calls.push({ api: name, options: args[0] });
+      return fn(...args);
+    };
+  }
   for (const [name, answer] of Object.entries(answers)) {
     wx[name] = (options = {}) => {
       calls.push({ api: name, options });
-      const outcome = answer(options) || {};
-      setImmediate(() => {
-        if ('fail' in outcome) {
-          if (options.fail) options.fail(outcome.fail);
-        } else if (options.success) {
-          options.success(outcome.success);
-        }
-        if (options.complete) options.complete();
+      // An answer may be a promise, to hold a call back until the test lets it go.
+      Promise.resolve(answer(options)).then((outcome = {}) => {
+        setTimeout(() => {
+          if ('fail' in outcome) {
+            if (options.fail) options.fail(outcome.fail);
+          } else if (options.success) {
+            options.success(outcome.success);
+          }
+          if (options.complete) options.complete();
+        }, 0);
       });
     };
   }

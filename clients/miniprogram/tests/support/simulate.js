@@ -31,6 +31,24 @@ function textOf(comp) {
   return comp.dom.textContent.replace(/\s+/g, ' ').trim();
 }
 
+/**
+ * The WXML attributes of the element with `id`, from the rendered tree (built-in components
+ * such as <image> and <button> keep them there, not in the DOM).
+ */
+function attrsOf(comp, id) {
+  const walk = (node) => {
+    if (!node || typeof node !== 'object') return null;
+    const attrs = Object.fromEntries((node.attrs || []).map((a) => [a.name, a.value]));
+    if (attrs.id === id) return attrs;
+    for (const child of node.children || []) {
+      const found = walk(child);
+      if (found) return found;
+    }
+    return null;
+  };
+  return walk(comp.toJSON());
+}
+
 /** Lets pending promises and setImmediate callbacks run, then the view update. */
 async function settle() {
   for (let i = 0; i < 5; i += 1) {
@@ -39,4 +57,4 @@ async function settle() {
   await simulate.sleep(0);
 }
 
-module.exports = { simulate, load, mount, textOf, settle, ROOT, COMPILER };
+module.exports = { simulate, load, mount, textOf, attrsOf, settle, ROOT, COMPILER };
