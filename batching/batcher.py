@@ -252,7 +252,9 @@ class Batcher(Generic[T, R]):
                 self._count_drop("cancelled")
             elif head.deadline is not None and head.deadline <= now:
                 self._queue.popleft()
-                _set_exception(head.future, DeadlineExceeded(head.deadline - head.enqueued_at, "queued"))
+                _set_exception(
+                    head.future, DeadlineExceeded(head.deadline - head.enqueued_at, "queued")
+                )
                 self._count_drop("expired")
             else:
                 return
@@ -266,7 +268,9 @@ class Batcher(Generic[T, R]):
             if item.future.done():
                 self._count_drop("cancelled")
             elif item.deadline is not None and item.deadline <= now:
-                _set_exception(item.future, DeadlineExceeded(item.deadline - item.enqueued_at, "queued"))
+                _set_exception(
+                    item.future, DeadlineExceeded(item.deadline - item.enqueued_at, "queued")
+                )
                 self._count_drop("expired")
             else:
                 item.started = True
@@ -315,7 +319,9 @@ class Batcher(Generic[T, R]):
         finally:
             self.busy = False
         run_s = self._clock() - start
-        self._batch_s = run_s if self._batch_s is None else (1 - _EWMA) * self._batch_s + _EWMA * run_s
+        self._batch_s = (
+            run_s if self._batch_s is None else (1 - _EWMA) * self._batch_s + _EWMA * run_s
+        )
         self.stats.batches += 1
         self.stats.items_in_batches += size
         self.stats.batch_sizes[size] = self.stats.batch_sizes.get(size, 0) + 1

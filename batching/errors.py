@@ -1,10 +1,10 @@
 """Errors of the batching engine.
 
-    BatchingError
-     ├── QueueFull          the queue is at its bound: try again after `retry_after` seconds
-     ├── DeadlineExceeded   the item's deadline passed before its result was ready
-     ├── ShuttingDown       the batcher is closing and takes nothing new
-     └── BatchFailed        the batch function raised; `__cause__` is what it raised
+BatchingError
+ ├── QueueFull          the queue is at its bound: try again after `retry_after` seconds
+ ├── DeadlineExceeded   the item's deadline passed before its result was ready
+ ├── ShuttingDown       the batcher is closing and takes nothing new
+ └── BatchFailed        the batch function raised; `__cause__` is what it raised
 """
 
 from __future__ import annotations

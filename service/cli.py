@@ -21,11 +21,15 @@ def _serve_parser(sub: Any) -> None:
         "KERASSERVE_<FLAG> environment variable (e.g. KERASSERVE_MAX_BATCH_SIZE).",
         argument_default=argparse.SUPPRESS,
     )
-    p.add_argument("--model", action="append", help="model to serve (repeatable; default MobileNetV2)")
+    p.add_argument(
+        "--model", action="append", help="model to serve (repeatable; default MobileNetV2)"
+    )
     p.add_argument("--weights", help="auto (default) | imagenet | none | PATH to a weights file")
     p.add_argument("--model-file", action="append", help="your own .keras model (repeatable)")
     p.add_argument("--labels", action="append", help="labels file for each --model-file")
-    p.add_argument("--preprocess", choices=["caffe", "tf", "torch", "none"], help="for --model-file")
+    p.add_argument(
+        "--preprocess", choices=["caffe", "tf", "torch", "none"], help="for --model-file"
+    )
     p.add_argument(
         "--unsafe-model-files",
         action="store_true",
@@ -109,14 +113,22 @@ def _models(args: argparse.Namespace) -> int:
         print(
             json.dumps(
                 [
-                    {"name": n, "input_size": list(specs[n].input_size), "preprocess": p, "module": m}
+                    {
+                        "name": n,
+                        "input_size": list(specs[n].input_size),
+                        "preprocess": p,
+                        "module": m,
+                    }
                     for n, _, p, m in rows
                 ],
                 indent=2,
             )
         )
         return 0
-    widths = [max(len(r[i]) for r in rows + [("model", "input", "preprocess", "module")]) for i in range(4)]
+    widths = [
+        max(len(r[i]) for r in rows + [("model", "input", "preprocess", "module")])
+        for i in range(4)
+    ]
     header = ("model", "input", "preprocess", "module")
     for row in [header, *rows]:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())

@@ -78,7 +78,9 @@ async def _service_error(request: Request, exc: Exception) -> JSONResponse:
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     details = [
-        ErrorDetail(loc=[str(x) for x in err.get("loc", ())], msg=err.get("msg", ""), type=err.get("type"))
+        ErrorDetail(
+            loc=[str(x) for x in err.get("loc", ())], msg=err.get("msg", ""), type=err.get("type")
+        )
         for err in exc.errors()
     ]
     summary = "; ".join(f"{'.'.join(map(str, d.loc))}: {d.msg}" for d in details)
@@ -113,7 +115,10 @@ def install(app: FastAPI) -> None:
 def openapi_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses` entries, each an `ErrorResponse` with an example."""
     examples = {
-        400: (ErrorCode.INVALID_IMAGE, "the JPEG image could not be decoded: image file is truncated"),
+        400: (
+            ErrorCode.INVALID_IMAGE,
+            "the JPEG image could not be decoded: image file is truncated",
+        ),
         401: (ErrorCode.UNAUTHORIZED, "missing or invalid API key"),
         404: (ErrorCode.MODEL_NOT_FOUND, "Unknown model 'resnet5'. Did you mean: ResNet50?"),
         408: (ErrorCode.REQUEST_TIMEOUT, "the upload did not complete within 30 s"),

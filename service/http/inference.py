@@ -63,7 +63,9 @@ def _describe(index: int, part: Part, count: int) -> str:
     return f"image {index + 1}{name}: "
 
 
-async def _decode(state: AppState, model: ServedModel, index: int, part: Part, count: int) -> tuple[np.ndarray, float]:
+async def _decode(
+    state: AppState, model: ServedModel, index: int, part: Part, count: int
+) -> tuple[np.ndarray, float]:
     loop = asyncio.get_running_loop()
     start = time.perf_counter()
     try:
@@ -78,7 +80,9 @@ async def _decode(state: AppState, model: ServedModel, index: int, part: Part, c
     return pixels, (time.perf_counter() - start) * 1e3
 
 
-async def infer_upload(request: Request, state: AppState, model: ServedModel, upload: Upload) -> list[Inferred]:
+async def infer_upload(
+    request: Request, state: AppState, model: ServedModel, upload: Upload
+) -> list[Inferred]:
     """Decode every image of `upload`, run them through `model`'s batcher, in upload order."""
     if not upload.images:
         got = sorted(set(upload.fields) | set(upload.other_files))

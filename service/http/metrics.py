@@ -39,7 +39,11 @@ class Metrics:
             registry=r,
         )
         self.batch_size = Histogram(
-            "kerasserve_batch_size", "Images per model call.", ["model"], buckets=BATCH_BUCKETS, registry=r
+            "kerasserve_batch_size",
+            "Images per model call.",
+            ["model"],
+            buckets=BATCH_BUCKETS,
+            registry=r,
         )
         self.inference = Histogram(
             "kerasserve_inference_duration_seconds",

@@ -73,7 +73,11 @@ class RequestContextMiddleware:
                 status,
                 elapsed * 1e3,
                 f" code={code}" if code else "",
-                extra={"status": status, "duration_ms": round(elapsed * 1e3, 2), "error_code": code},
+                extra={
+                    "status": status,
+                    "duration_ms": round(elapsed * 1e3, 2),
+                    "error_code": code,
+                },
             )
             current_request_id.reset(token)
 

@@ -168,7 +168,8 @@ async def legacy_predict(request: Request, state: State) -> Response:
             raise
         return _json(body, status, headers)
     predictions = [
-        LegacyPrediction(label=p.label, probability=p.probability) for p in top_k(served, item.probs, 5)
+        LegacyPrediction(label=p.label, probability=p.probability)
+        for p in top_k(served, item.probs, 5)
     ]
     return _json(LegacyPredictResponse(success=True, predictions=predictions))
 

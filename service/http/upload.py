@@ -94,7 +94,9 @@ class _FormCollector:
     def _headers_finished(self) -> None:
         disposition, options = parse_options_header(self._headers.get(b"content-disposition", b""))
         if disposition != b"form-data" or b"name" not in options:
-            raise InvalidRequest("a multipart part lacks `Content-Disposition: form-data; name=...`")
+            raise InvalidRequest(
+                "a multipart part lacks `Content-Disposition: form-data; name=...`"
+            )
         filename = options.get(b"filename")
         ctype = self._headers.get(b"content-type")
         self._current = Part(

@@ -84,4 +84,6 @@ def load_labels(path: str | Path) -> Labels:
 
 def generic(count: int) -> Labels:
     """Labels for a model with no labels file: `class_0`, `class_1`, ..."""
-    return Labels(tuple(str(i) for i in range(count)), tuple(f"class_{i}" for i in range(count)), "none")
+    return Labels(
+        tuple(str(i) for i in range(count)), tuple(f"class_{i}" for i in range(count)), "none"
+    )

@@ -76,9 +76,7 @@ class ServedModel:
         except BaseException:
             self.state = ModelState.FAILED
             raise
-        self.batcher = Batcher(
-            self._run_batch, self.policy, name=self.name, observer=self.observer
-        )
+        self.batcher = Batcher(self._run_batch, self.policy, name=self.name, observer=self.observer)
         await self.batcher.start()
         self.state = ModelState.READY
 
@@ -89,7 +87,9 @@ class ServedModel:
         else:
             model, preprocess = self._load_catalogue()
         buckets = buckets_for(self.policy.max_batch_size)
-        self.runtime = make_runtime(self.source.runtime, model, preprocess, self.input_size, buckets)
+        self.runtime = make_runtime(
+            self.source.runtime, model, preprocess, self.input_size, buckets
+        )
         num_classes = int(model.output_shape[-1])
         if self.labels is None:
             self.labels = labels.imagenet() if num_classes == 1000 else labels.generic(num_classes)
@@ -133,7 +133,10 @@ class ServedModel:
                 f"cannot load {str(path)!r} (safe_mode={self.source.safe_mode}): {exc}"
             ) from exc
         height, width = model.input_shape[1:3]
-        self.input_size = (height or catalogue.FALLBACK_INPUT_SIZE, width or catalogue.FALLBACK_INPUT_SIZE)
+        self.input_size = (
+            height or catalogue.FALLBACK_INPUT_SIZE,
+            width or catalogue.FALLBACK_INPUT_SIZE,
+        )
         if self.source.labels_file is not None:
             self.labels = labels.load_labels(self.source.labels_file)
         self.weights = WeightsInfo(kind=WeightsKind.MODEL_FILE, path=str(path), random=False)
@@ -146,7 +149,9 @@ class ServedModel:
         if self.source.preprocess is not None:
             return self.source.preprocess, None, _MODE_FUNCTIONS[self.source.preprocess]
         names = sorted(catalogue.model_names(), key=len, reverse=True)
-        for layer in model.layers:
+        # A saved keras.applications model carries its architecture's name (`resnet50`,
+        # `mobilenetv2_1.00_224`); a fine-tuned one usually nests the base model as a layer.
+        for layer in [model, *model.layers]:
             if not hasattr(layer, "layers"):
                 continue
             key = normalize(layer.name)
@@ -216,7 +221,9 @@ class ServedModel:
         runtime = self.runtime
         if runtime is None:
             return RuntimeInfo(name=self.source.runtime)
-        return RuntimeInfo(name=runtime.name, detail=runtime.detail, max_abs_diff=runtime.max_abs_diff)
+        return RuntimeInfo(
+            name=runtime.name, detail=runtime.detail, max_abs_diff=runtime.max_abs_diff
+        )
 
 
 def _mode_function(mode: PreprocessMode) -> Any:

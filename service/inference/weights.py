@@ -14,7 +14,9 @@ from service.inference.catalogue import ModelSpec
 
 logger = logging.getLogger("kerasserve.weights")
 
-RANDOM_WARNING = "random weights: predictions are meaningless (start with --weights imagenet or PATH)"
+RANDOM_WARNING = (
+    "random weights: predictions are meaningless (start with --weights imagenet or PATH)"
+)
 _URL = re.compile(r"URL fetch failure on (\S+?):")
 
 
@@ -86,7 +88,9 @@ def build(spec: ModelSpec, weights: str, **kwargs: Any) -> tuple[Any, WeightsInf
     try:
         model = spec.constructor(weights=str(path), **kwargs)
     except Exception as exc:
-        raise ModelLoadError(f"cannot load weights file {str(path)!r} into {spec.name}: {exc}") from exc
+        raise ModelLoadError(
+            f"cannot load weights file {str(path)!r} into {spec.name}: {exc}"
+        ) from exc
     return model, WeightsInfo(kind=WeightsKind.FILE, path=str(path), random=False)
 
 

@@ -60,7 +60,17 @@ def live_server(
     port = free_port()
     if not args:
         args = ("--model", "MobileNetV2", "--weights", "none")
-    cmd = [sys.executable, "-m", "service", "serve", "--host", "127.0.0.1", "--port", str(port), *args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "service",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        *args,
+    ]
     full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1", **(env or {})}
     log_file = tempfile.NamedTemporaryFile(  # noqa: SIM115 - kept open for the server's life
         prefix=f"kerasserve-{port}-", suffix=".log", delete=False

@@ -141,9 +141,15 @@ class AsyncClient(BaseClient):
                 uploads = [await _read(image, index) for index, image in group]
                 return await self._send(self._predict_call(name, uploads, top_k))
 
-        async with asyncio.TaskGroup() as tasks:
-            running = [tasks.create_task(send(group)) for group in groups]
-        return merge([task.result() for task in running])
+        # Not a TaskGroup: callers catch `InvalidImage`, not an ExceptionGroup wrapping it.
+        tasks = [asyncio.create_task(send(group)) for group in groups]
+        try:
+            responses = await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        return merge(responses)
 
     async def features(
         self,

@@ -11,6 +11,7 @@ import math
 import os
 import sys
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +25,16 @@ from schemas import FeaturesResponse, PredictResponse
 EXIT_OK, EXIT_API_ERROR, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
 
 Subparsers = argparse._SubParsersAction  # argparse has no public name for it
+ClientFactory = Callable[..., Client]
 
 
-def add_client_commands(subparsers: Subparsers[argparse.ArgumentParser]) -> None:
-    """Register `predict` and `features` on the `kerasserve` command's subparsers."""
+def add_client_commands(
+    subparsers: Subparsers[argparse.ArgumentParser], *, client_factory: ClientFactory = Client
+) -> None:
+    """Register `predict` and `features` on the `kerasserve` command's subparsers.
+
+    `client_factory(url, api_key=, timeout=, retry=)` builds the client (tests give it a transport).
+    """
     predict = subparsers.add_parser(
         "predict",
         help="classify images with a running server",
@@ -38,7 +45,7 @@ def add_client_commands(subparsers: Subparsers[argparse.ArgumentParser]) -> None
     _model_argument(predict)
     predict.add_argument("--top-k", type=int, default=3, help="classes per image (default 3)")
     _common_arguments(predict)
-    predict.set_defaults(func=run_predict)
+    predict.set_defaults(func=partial(run_predict, make_client=client_factory))
 
     features = subparsers.add_parser(
         "features",
@@ -53,7 +60,7 @@ def add_client_commands(subparsers: Subparsers[argparse.ArgumentParser]) -> None
         "--show", type=int, default=8, metavar="N", help="values to print per image (default 8)"
     )
     _common_arguments(features)
-    features.set_defaults(func=run_features)
+    features.set_defaults(func=partial(run_features, make_client=client_factory))
 
 
 def _model_argument(parser: argparse.ArgumentParser) -> None:
@@ -80,14 +87,14 @@ def _common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the server's JSON answer")
 
 
-def run_predict(args: argparse.Namespace) -> int:
+def run_predict(args: argparse.Namespace, make_client: ClientFactory = Client) -> int:
     def call(client: Client, images: list[ImageInput]) -> PredictResponse:
         return client.predict_many(images, model=args.model, top_k=args.top_k)
 
-    return _run(args, call, _predict_table)
+    return _run(args, make_client, call, _predict_table)
 
 
-def run_features(args: argparse.Namespace) -> int:
+def run_features(args: argparse.Namespace, make_client: ClientFactory = Client) -> int:
     def call(client: Client, images: list[ImageInput]) -> list[FeaturesResponse]:
         return [
             client.features(image, model=args.model, layer=args.layer, pooling=args.pooling)
@@ -97,18 +104,20 @@ def run_features(args: argparse.Namespace) -> int:
     def show(answers: list[FeaturesResponse]) -> str:
         return "\n".join(_features_text(answer, args.show) for answer in answers)
 
-    return _run(args, call, show)
+    return _run(args, make_client, call, show)
 
 
 def _run(
     args: argparse.Namespace,
+    make_client: ClientFactory,
     call: Callable[[Client, list[ImageInput]], Any],
     table: Callable[[Any], str],
 ) -> int:
     try:
         images = _read_inputs(args.images)
         retry = Retry(max_retries=max(args.retries, 0))
-        with Client(args.url, api_key=args.api_key, timeout=args.timeout, retry=retry) as client:
+        client = make_client(args.url, api_key=args.api_key, timeout=args.timeout, retry=retry)
+        with client:
             answer = call(client, images)
     except OSError as exc:  # an input file
         return _fail(f"cannot read {exc.filename}: {exc.strerror}", EXIT_USAGE)

@@ -178,6 +178,8 @@ ERROR_CLASSES: dict[ErrorCode, type[APIError]] = {
     ErrorCode.NOT_READY: NotReady,
     ErrorCode.SHUTTING_DOWN: ShuttingDown,
     ErrorCode.DEADLINE_EXCEEDED: DeadlineExceeded,
+    # 499 answers a client that already left; only a log or a proxy ever sees one.
+    ErrorCode.CLIENT_CLOSED_REQUEST: APIError,
 }
 
 # For answers without a code we know: a proxy's 502, a newer server's new code.
@@ -194,7 +196,7 @@ _STATUS_CLASSES: dict[int, type[APIError]] = {
 
 
 def _error_class(status_code: int, code: ErrorCode | str | None) -> type[APIError]:
-    if isinstance(code, ErrorCode):
+    if isinstance(code, ErrorCode) and code in ERROR_CLASSES:
         return ERROR_CLASSES[code]
     if status_code in _STATUS_CLASSES:
         return _STATUS_CLASSES[status_code]

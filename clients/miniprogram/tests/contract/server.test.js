@@ -1,0 +1,175 @@
+// The mini-program's own request and parsing code (utils/) against a real kerasserve server,
+// through a `wx` whose uploadFile and request do real HTTP: if the server's answers drift from
+// what the mini-program reads, this fails.
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+const crypto = require('crypto');
+
+const { fetchModels, uploadPredict } = require('../../utils/api.js');
+const { CODE_MESSAGES } = require('../../utils/errors.js');
+const { resultView } = require('../../utils/view.js');
+const { httpWx } = require('../support/http-wx.js');
+const { png, testPicture } = require('../support/png.js');
+const { freePort, startServer } = require('../support/server.js');
+
+jest.setTimeout(60000);
+
+// Small limits so "too large" answers need only small test files.
+const MAX_PIXELS = 4000000;
+const MAX_BODY_MB = 1;
+
+let server;
+let dir;
+const wx = httpWx();
+
+beforeAll(async () => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kerasserve-mp-'));
+  server = await startServer([
+    '--model', 'MobileNetV2', '--weights', 'none', '--max-batch-size', '4',
+    '--max-pixels', String(MAX_PIXELS), '--max-body-mb', String(MAX_BODY_MB),
+  ]);
+}, 300000);
+
+afterAll(async () => {
+  if (server) await server.stop();
+  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+}, 60000);
+
+function file(name, bytes) {
+  const p = path.join(dir, name);
+  fs.writeFileSync(p, bytes);
+  return p;
+}
+
+const predict = (filePath, opts = {}) =>
+  uploadPredict(wx, { baseUrl: server.baseUrl, model: 'MobileNetV2', filePath, topK: 5, timeoutMs: 30000, ...opts });
+
+
+test('GET /v1/models gives the picker its models and the random-weights warning', async () => {
+  const list = await fetchModels(wx, { baseUrl: server.baseUrl, timeoutMs: 10000 });
+  const names = list.models.map((m) => m.name);
+  expect(names).toContain('MobileNetV2');
+  expect(names).toContain(list.defaultModel);
+  const mobilenet = list.models.find((m) => m.name === 'MobileNetV2');
+  expect(mobilenet.state).toBe('ready');
+  if (server.own) {
+    expect(mobilenet.weights.random).toBe(true);
+    expect(mobilenet.weights.warning.length).toBeGreaterThan(0);
+  }
+});
+
+test('a photo uploaded as wx.uploadFile does comes back as top-5 predictions', async () => {
+  const result = await predict(file('picture.png', testPicture()));
+  expect(result.model).toBe('MobileNetV2');
+  expect(result.predictions).toHaveLength(5);
+  for (const p of result.predictions) {
+    expect(typeof p.label).toBe('string');
+    expect(p.label.length).toBeGreaterThan(0);
+    expect(p.probability).toBeGreaterThanOrEqual(0);
+    expect(p.probability).toBeLessThanOrEqual(1);
+    expect(p.percent).toBeGreaterThanOrEqual(0);
+    expect(p.percent).toBeLessThanOrEqual(100);
+  }
+  const probs = result.predictions.map((p) => p.probability);
+  expect([...probs].sort((a, b) => b - a)).toEqual(probs);
+  expect(result.timing.batchSize).toBeGreaterThanOrEqual(1);
+  expect(result.timing.inferenceMs).toBeGreaterThan(0);
+  expect(result.timing.queueMs).toBeGreaterThanOrEqual(0);
+  expect(result.requestId).toBeTruthy();
+  if (server.own) expect(result.weights.random).toBe(true);
+  // And the page can render it.
+  const view = resultView(result);
+  expect(view.predictions).toHaveLength(5);
+  expect(view.timingText).toMatch(/^batch of \d+ · queue [\d.]+ ms · inference [\d.]+ ms/);
+});
+
+test('model names are matched loosely, as docs/API.md says', async () => {
+  const result = await predict(file('loose.png', testPicture()), { model: 'mobilenet_v2' });
+  expect(result.model).toBe('MobileNetV2');
+});
+
+test('top_k reaches the server', async () => {
+  const result = await predict(file('topk.png', testPicture()), { topK: 2 });
+  expect(result.predictions).toHaveLength(2);
+});
+
+test('four photos at once all come back (they may share a batch)', async () => {
+  const paths = [0, 1, 2, 3].map((i) => file(`many-${i}.png`, png(96, 96, (x, y) => [x * i, y, 200])));
+  const results = await Promise.all(paths.map((p) => predict(p)));
+  for (const r of results) {
+    expect(r.predictions).toHaveLength(5);
+    expect(r.timing.batchSize).toBeGreaterThanOrEqual(1);
+    expect(r.timing.batchSize).toBeLessThanOrEqual(4);
+  }
+});
+
+async function failure(promise) {
+  const err = await promise.then(
+    (value) => {
+      throw new Error(`expected a failure, got ${JSON.stringify(value).slice(0, 200)}`);
+    },
+    (e) => e,
+  );
+  expect(err.isClientError).toBe(true);
+  expect(err.message.length).toBeGreaterThan(0);
+  return err;
+}
+
+test('a text file is refused with a code the app has a message for', async () => {
+  const err = await failure(predict(file('notes.txt', 'this is not a photo\n')));
+  expect(err.kind).toBe('http');
+  expect(['unsupported_media_type', 'invalid_image']).toContain(err.code);
+  expect([400, 415]).toContain(err.status);
+  expect(err.message).toBe(CODE_MESSAGES[err.code]);
+  expect(err.detail.length).toBeGreaterThan(0);
+  expect(err.requestId).toBeTruthy();
+});
+
+test('bytes named .jpg that are no image are refused as not an image', async () => {
+  const err = await failure(predict(file('broken.jpg', crypto.randomBytes(2048))));
+  expect(['invalid_image', 'unsupported_media_type']).toContain(err.code);
+  expect(err.message).toBe(CODE_MESSAGES[err.code]);
+});
+
+test('an empty file is refused as empty', async () => {
+  const err = await failure(predict(file('empty.png', Buffer.alloc(0))));
+  expect(err.code).toBe('empty_file');
+  expect(err.status).toBe(400);
+});
+
+test('an unknown model is refused with model_not_found', async () => {
+  const err = await failure(predict(file('unknown.png', testPicture()), { model: 'NoSuchNet' }));
+  expect(err.code).toBe('model_not_found');
+  expect(err.status).toBe(404);
+  expect(err.message).toBe(CODE_MESSAGES.model_not_found);
+  expect(err.detail).toMatch(/NoSuchNet/);
+});
+
+// The next two need the limits this file sets: they pass trivially against KERASSERVE_URL.
+test('a photo with too many pixels is refused as image_too_large', async () => {
+  if (!server.own) return;
+  // 2100×2100 gray = 4.4 M pixels > the 4 M limit, yet a small file.
+  const err = await failure(predict(file('huge.png', png(2100, 2100, null, { gray: true }))));
+  expect(err.code).toBe('image_too_large');
+  expect(err.status).toBe(413);
+  expect(err.message).toBe(CODE_MESSAGES.image_too_large);
+});
+
+test('a body over the byte limit is refused as payload_too_large', async () => {
+  if (!server.own) return;
+  const bytes = crypto.randomBytes(Math.round(MAX_BODY_MB * 1024 * 1024 * 1.5));
+  const err = await failure(predict(file('big.png', bytes)));
+  expect(err.code).toBe('payload_too_large');
+  expect(err.status).toBe(413);
+  expect(err.message).toBe(CODE_MESSAGES.payload_too_large);
+});
+
+test('nobody listening gives the network message', async () => {
+  const port = await freePort();
+  const err = await failure(
+    uploadPredict(wx, { baseUrl: `http://127.0.0.1:${port}`, model: 'MobileNetV2', filePath: file('x.png', testPicture()) }),
+  );
+  expect(err.kind).toBe('network');
+  expect(err.message).toMatch(new RegExp(`127\\.0\\.0\\.1:${port}`));
+});

@@ -1,0 +1,237 @@
+"""The batching loop with fake batch functions held back by asyncio events (no sleeps for timing)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import pytest
+
+from batching import (
+    Batcher,
+    BatchFailed,
+    BatchPolicy,
+    DeadlineExceeded,
+    QueueFull,
+    ShuttingDown,
+)
+
+
+class Gate:
+    """A batch function that records its batches and waits for `release` before answering."""
+
+    def __init__(self, hold: bool = True) -> None:
+        self.batches: list[list[int]] = []
+        self.release = asyncio.Event()
+        self.started = asyncio.Event()
+        if not hold:
+            self.release.set()
+
+    async def __call__(self, items: list[int]) -> list[int]:
+        self.batches.append(list(items))
+        self.started.set()
+        await self.release.wait()
+        return [x * 10 for x in items]
+
+
+async def until(predicate, timeout: float = 5.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0)
+
+
+async def test_lone_request_runs_at_once_without_paying_the_wait():
+    gate = Gate(hold=False)
+    # A huge wait bound: a lone request must still not pay it.
+    async with Batcher(gate, BatchPolicy(max_batch_size=8, max_wait_s=30)) as b:
+        done = await asyncio.wait_for(b.submit(4), timeout=5)
+    assert done.value == 40
+    assert done.batch_size == 1
+    assert gate.batches == [[4]]
+
+
+async def test_arrivals_during_a_batch_form_the_next_batch_in_order():
+    gate = Gate()
+    async with Batcher(gate, BatchPolicy(max_batch_size=8, max_wait_s=0)) as b:
+        first = asyncio.create_task(b.submit(0))
+        await gate.started.wait()
+        rest = [asyncio.create_task(b.submit(i)) for i in range(1, 6)]
+        await until(lambda: b.queue_depth == 5)
+        gate.release.set()
+        results = await asyncio.gather(first, *rest)
+    assert gate.batches == [[0], [1, 2, 3, 4, 5]]
+    assert [r.value for r in results] == [0, 10, 20, 30, 40, 50]
+    assert [r.batch_size for r in results] == [1, 5, 5, 5, 5, 5]
+
+
+async def test_batches_never_exceed_max_batch_size():
+    gate = Gate()
+    async with Batcher(gate, BatchPolicy(max_batch_size=3, max_wait_s=0)) as b:
+        first = asyncio.create_task(b.submit(0))
+        await gate.started.wait()
+        rest = [asyncio.create_task(b.submit(i)) for i in range(1, 8)]
+        await until(lambda: b.queue_depth == 7)
+        gate.release.set()
+        await asyncio.gather(first, *rest)
+    assert [len(batch) for batch in gate.batches] == [1, 3, 3, 1]
+    assert sum(gate.batches, []) == list(range(8))
+    assert b.stats.mean_batch_size == pytest.approx(2.0)
+
+
+async def test_under_steady_load_the_batch_waits_for_company():
+    now = [0.0]
+    gate = Gate(hold=False)
+    # The wait bound is an hour of a clock that never moves: only a full batch can run.
+    b: Batcher[int, int] = Batcher(
+        gate, BatchPolicy(max_batch_size=3, max_wait_s=3600), clock=lambda: now[0]
+    )
+    await b.start()
+    first = asyncio.create_task(b.submit(0))
+    await until(lambda: len(gate.batches) == 1)  # no traffic history: ran alone at once
+    tasks = []
+    for i in (1, 2, 3):
+        now[0] += 0.001  # arrivals 1 ms apart: waiting pays
+        tasks.append(asyncio.create_task(b.submit(i)))
+        await until(lambda i=i: b.stats.submitted == i + 1)
+    results = await asyncio.wait_for(asyncio.gather(first, *tasks), 5)
+    await b.aclose()
+    assert gate.batches == [[0], [1, 2, 3]]
+    assert [r.batch_size for r in results] == [1, 3, 3, 3]
+
+
+async def test_wait_bound_releases_a_partial_batch():
+    gate = Gate(hold=False)
+    b: Batcher[int, int] = Batcher(gate, BatchPolicy(max_batch_size=64, max_wait_s=0.02))
+    await b.start()
+    b._arrival_gap = 0.0001  # pretend heavy traffic: the policy will wait for company
+    done = await asyncio.wait_for(b.submit(1), 5)
+    await b.aclose()
+    assert done.value == 10
+    assert done.queue_s >= 0.015  # waited (about) the bound, then ran alone
+
+
+async def test_queue_bound_raises_queue_full_with_retry_after():
+    gate = Gate()
+    async with Batcher(gate, BatchPolicy(max_batch_size=1, max_wait_s=0, max_queue=2)) as b:
+        running = asyncio.create_task(b.submit(0))
+        await gate.started.wait()
+        queued = [asyncio.create_task(b.submit(i)) for i in (1, 2)]
+        await until(lambda: b.queue_depth == 2)
+        with pytest.raises(QueueFull) as info:
+            await b.submit(3)
+        assert info.value.retry_after >= 1
+        assert b.stats.rejected == 1
+        gate.release.set()
+        assert [r.value for r in await asyncio.gather(running, *queued)] == [0, 10, 20]
+
+
+async def test_deadline_in_the_queue_raises_and_the_item_never_runs():
+    gate = Gate()
+    async with Batcher(gate, BatchPolicy(max_batch_size=4, max_wait_s=0)) as b:
+        running = asyncio.create_task(b.submit(0))
+        await gate.started.wait()
+        with pytest.raises(DeadlineExceeded, match="queued"):
+            await b.submit(99, timeout=0.05)
+        gate.release.set()
+        await running
+        await b.submit(1)
+    assert all(99 not in batch for batch in gate.batches)
+    assert b.stats.dropped_cancelled + b.stats.dropped_expired == 1
+
+
+async def test_cancelled_waiter_is_dropped_before_its_batch():
+    gate = Gate()
+    async with Batcher(gate, BatchPolicy(max_batch_size=4, max_wait_s=0)) as b:
+        running = asyncio.create_task(b.submit(0))
+        await gate.started.wait()
+        gone = asyncio.create_task(b.submit(7))
+        stays = asyncio.create_task(b.submit(8))
+        await until(lambda: b.queue_depth == 2)
+        gone.cancel()
+        gate.release.set()
+        assert (await stays).value == 80
+        await running
+    with pytest.raises(asyncio.CancelledError):
+        await gone
+    assert gate.batches == [[0], [8]]
+    assert b.stats.dropped_cancelled == 1
+
+
+async def test_a_failing_batch_fails_only_its_own_waiters():
+    calls = 0
+
+    async def flaky(items: list[int]) -> list[int]:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("model exploded")
+        return [x + 1 for x in items]
+
+    async with Batcher(flaky, BatchPolicy(max_batch_size=4, max_wait_s=0)) as b:
+        with pytest.raises(BatchFailed, match="model exploded") as info:
+            await b.submit(1)
+        assert isinstance(info.value.__cause__, RuntimeError)
+        assert (await b.submit(2)).value == 3
+
+
+async def test_per_item_exception_fails_only_that_item():
+    async def picky(items: list[int]) -> list[int | BaseException]:
+        return [ValueError("odd") if x % 2 else x for x in items]
+
+    async with Batcher(picky, BatchPolicy(max_batch_size=4, max_wait_s=0)) as b:
+        ok, bad = await asyncio.gather(b.submit(2), b.submit(3), return_exceptions=True)
+    assert ok.value == 2
+    assert isinstance(bad, ValueError)
+
+
+async def test_wrong_result_count_is_reported_to_the_batch():
+    async def lossy(items: list[int]) -> list[int]:
+        return items[:-1]
+
+    async with Batcher(lossy, BatchPolicy(max_wait_s=0)) as b:
+        with pytest.raises(BatchFailed, match="exactly one result per input"):
+            await b.submit(1)
+
+
+async def test_close_drains_accepted_work_and_refuses_new():
+    gate = Gate()
+    b: Batcher[int, int] = Batcher(gate, BatchPolicy(max_batch_size=2, max_wait_s=0))
+    await b.start()
+    tasks = [asyncio.create_task(b.submit(i)) for i in range(5)]
+    await gate.started.wait()
+    closing = asyncio.create_task(b.aclose(timeout=10))
+    await until(lambda: b.closing)
+    with pytest.raises(ShuttingDown):
+        await b.submit(100)
+    gate.release.set()
+    await closing
+    assert [t.result().value for t in tasks] == [0, 10, 20, 30, 40]
+
+
+async def test_close_timeout_fails_the_rest_with_shutting_down():
+    gate = Gate()
+    b: Batcher[int, int] = Batcher(gate, BatchPolicy(max_batch_size=1, max_wait_s=0))
+    await b.start()
+    tasks = [asyncio.create_task(b.submit(i)) for i in range(3)]
+    await gate.started.wait()
+    await b.aclose(timeout=0.05)
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert all(isinstance(r, ShuttingDown) for r in results)
+
+
+async def test_submit_before_start_is_an_error():
+    b: Batcher[int, int] = Batcher(Gate(hold=False))
+    with pytest.raises(RuntimeError, match="not started"):
+        await b.submit(1)
+
+
+def test_batching_imports_no_heavy_or_http_dependency():
+    import subprocess
+
+    code = (
+        "import sys, batching, schemas; "
+        "bad = [m for m in ('tensorflow','keras','fastapi','starlette','PIL','numpy') if m in sys.modules]; "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr

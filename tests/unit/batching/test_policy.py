@@ -1,0 +1,64 @@
+"""The batching decision is a pure function: no event loop, no clock."""
+
+import pytest
+
+from batching import BatchPolicy, decide
+
+POLICY = BatchPolicy(max_batch_size=8, max_wait_s=0.010, max_queue=100)
+
+
+def test_empty_queue_waits_for_an_arrival():
+    d = decide(POLICY, now=5.0, queue_len=0, oldest_enqueued_at=None, arrival_gap_s=0.001)
+    assert not d.run
+    assert d.wait_s is None
+
+
+def test_lone_request_with_no_traffic_history_runs_at_once():
+    d = decide(POLICY, now=1.0, queue_len=1, oldest_enqueued_at=1.0, arrival_gap_s=None)
+    assert d.run
+    assert d.take == 1
+
+
+def test_lone_request_at_low_load_runs_at_once():
+    # Arrivals 50 ms apart: nobody else is expected within the 10 ms bound.
+    d = decide(POLICY, now=1.0, queue_len=1, oldest_enqueued_at=1.0, arrival_gap_s=0.050)
+    assert d.run
+
+
+def test_under_load_waits_for_the_batch_to_fill_but_only_up_to_the_bound():
+    d = decide(POLICY, now=1.002, queue_len=3, oldest_enqueued_at=1.0, arrival_gap_s=0.001)
+    assert not d.run
+    assert d.wait_s == pytest.approx(0.008)
+
+
+def test_wait_bound_is_measured_from_the_oldest_item():
+    d = decide(POLICY, now=1.0105, queue_len=3, oldest_enqueued_at=1.0, arrival_gap_s=0.001)
+    assert d.run
+    assert d.take == 3
+
+
+def test_full_batch_runs_at_once_and_takes_at_most_max():
+    d = decide(POLICY, now=1.0, queue_len=20, oldest_enqueued_at=1.0, arrival_gap_s=0.0001)
+    assert d.run
+    assert d.take == 8
+
+
+def test_closing_runs_what_is_left_without_waiting():
+    d = decide(
+        POLICY, now=1.0, queue_len=2, oldest_enqueued_at=1.0, arrival_gap_s=0.0001, closing=True
+    )
+    assert d.take == 2
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"max_batch_size": 0}, "max_batch_size must be an integer >= 1, got 0"),
+        ({"max_batch_size": 2.5}, "max_batch_size must be an integer >= 1, got 2.5"),
+        ({"max_wait_s": -1}, "max_wait_s must be >= 0, got -1"),
+        ({"max_queue": 0}, "max_queue must be an integer >= 1, got 0"),
+    ],
+)
+def test_policy_rejects_bad_settings_quoting_the_value(kwargs, message):
+    with pytest.raises(ValueError, match=message.replace(".", r"\.")):
+        BatchPolicy(**kwargs)

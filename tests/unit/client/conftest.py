@@ -1,0 +1,87 @@
+"""Fixtures that run one test body against both twins, over a `FakeServer` (no network)."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from kerasserve_client import AsyncClient, Client
+
+from tests.unit.client.fake_server import FakeServer
+
+BASE_URL = "http://kerasserve.test"
+
+
+class FakeClock:
+    """Monotonic time that moves only when the client sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+    async def asleep(self, seconds: float) -> None:
+        self.sleep(seconds)
+
+
+class Twin:
+    """`Client` or `AsyncClient` behind one awaitable face: `await twin.predict(...)` for both."""
+
+    def __init__(self, client: Client | AsyncClient, clock: FakeClock) -> None:
+        self.client = client
+        self.clock = clock
+        self.is_async = isinstance(client, AsyncClient)
+        client._clock = clock  # type: ignore[method-assign]
+        client._sleep = clock.asleep if self.is_async else clock.sleep  # type: ignore[method-assign,assignment]
+
+    @property
+    def sleeps(self) -> list[float]:
+        return self.clock.sleeps
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self.client, name)
+        if not callable(attr) or inspect.iscoroutinefunction(attr):
+            return attr
+
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            return attr(*args, **kwargs)
+
+        return call
+
+    async def close(self) -> None:
+        if isinstance(self.client, AsyncClient):
+            await self.client.aclose()
+        else:
+            self.client.close()
+
+
+@pytest.fixture
+def fake() -> FakeServer:
+    return FakeServer()
+
+
+@pytest.fixture(params=["sync", "async"])
+async def make(
+    request: pytest.FixtureRequest, fake: FakeServer
+) -> AsyncIterator[Callable[..., Twin]]:
+    """`make(**client_kwargs)` builds the twin under test, talking to `fake` unless told otherwise."""
+    made: list[Twin] = []
+
+    def build(server: FakeServer | None = None, **kwargs: Any) -> Twin:
+        cls = AsyncClient if request.param == "async" else Client
+        client = cls(BASE_URL, transport=(server or fake).transport(), **kwargs)
+        twin = Twin(client, FakeClock())
+        made.append(twin)
+        return twin
+
+    yield build
+    for twin in made:
+        await twin.close()
