@@ -39,8 +39,8 @@ class Twin:
         self.client = client
         self.clock = clock
         self.is_async = isinstance(client, AsyncClient)
-        client._clock = clock  # type: ignore[method-assign]
-        client._sleep = clock.asleep if self.is_async else clock.sleep  # type: ignore[method-assign,assignment]
+        client._clock = clock
+        client._sleep = clock.asleep if self.is_async else clock.sleep
 
     @property
     def sleeps(self) -> list[float]:

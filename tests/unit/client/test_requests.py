@@ -21,7 +21,7 @@ def jpeg_file(tmp_path: Path) -> Path:
 
 
 async def test_predict_sends_one_image_part_and_returns_a_predict_response(make, fake, jpeg_file):
-    client = await _with_model(make)
+    client = make(model="MobileNetV2")
 
     answer = await client.predict(jpeg_file, top_k=3)
 
@@ -65,7 +65,7 @@ async def test_predict_sends_one_image_part_and_returns_a_predict_response(make,
 async def test_every_kind_of_image_input_uploads_the_same_bytes(
     make, fake, jpeg_file, make_input, filename, content_type
 ):
-    client = await _with_model(make)
+    client = make(model="MobileNetV2")
     image = make_input(jpeg_file)
 
     await client.predict(image)
@@ -79,7 +79,7 @@ async def test_every_kind_of_image_input_uploads_the_same_bytes(
 async def test_content_type_is_sniffed_from_bytes_whatever_the_file_is_called(make, fake, tmp_path):
     path = tmp_path / "photo.jpg"
     path.write_bytes(PNG)
-    client = await _with_model(make)
+    client = make(model="MobileNetV2")
 
     await client.predict(path)
 
@@ -88,7 +88,7 @@ async def test_content_type_is_sniffed_from_bytes_whatever_the_file_is_called(ma
 
 
 async def test_unknown_bytes_go_as_octet_stream_for_the_server_to_judge(make, fake):
-    client = await _with_model(make)
+    client = make(model="MobileNetV2")
 
     await client.predict(b"not an image")
 
@@ -99,21 +99,21 @@ async def test_unknown_bytes_go_as_octet_stream_for_the_server_to_judge(make, fa
 async def test_a_text_mode_file_is_refused_with_a_hint(make, tmp_path):
     path = tmp_path / "cat.jpg"
     path.write_text("text")
-    client = await _with_model(make)
+    client = make(model="MobileNetV2")
 
     with path.open() as text_file, pytest.raises(TypeError, match="open it in binary mode"):
         await client.predict(text_file)
 
 
 async def test_an_unsupported_input_type_is_refused(make):
-    client = await _with_model(make)
+    client = make(model="MobileNetV2")
 
     with pytest.raises(TypeError, match="pass a path, bytes, or a file opened 'rb'"):
         await client.predict(12345)
 
 
 async def test_a_missing_file_raises_before_anything_is_sent(make, fake, tmp_path):
-    client = await _with_model(make)
+    client = make(model="MobileNetV2")
 
     with pytest.raises(FileNotFoundError):
         await client.predict(tmp_path / "nope.jpg")
@@ -121,7 +121,7 @@ async def test_a_missing_file_raises_before_anything_is_sent(make, fake, tmp_pat
 
 
 async def test_top_k_is_left_to_the_server_when_not_given(make, fake):
-    client = await _with_model(make)
+    client = make(model="MobileNetV2")
 
     await client.predict(JPEG)
 
@@ -130,7 +130,7 @@ async def test_top_k_is_left_to_the_server_when_not_given(make, fake):
 
 @pytest.mark.parametrize("top_k", [0, -1])
 async def test_top_k_below_one_is_refused_before_sending(make, fake, top_k):
-    client = await _with_model(make)
+    client = make(model="MobileNetV2")
 
     with pytest.raises(ValueError, match=f"top_k must be >= 1, got {top_k}"):
         await client.predict(JPEG, top_k=top_k)
@@ -198,7 +198,7 @@ async def test_no_default_among_several_models_asks_for_model(make):
 
 
 async def test_predict_many_splits_into_requests_and_keeps_input_order(make, fake):
-    client = await _with_model(make)
+    client = make(model="MobileNetV2")
     images = [JPEG + b"x" * i for i in range(5)]
 
     answer = await client.predict_many(images, per_request=2, top_k=1)
@@ -211,7 +211,7 @@ async def test_predict_many_splits_into_requests_and_keeps_input_order(make, fak
 
 
 async def test_predict_many_in_one_request_keeps_its_request_id(make):
-    client = await _with_model(make)
+    client = make(model="MobileNetV2")
 
     answer = await client.predict_many([JPEG, PNG], per_request=8)
 
@@ -220,21 +220,21 @@ async def test_predict_many_in_one_request_keeps_its_request_id(make):
 
 
 async def test_predict_many_of_nothing_is_refused(make):
-    client = await _with_model(make)
+    client = make(model="MobileNetV2")
 
     with pytest.raises(ValueError, match="at least one image"):
         await client.predict_many([])
 
 
 async def test_predict_many_of_one_path_string_is_refused(make):
-    client = await _with_model(make)
+    client = make(model="MobileNetV2")
 
     with pytest.raises(TypeError, match="takes a list of images"):
         await client.predict_many("cat.jpg")
 
 
 async def test_predict_many_raises_the_first_error_itself(make, fake):
-    client = await _with_model(make)
+    client = make(model="MobileNetV2")
     fake.script("POST", "/v1/models/MobileNetV2/predict", error(400, "invalid_image", "bad"))
 
     from kerasserve_client import InvalidImage
@@ -244,7 +244,7 @@ async def test_predict_many_raises_the_first_error_itself(make, fake):
 
 
 async def test_features_sends_layer_and_pooling_and_parses(make, fake, jpeg_file):
-    client = await _with_model(make)
+    client = make(model="MobileNetV2")
 
     answer = await client.features(jpeg_file, layer="block_16_project", pooling="max")
 
@@ -258,7 +258,7 @@ async def test_features_sends_layer_and_pooling_and_parses(make, fake, jpeg_file
 
 
 async def test_features_defaults_to_avg_pooling_and_the_models_layer(make, fake):
-    client = await _with_model(make)
+    client = make(model="MobileNetV2")
 
     await client.features(JPEG)
 
@@ -377,10 +377,5 @@ def test_base_url_may_carry_a_path_prefix_and_trailing_slash():
     assert seen == ["http://proxy.test/kerasserve/healthz"]
 
 
-async def _with_model(make):
-    """A twin with its model named, so tests see only the request under test."""
-    return make(model="MobileNetV2")
-
-
-def _timing():
+def _timing() -> dict[str, float]:
     return {"queue_ms": 0, "inference_ms": 1, "batch_size": 1}
