@@ -89,11 +89,14 @@ def test_dashboard_metrics_and_labels_exist_on_a_live_server(server: LiveServer)
     values: dict[str, set[str]] = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
-            labels.setdefault(family.name, set()).update(sample.labels)
-            for key, value in sample.labels.items():
-                values.setdefault(f"{family.name}.{key}", set()).add(value)
+            # Both names: the family's (`kerasserve_batch_size`) and the sample's (`..._total`).
+            for name in (family.name, sample.name):
+                labels.setdefault(name, set()).update(sample.labels)
+                for key, value in sample.labels.items():
+                    values.setdefault(f"{name}.{key}", set()).add(value)
     for expr in _exprs():
-        for name, _suffix, selector in _METRIC.findall(expr):
+        for base, suffix, selector in _METRIC.findall(expr):
+            name = base + suffix
             assert name in labels, f"{name} (in `{expr}`) is not exported; have {sorted(labels)}"
             for key, pattern in re.findall(r'(\w+)=~"([^"]*)"', selector):
                 seen = values.get(f"{name}.{key}", set())

@@ -1,0 +1,219 @@
+"""The compose nginx config, for real: `nginx -t`, then nginx in front of two live replicas.
+
+The replicas are real `kerasserve serve` processes (MobileNetV2, random weights) on 127.0.0.1; the
+config is deploy/nginx/nginx.conf with only its upstream, port and paths swapped (nginx_conf.py).
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from PIL import Image
+
+from tests.deploy.nginx_conf import Rendered, render
+from tests.deploy.tools import require_binary
+from tests.support.live_server import LiveServer, free_port, live_server
+
+REPLICA_ARGS = ("--model", "MobileNetV2", "--weights", "none", "--max-batch-size", "4")
+PREDICT = "/v1/models/MobileNetV2/predict"
+
+
+def _nginx() -> str:
+    return require_binary("nginx", "/usr/sbin", "/usr/local/sbin")
+
+
+def _png() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), (30, 120, 200)).save(out, format="PNG")
+    return out.getvalue()
+
+
+IMAGE = {"image": ("blue.png", _png(), "image/png")}
+
+
+@pytest.fixture(scope="module")
+def workdir() -> Iterator[Path]:
+    # Not pytest's tmp_path: nginx's workers may run as another user, who cannot enter it.
+    path = Path(tempfile.mkdtemp(prefix="kerasserve-nginx-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_config_passes_nginx_t(workdir: Path):
+    nginx = _nginx()
+    (workdir / "t").mkdir()
+    rendered = render(workdir / "t", free_port(), [free_port(), free_port()])
+    result = rendered.test(nginx)
+    assert result.returncode == 0, result.stderr
+    assert "test is successful" in result.stderr
+
+
+def _wait_ready(server: LiveServer, deadline: float) -> None:
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"replica exited with {server.process.returncode}:\n{server.log()}")
+        try:
+            if httpx.get(f"{server.base_url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.25)
+    raise TimeoutError(f"replica not ready:\n{server.log()}")
+
+
+@pytest.fixture(scope="module")
+def replicas() -> Iterator[list[LiveServer]]:
+    _nginx()  # skip (or fail under CI) before paying for two servers
+    with (
+        live_server(*REPLICA_ARGS, wait_ready=False) as a,
+        live_server(*REPLICA_ARGS, wait_ready=False) as b,
+    ):
+        # Both load and warm at once; wait for the two together.
+        deadline = time.monotonic() + 240
+        for server in (a, b):
+            _wait_ready(server, deadline)
+        yield [a, b]
+
+
+@dataclass
+class Balancer:
+    url: str
+    rendered: Rendered
+    process: subprocess.Popen[bytes]
+
+    def log(self) -> str:
+        logs = (self.rendered.error_log, self.rendered.access_log)
+        return "\n".join(p.read_text(errors="replace") for p in logs if p.exists())
+
+
+@pytest.fixture(scope="module")
+def balancer(replicas: list[LiveServer], workdir: Path) -> Iterator[Balancer]:
+    nginx = _nginx()
+    (workdir / "live").mkdir()
+    port = free_port()
+    rendered = render(workdir / "live", port, [s.port for s in replicas])
+    assert rendered.test(nginx).returncode == 0
+    command = rendered.command(nginx, "-g", f"daemon off; pid {rendered.pid};")
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    balancer = Balancer(f"http://127.0.0.1:{port}", rendered, process)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            assert process.poll() is None, f"nginx exited:\n{balancer.log()}"
+            try:
+                if httpx.get(f"{balancer.url}/nginx-health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline:
+                    raise
+            time.sleep(0.1)
+        yield balancer
+    finally:
+        process.send_signal(signal.SIGQUIT)  # graceful
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+
+
+@pytest.fixture
+def client(balancer: Balancer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=balancer.url, timeout=60) as c:
+        yield c
+
+
+def _addr(server: LiveServer) -> str:
+    return f"127.0.0.1:{server.port}"
+
+
+def test_requests_spread_over_both_replicas(
+    client: httpx.Client, replicas: list[LiveServer], balancer: Balancer
+):
+    served: Counter[str] = Counter()
+    for _ in range(20):
+        r = client.post(PREDICT, files=IMAGE)
+        assert r.status_code == 200, f"{r.status_code} {r.text}\n{balancer.log()}"
+        assert r.json()["results"][0]["predictions"]
+        served[r.headers["x-upstream"]] += 1
+    assert set(served) == {_addr(s) for s in replicas}, served
+    # least_conn with no request in flight falls back to round robin: an even split.
+    assert min(served.values()) >= 5, served
+
+    # Concurrent clients too.
+    with ThreadPoolExecutor(6) as pool:
+        responses = list(pool.map(lambda _: client.post(PREDICT, files=IMAGE), range(24)))
+    assert [r.status_code for r in responses] == [200] * 24
+    assert {r.headers["x-upstream"] for r in responses} == {_addr(s) for s in replicas}
+
+
+def test_request_id_goes_through_to_the_replica(client: httpx.Client, balancer: Balancer):
+    r = client.get("/v1/models", headers={"X-Request-ID": "deploy-test-4242"})
+    assert r.status_code == 200
+    assert r.headers["x-request-id"] == "deploy-test-4242"
+    assert "rid=deploy-test-4242" in balancer.rendered.access_log.read_text()
+    # Without one, nginx makes one and the replica echoes it.
+    assert len(client.get("/healthz").headers["x-request-id"]) >= 16
+
+
+def test_upload_over_the_limit_is_refused_by_nginx_as_json(client: httpx.Client):
+    big = {"image": ("big.png", b"\0" * (10 * 1024 * 1024 + 1), "image/png")}
+    r = client.post(PREDICT, files=big)
+    assert r.status_code == 413
+    assert r.json()["code"] == "payload_too_large"
+    assert "x-upstream" not in r.headers, "nginx refused it without troubling a replica"
+
+
+def test_metrics_are_not_public_through_the_balancer(client: httpx.Client):
+    r = client.get("/metrics")
+    assert r.status_code == 404
+    assert r.json()["code"] == "not_found"
+
+
+def test_killed_replica_does_not_fail_clients(
+    client: httpx.Client, replicas: list[LiveServer], balancer: Balancer
+):
+    """SIGKILL one replica while requests are in flight: every client still gets a 200.
+
+    Runs last in this module: it kills the replicas.
+    """
+    victim, survivor = replicas
+
+    def predict(_: int) -> httpx.Response:
+        return client.post(PREDICT, files=IMAGE)
+
+    with ThreadPoolExecutor(4) as pool:
+        warmup = list(pool.map(predict, range(8)))
+        in_flight = [pool.submit(predict, i) for i in range(40)]
+        victim.process.kill()
+        victim.process.wait(10)
+        during = [f.result() for f in in_flight]
+    after = [predict(i) for i in range(10)]
+
+    for r in [*warmup, *during, *after]:
+        assert r.status_code == 200, f"{r.status_code} {r.text}\n{balancer.log()}"
+    # After the kill, the survivor answers everything (a retried request lists both replicas).
+    assert all(r.headers["x-upstream"].endswith(_addr(survivor)) for r in after)
+    retried = sum("," in r.headers["x-upstream"] for r in during + after)
+    print(f"{retried} of {len(during) + len(after)} requests were retried on the survivor")
+
+    # With no replica left, nginx answers in the API's error shape, with Retry-After.
+    survivor.process.kill()
+    survivor.process.wait(10)
+    r = predict(0)
+    assert r.status_code == 503
+    assert r.json()["code"] == "not_ready"
+    assert r.headers["retry-after"] == "5"
