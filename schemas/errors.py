@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 
-class ErrorCode(str, Enum):
+class ErrorCode(StrEnum):
     """Machine-readable error codes; each maps to exactly one HTTP status."""
 
     INVALID_IMAGE = "invalid_image"  # 400: bytes claim to be an image but do not decode

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
 
-class WeightsKind(str, Enum):
+class WeightsKind(StrEnum):
     IMAGENET = "imagenet"
     RANDOM = "random"
     FILE = "file"
@@ -53,7 +53,7 @@ class BatchingInfo(BaseModel):
     buckets: list[int] = Field(description="Batch sizes compiled and warmed at start-up.")
 
 
-class ModelState(str, Enum):
+class ModelState(StrEnum):
     LOADING = "loading"
     READY = "ready"
     FAILED = "failed"

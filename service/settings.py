@@ -88,7 +88,7 @@ class Settings(BaseSettings):
 
     @property
     def model_files(self) -> list[tuple[Path, Path | None]]:
-        labels = [Path(p) for p in self.labels] or [None] * len(self.model_file)
+        labels: list[Path | None] = [Path(p) for p in self.labels] or [None] * len(self.model_file)
         return [(Path(f), lab) for f, lab in zip(self.model_file, labels, strict=True)]
 
     @property

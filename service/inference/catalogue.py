@@ -72,8 +72,9 @@ def _probe_input_size(ctor: Callable[..., Any]) -> tuple[int, int]:
 
     original = imagenet_utils.obtain_input_shape
 
-    def intercept(input_shape: Any, default_size: int, *args: Any, **kwargs: Any) -> Any:
-        raise _DefaultSize(default_size)
+    def intercept(*args: Any, **kwargs: Any) -> Any:
+        default_size = kwargs.get("default_size", args[1] if len(args) > 1 else None)
+        raise _DefaultSize(int(default_size or FALLBACK_INPUT_SIZE))
 
     with _probe_lock:
         imagenet_utils.obtain_input_shape = intercept

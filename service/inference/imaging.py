@@ -93,7 +93,7 @@ def decode_image(data: bytes, size: tuple[int, int], max_pixels: int) -> np.ndar
         with warnings.catch_warnings():
             # Pillow warns on odd but readable metadata (e.g. bad EXIF); the pixels still decode.
             warnings.simplefilter("ignore")
-            img = Image.open(io.BytesIO(data))
+            img: Image.Image = Image.open(io.BytesIO(data))
             if img.format not in _PILLOW_FORMATS:
                 raise UnsupportedMediaType(f"unsupported image type {img.format}")
             pixels = img.size[0] * img.size[1]

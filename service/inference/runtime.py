@@ -54,6 +54,19 @@ class Runtime(Protocol):
     def warm(self) -> None: ...
 
 
+def make_preprocess(preprocess_input: Callable[..., Any], input_size: tuple[int, int]) -> Any:
+    """The model's own `preprocess_input` as a graph on uint8 batches (cast to float32 first:
+    caffe mode on uint8 tensors silently wraps around)."""
+    import tensorflow as tf
+
+    spec = tf.TensorSpec([None, *input_size, 3], tf.uint8)
+
+    def preprocess(x: Any) -> Any:
+        return preprocess_input(tf.cast(x, tf.float32))
+
+    return tf.function(preprocess, input_signature=[spec])
+
+
 class KerasRuntime:
     """The model's own preprocessing and forward pass fused in one `tf.function` graph.
 
@@ -79,14 +92,12 @@ class KerasRuntime:
         self.max_abs_diff: float | None = 0.0
         self.detail: str | None = f"TensorFlow {tf.__version__}, tf.function graph"
         spec = tf.TensorSpec([None, *input_size, 3], tf.uint8)
-
-        def preprocess(x: Any) -> Any:
-            return preprocess_input(tf.cast(x, tf.float32))
+        preprocess = make_preprocess(preprocess_input, input_size)
 
         def forward(x: Any) -> Any:
             return model(preprocess(x), training=False)
 
-        self._preprocess = tf.function(preprocess, input_signature=[spec])
+        self._preprocess = preprocess
         self._forward = tf.function(forward, input_signature=[spec])
         self._needs_softmax: bool | None = None
 

@@ -17,7 +17,7 @@ logger = logging.getLogger("kerasserve.weights")
 RANDOM_WARNING = (
     "random weights: predictions are meaningless (start with --weights imagenet or PATH)"
 )
-_URL = re.compile(r"URL fetch failure on (\S+?):")
+_URL = re.compile(r"URL fetch failure on (\S+):\s")
 
 
 def keras_cache_dir() -> Path:

@@ -6,6 +6,7 @@ config is deploy/nginx/nginx.conf with only its upstream, port and paths swapped
 
 from __future__ import annotations
 
+import contextlib
 import io
 import shutil
 import signal
@@ -74,18 +75,18 @@ def _wait_ready(server: LiveServer, deadline: float) -> None:
     raise TimeoutError(f"replica not ready:\n{server.log()}")
 
 
-@pytest.fixture(scope="module")
-def replicas() -> Iterator[list[LiveServer]]:
-    _nginx()  # skip (or fail under CI) before paying for two servers
-    with (
-        live_server(*REPLICA_ARGS, wait_ready=False) as a,
-        live_server(*REPLICA_ARGS, wait_ready=False) as b,
-    ):
-        # Both load and warm at once; wait for the two together.
+@contextlib.contextmanager
+def _replicas(count: int = 2) -> Iterator[list[LiveServer]]:
+    _nginx()  # skip (or fail under CI) before paying for the servers
+    with contextlib.ExitStack() as stack:
+        servers = [
+            stack.enter_context(live_server(*REPLICA_ARGS, wait_ready=False)) for _ in range(count)
+        ]
+        # They load and warm at once; wait for them together.
         deadline = time.monotonic() + 240
-        for server in (a, b):
+        for server in servers:
             _wait_ready(server, deadline)
-        yield [a, b]
+        yield servers
 
 
 @dataclass
@@ -99,12 +100,13 @@ class Balancer:
         return "\n".join(p.read_text(errors="replace") for p in logs if p.exists())
 
 
-@pytest.fixture(scope="module")
-def balancer(replicas: list[LiveServer], workdir: Path) -> Iterator[Balancer]:
+@contextlib.contextmanager
+def _balancer(replicas: list[LiveServer], directory: Path) -> Iterator[Balancer]:
+    """The real nginx, in the foreground, on the rendered config."""
     nginx = _nginx()
-    (workdir / "live").mkdir()
+    directory.mkdir()
     port = free_port()
-    rendered = render(workdir / "live", port, [s.port for s in replicas])
+    rendered = render(directory, port, [s.port for s in replicas])
     assert rendered.test(nginx).returncode == 0
     command = rendered.command(nginx, "-g", f"daemon off; pid {rendered.pid};")
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -128,6 +130,18 @@ def balancer(replicas: list[LiveServer], workdir: Path) -> Iterator[Balancer]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(10)
+
+
+@pytest.fixture(scope="module")
+def replicas() -> Iterator[list[LiveServer]]:
+    with _replicas() as servers:
+        yield servers
+
+
+@pytest.fixture(scope="module")
+def balancer(replicas: list[LiveServer], workdir: Path) -> Iterator[Balancer]:
+    with _balancer(replicas, workdir / "live") as b:
+        yield b
 
 
 @pytest.fixture
@@ -217,3 +231,35 @@ def test_killed_replica_does_not_fail_clients(
     assert r.status_code == 503
     assert r.json()["code"] == "not_ready"
     assert r.headers["retry-after"] == "5"
+
+
+def test_replica_stopped_with_sigterm_drains_without_failing_clients(workdir: Path):
+    """`docker stop` / a rolling update: SIGTERM (the image's STOPSIGNAL) under load.
+
+    The replica stops accepting, finishes what it accepted and exits 0 well within its drain
+    timeout; nginx sends whatever it could not take to the other replica.
+    """
+    with (
+        _replicas() as (stopping, staying),
+        _balancer([stopping, staying], workdir / "drain") as balancer,
+        httpx.Client(base_url=balancer.url, timeout=60) as client,
+    ):
+
+        def predict(_: int) -> httpx.Response:
+            return client.post(PREDICT, files=IMAGE)
+
+        with ThreadPoolExecutor(4) as pool:
+            warmup = list(pool.map(predict, range(8)))
+            in_flight = [pool.submit(predict, i) for i in range(40)]
+            started = time.monotonic()
+            stopping.process.send_signal(signal.SIGTERM)
+            during = [f.result() for f in in_flight]
+            returncode = stopping.process.wait(40)
+            stopped_after = time.monotonic() - started
+        after = [predict(i) for i in range(6)]
+
+        for r in [*warmup, *during, *after]:
+            assert r.status_code == 200, f"{r.status_code} {r.text}\n{balancer.log()}"
+        assert returncode == 0, stopping.log()
+        assert stopped_after < 30, f"drain took {stopped_after:.1f}s"
+        assert all(r.headers["x-upstream"].endswith(_addr(staying)) for r in after)

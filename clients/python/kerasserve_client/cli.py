@@ -179,7 +179,7 @@ def _predict_table(answer: PredictResponse) -> str:
         width = max((len(p.label) for p in result.predictions), default=5)
         lines.append(f"  {'#':>2}  {'label':<{width}}  {'class':<10}  {'probability':>11}")
         lines += [
-            f"  {rank:>2}  {p.label:<{width}}  {p.class_id:<10}  {p.probability:>10.2%}"
+            f"  {rank:>2}  {p.label:<{width}}  {p.class_id:<10}  {p.probability:>11.2%}"
             for rank, p in enumerate(result.predictions, 1)
         ]
         decode = f", decode {t.decode_ms:.1f} ms" if t.decode_ms is not None else ""

@@ -1,0 +1,136 @@
+"""`pip install .` into a fresh venv gives a working SDK and CLI without TensorFlow, FastAPI or Pillow.
+
+Needs the package index (for setuptools, httpx, pydantic). Skipped offline, except under CI
+(`CI` set), where an unreachable index is a failure, not a reason to skip.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.support.live_server import ROOT
+from tests.support.models import photos
+
+HEAVY = ("tensorflow", "keras", "fastapi", "starlette", "uvicorn", "PIL")
+INDEX = os.environ.get("PIP_INDEX_URL", "https://pypi.org/simple/")
+# What the build needs is the source, not caches, node_modules or earlier build output.
+IGNORE = shutil.ignore_patterns(
+    ".git", "build", "dist", "*.egg-info", "__pycache__", "node_modules", ".venv",
+    ".mypy_cache", ".ruff_cache", ".pytest_cache", "test-artifacts", ".kerasserve-cache",
+)  # fmt: skip
+
+SCRIPT = """
+import asyncio, sys
+import kerasserve_client
+from kerasserve_client import AsyncClient, Client, ModelNotFound
+
+url, photo = sys.argv[1], sys.argv[2]
+assert "site-packages" in kerasserve_client.__file__, kerasserve_client.__file__
+with Client(url) as client:
+    client.wait_until_ready(60)
+    answer = client.predict(photo, model="MobileNetV2", top_k=3)
+    assert answer.results[0].filename == "photo.jpg"
+    assert len(answer.results[0].predictions) == 3
+    try:
+        client.predict(photo, model="NoSuchNet")
+    except ModelNotFound as exc:
+        assert exc.status_code == 404
+    else:
+        raise AssertionError("no ModelNotFound")
+
+async def many():
+    async with AsyncClient(url) as client:
+        return await client.predict_many([photo] * 5, per_request=2, concurrency=2)
+
+assert len(asyncio.run(many()).results) == 5
+heavy = sorted(m for m in {heavy!r} if m in sys.modules)
+assert not heavy, heavy
+print("sdk ok", answer.results[0].predictions[0].label)
+"""
+
+
+def _index_reachable() -> bool:
+    try:
+        with urllib.request.urlopen(INDEX, timeout=10):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def venv_python(tmp_path_factory) -> Path:
+    if not os.environ.get("CI") and not _index_reachable():
+        pytest.skip(f"package index {INDEX} unreachable and not under CI")
+    work = tmp_path_factory.mktemp("install")
+    source = work / "src"
+    shutil.copytree(ROOT, source, ignore=IGNORE)
+    subprocess.run([sys.executable, "-m", "venv", str(work / "venv")], check=True, timeout=300)
+    python = work / "venv" / ("Scripts" if os.name == "nt" else "bin") / "python"
+    install = subprocess.run(
+        [str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q", str(source)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert install.returncode == 0, install.stdout + install.stderr
+    return python
+
+
+@pytest.fixture(scope="module")
+def photo(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("install-photo") / "photo.jpg"
+    path.write_bytes(photos(1, seed=3)[0])
+    return path
+
+
+@pytest.mark.parametrize("module", HEAVY)
+def test_the_base_install_lacks_heavy_dependencies(venv_python, module):
+    result = _run(venv_python, "-c", f"import {module}")
+
+    assert result.returncode != 0
+    assert "ModuleNotFoundError" in result.stderr
+
+
+def test_the_sdk_talks_to_a_live_server_from_the_bare_venv(venv_python, server, photo):
+    result = _run(
+        venv_python, "-c", SCRIPT.replace("{heavy!r}", repr(HEAVY)), server.base_url, photo
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.startswith("sdk ok ")
+
+
+def test_the_kerasserve_command_predicts_from_the_bare_venv(venv_python, server, photo):
+    kerasserve = venv_python.parent / "kerasserve"
+
+    result = subprocess.run(
+        [str(kerasserve), "predict", str(photo), "--url", server.base_url, "--top-k", "2"],
+        cwd=photo.parent,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "photo.jpg" in result.stdout.splitlines()
+    assert result.stdout.splitlines()[0].startswith("model MobileNetV2 ")
+
+
+def _run(python: Path, *args: object) -> subprocess.CompletedProcess[str]:
+    # Outside the repository, so nothing is imported from the source tree by accident.
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    return subprocess.run(
+        [str(python), *map(str, args)],
+        cwd=python.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
