@@ -40,6 +40,8 @@ class Call(Generic[T]):
 
 
 class BaseClient:
+    """Settings, request building and response parsing; the twins add only the I/O."""
+
     def __init__(
         self,
         base_url: str | httpx.URL,
