@@ -1,6 +1,7 @@
 // Three suites, one `npm test`: unit (utils/ with a fake wx), render (miniprogram-simulate),
 // contract (utils/ against a real kerasserve server over HTTP).
 module.exports = {
+  reporters: ['default', '<rootDir>/tests/support/summary-reporter.js'],
   projects: [
     {
       displayName: 'unit',

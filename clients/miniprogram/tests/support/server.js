@@ -24,7 +24,7 @@ function freePort() {
 
 function python() {
   if (process.env.PYTHON) return process.env.PYTHON;
-  for (const candidate of ['python', 'python3']) {
+  for (const candidate of ['python3', 'python']) {
     if (spawnSync(candidate, ['--version']).status === 0) return candidate;
   }
   throw new Error('no python on PATH: set PYTHON to the interpreter that has kerasserve installed');
