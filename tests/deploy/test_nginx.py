@@ -178,7 +178,11 @@ def test_request_id_goes_through_to_the_replica(client: httpx.Client, balancer: 
     r = client.get("/v1/models", headers={"X-Request-ID": "deploy-test-4242"})
     assert r.status_code == 200
     assert r.headers["x-request-id"] == "deploy-test-4242"
-    assert "rid=deploy-test-4242" in balancer.rendered.access_log.read_text()
+    # nginx writes the access log line just after the response, so give it a moment.
+    deadline = time.monotonic() + 5
+    while "rid=deploy-test-4242" not in balancer.rendered.access_log.read_text():
+        assert time.monotonic() < deadline, balancer.log()
+        time.sleep(0.05)
     # Without one, nginx makes one and the replica echoes it.
     assert len(client.get("/healthz").headers["x-request-id"]) >= 16
 
@@ -260,6 +264,8 @@ def test_replica_stopped_with_sigterm_drains_without_failing_clients(workdir: Pa
 
         for r in [*warmup, *during, *after]:
             assert r.status_code == 200, f"{r.status_code} {r.text}\n{balancer.log()}"
-        assert returncode == 0, stopping.log()
+        # uvicorn re-raises the signal once it has shut down cleanly: 143 in a container.
+        assert returncode in (0, -signal.SIGTERM), stopping.log()
+        assert "Application shutdown complete" in stopping.log()
         assert stopped_after < 30, f"drain took {stopped_after:.1f}s"
         assert all(r.headers["x-upstream"].endswith(_addr(staying)) for r in after)
