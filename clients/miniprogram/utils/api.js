@@ -19,7 +19,7 @@ function predictUrl(baseUrl, model, topK) {
 
 /**
  * Lists the served models.
- * @param {object} wx
+ * @param {WechatMiniprogram.Wx} wx
  * @param {{baseUrl: string, timeoutMs?: number}} opts
  * @returns {Promise<ReturnType<typeof parseModelList>>}
  */
@@ -42,7 +42,7 @@ function fetchModels(wx, { baseUrl, timeoutMs = 10000 }) {
 
 /**
  * Uploads one photo (multipart field `image`) and parses the predictions.
- * @param {object} wx
+ * @param {WechatMiniprogram.Wx} wx
  * @param {{baseUrl: string, model: string, filePath: string, topK?: number, timeoutMs?: number}} opts
  * @returns {Promise<ReturnType<typeof parsePredictResponse>>}
  */

@@ -4,7 +4,7 @@ const { compressIfLarge } = require('./image.js');
 
 /**
  * Compresses (when large) and classifies one photo.
- * @param {object} wx
+ * @param {WechatMiniprogram.Wx} wx
  * @param {{path: string, size: number}} photo
  * @param {{baseUrl: string, model: string, topK: number, uploadTimeoutMs: number,
  *   compressOverBytes: number, compressQuality: number}} opts

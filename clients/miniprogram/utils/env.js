@@ -4,7 +4,7 @@ const config = require('../config.js');
 /**
  * The base URL for this build: `develop`, `trial` or `release` from wx.getAccountInfoSync().
  * Unknown or unavailable environments fall back to `develop`.
- * @param {object} wx the WeChat API object (a fake one in tests)
+ * @param {WechatMiniprogram.Wx} wx the WeChat API object (a fake one in tests)
  * @param {Record<string, string>} [urls] base URL per environment
  * @returns {string} base URL without a trailing slash
  */

@@ -3,7 +3,7 @@ const { ClientError, privacyError } = require('./errors.js');
 
 /**
  * Lets the user take or pick one photo.
- * @param {object} wx
+ * @param {WechatMiniprogram.Wx} wx
  * @param {'camera'|'album'} source
  * @returns {Promise<{path: string, size: number}|null>} null when the user cancelled
  */
@@ -49,7 +49,7 @@ function choosePhoto(wx, source) {
 /**
  * Recompresses a photo over `overBytes`; returns the path to upload. A failed compression falls
  * back to the original file (the server still decides whether it is too large, with a message).
- * @param {object} wx
+ * @param {WechatMiniprogram.Wx} wx
  * @param {{path: string, size: number}} photo
  * @param {{overBytes: number, quality: number}} opts
  * @returns {Promise<{path: string, compressed: boolean}>}
