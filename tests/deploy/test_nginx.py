@@ -267,5 +267,6 @@ def test_replica_stopped_with_sigterm_drains_without_failing_clients(workdir: Pa
         # uvicorn re-raises the signal once it has shut down cleanly: 143 in a container.
         assert returncode in (0, -signal.SIGTERM), stopping.log()
         assert "Application shutdown complete" in stopping.log()
+        print(f"SIGTERM to exit: {stopped_after:.1f}s")
         assert stopped_after < 30, f"drain took {stopped_after:.1f}s"
         assert all(r.headers["x-upstream"].endswith(_addr(staying)) for r in after)
