@@ -31,6 +31,7 @@ COPY batching/ batching/
 COPY schemas/ schemas/
 COPY service/ service/
 COPY clients/python/ clients/python/
+COPY clients/web/ clients/web/
 RUN pip wheel --no-deps --wheel-dir /dist .
 
 # ---- runtime: the environment, the project, the weights; no compiler, no pip cache, no root ----

@@ -8,6 +8,7 @@ import re
 import stat
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -178,3 +179,18 @@ def test_dockerignore_lets_in_every_source_the_build_copies():
                 top = source.rstrip("/")
                 assert any(top == a or top.startswith(a + "/") for a in allowed), source
                 assert (ROOT / top).exists(), f"COPY {source}: not in the repository"
+
+
+def test_every_package_of_pyproject_is_copied_into_the_build():
+    """A package left out of the build context builds a wheel without it (the web page, once)."""
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    dirs = setuptools.get("package-dir", {})
+    copied = [
+        args.split()[0].rstrip("/")
+        for kw, args in INSTRUCTIONS
+        if kw == "COPY" and "--from" not in args
+    ]
+    for package in setuptools["packages"]:
+        top = package.split(".")[0]
+        source = dirs.get(top, top)
+        assert any(source == c or source.startswith(c + "/") for c in copied), (package, source)
