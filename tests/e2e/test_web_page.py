@@ -59,7 +59,11 @@ def browser() -> Iterator[Any]:
 @pytest.fixture(scope="module")
 def photos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Real photographs from scikit-image's bundled data, saved as JPEG and PNG."""
-    skimage_data = pytest.importorskip("skimage.data")
+    try:
+        from skimage import data as skimage_data
+    except ImportError:
+        _need(False, "scikit-image is not installed: pip install scikit-image")
+        raise
     from PIL import Image
 
     folder = tmp_path_factory.mktemp("photos")
@@ -235,6 +239,22 @@ def test_drag_and_drop_a_photo(desktop, photos):
     _assert_predictions(page)
     assert "astronaut.png" in page.locator("#filename").inner_text()
     assert "dragging" not in (page.get_by_test_id("drop-zone").get_attribute("class") or "")
+    watch.check()
+
+
+def test_paste_a_photo(desktop):
+    page, watch = desktop
+    _wait_models(page)
+    page.evaluate(
+        """bytes => {
+            const dt = new DataTransfer();
+            dt.items.add(new File([new Uint8Array(bytes)], 'pasted.png', {type: 'image/png'}));
+            document.dispatchEvent(new ClipboardEvent('paste', {clipboardData: dt}));
+        }""",
+        list(_png_bytes()),
+    )
+    _assert_predictions(page)
+    assert "pasted.png" in page.locator("#filename").inner_text()
     watch.check()
 
 
