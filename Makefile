@@ -27,7 +27,7 @@ test-python:
 	$(PYTHON) -m pytest
 
 test-node:
-	cd clients/miniprogram && npm test
+	cd clients/miniprogram && PYTHON=$(PYTHON) npm test
 
 test: install lint test-python test-node
 

@@ -35,7 +35,10 @@ def _serve_parser(sub: Any) -> None:
         action="store_true",
         help="load --model-file with safe_mode=False (lets the file run code)",
     )
-    p.add_argument("--runtime", help="keras (default)")
+    p.add_argument("--runtime", help="keras (default) | openvino | auto")
+    p.add_argument(
+        "--runtime-tolerance", type=float, help="max probability diff from Keras (default 1e-4)"
+    )
     p.add_argument("--host", help="bind address (default 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default 8000)")
     p.add_argument("--max-batch-size", type=int, help="largest batch per model call (default 32)")
@@ -83,9 +86,11 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from service.http.app import create_app
+    from service.http.server import DrainingServer
 
+    app = create_app(settings)
     config = uvicorn.Config(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         log_config=None,
@@ -93,7 +98,7 @@ def _serve(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=int(settings.drain_timeout_s),
         lifespan="on",
     )
-    server = uvicorn.Server(config)
+    server = DrainingServer(config, app)
     server.run()
     # uvicorn leaves `started` False when the lifespan (model loading) failed.
     return 0 if server.started else 1

@@ -40,7 +40,15 @@ class Settings(BaseSettings):
     unsafe_model_files: bool = Field(
         False, description="Load model files with safe_mode=False (runs code from the file!)."
     )
-    runtime: str = Field("keras", description="keras")
+    runtime: Literal["keras", "openvino", "auto"] = Field(
+        "keras", description="keras | openvino | auto (the fastest that passes its check)."
+    )
+    runtime_tolerance: float = Field(
+        1e-4,
+        gt=0,
+        le=1,
+        description="Largest probability difference from Keras a runtime may show.",
+    )
 
     # where
     host: str = "127.0.0.1"

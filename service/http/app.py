@@ -36,7 +36,12 @@ requests share a model call. Every error is an `ErrorResponse` with a stable `co
 
 def model_sources(settings: Settings) -> list[ModelSource]:
     sources = [
-        ModelSource(name=name, weights=settings.weights, runtime=settings.runtime)
+        ModelSource(
+            name=name,
+            weights=settings.weights,
+            runtime=settings.runtime,
+            tolerance=settings.runtime_tolerance,
+        )
         for name in settings.models
     ]
     for path, labels in settings.model_files:
@@ -48,6 +53,7 @@ def model_sources(settings: Settings) -> list[ModelSource]:
                 preprocess=settings.preprocess,
                 safe_mode=not settings.unsafe_model_files,
                 runtime=settings.runtime,
+                tolerance=settings.runtime_tolerance,
             )
         )
     return sources
@@ -92,7 +98,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield {"app": state}
         finally:
             state.draining = True
-            await registry.aclose(settings.drain_timeout_s)
+            # uvicorn has already spent part of the drain budget waiting for open requests.
+            await registry.aclose(state.drain_left())
             pool.shutdown(wait=True, cancel_futures=True)
             logger.info("stopped")
 

@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.staticfiles import StaticFiles
 
 from batching import BatchFailed, BatchingError, DeadlineExceeded, QueueFull, ShuttingDown
 from schemas import ErrorCode, ErrorDetail, ErrorResponse
@@ -43,6 +44,10 @@ def describe(exc: BaseException) -> tuple[int, ErrorResponse, dict[str, str]]:
             body.retry_after = 5.0
         elif status == 401:
             headers["WWW-Authenticate"] = 'Bearer realm="kerasserve"'
+        elif status == 408:
+            # The client is still (slowly) sending: end the connection rather than let it
+            # trickle on after its answer (RFC 9110 §15.5.9).
+            headers["Connection"] = "close"
         return status, body, headers
     if isinstance(exc, BatchingError):
         status, code = BATCHING_ERRORS.get(type(exc), (500, ErrorCode.INTERNAL))
@@ -96,12 +101,26 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    code = _HTTP_CODES.get(exc.status_code, ErrorCode.INVALID_REQUEST)
-    body = ErrorResponse(code=code, message=str(exc.detail), request_id=request_id(request))
+    status, headers, message = exc.status_code, exc.headers, str(exc.detail)
+    if status == 405 and _no_static_file(request):
+        status, headers, message = 404, None, "Not Found"
+    code = _HTTP_CODES.get(status, ErrorCode.INVALID_REQUEST)
+    body = ErrorResponse(code=code, message=message, request_id=request_id(request))
     request.state.error_code = code.value
-    return JSONResponse(
-        body.model_dump(mode="json"), status_code=exc.status_code, headers=exc.headers
-    )
+    return JSONResponse(body.model_dump(mode="json"), status_code=status, headers=headers)
+
+
+def _no_static_file(request: Request) -> bool:
+    """True when the web page's `StaticFiles` (mounted at `/`) raised 405 for a path where
+    a GET would find nothing either: `POST /v1/models/a/b/predict` is a 404, not a 405."""
+    static = request.scope.get("endpoint")
+    if not isinstance(static, StaticFiles):
+        return False
+    try:
+        _, found = static.lookup_path(static.get_path(request.scope))
+    except (OSError, ValueError):
+        return True
+    return found is None
 
 
 def install(app: FastAPI) -> None:

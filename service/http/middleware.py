@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import contextvars
+import json
 import logging
 import re
 import time
 import uuid
 from typing import Any
 
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.http.errors import error_response
 from service.http.metrics import Metrics
 
 logger = logging.getLogger("kerasserve.access")
@@ -28,7 +31,12 @@ class RequestIdFilter(logging.Filter):
 
 
 class RequestContextMiddleware:
-    """Give every request an id (the client's `X-Request-ID` if sane), log it, count it."""
+    """Give every request an id (the client's `X-Request-ID` if sane), log it, count it.
+
+    It is the outermost layer the app's own code controls, so it also turns an unhandled
+    exception into the 500 `ErrorResponse` (Starlette would answer that from its
+    `ServerErrorMiddleware`, outside this one, without the `X-Request-ID` header).
+    """
 
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
@@ -45,10 +53,12 @@ class RequestContextMiddleware:
         state["request_id"] = rid
         token = current_request_id.set(rid)
         status = 500
+        started = False
 
         async def send_wrapper(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started
             if message["type"] == "http.response.start":
+                started = True
                 status = message["status"]
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", rid.encode()))
@@ -56,7 +66,12 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_wrapper)
+            try:
+                await self.app(scope, receive, send_wrapper)
+            except Exception as exc:
+                if started:
+                    raise
+                await error_response(Request(scope), exc)(scope, receive, send_wrapper)
         finally:
             elapsed = time.perf_counter() - start
             route = _route_template(scope)
@@ -66,13 +81,17 @@ class RequestContextMiddleware:
             code = state.get("error_code")
             if code:
                 self.metrics.rejected.labels(code).inc()
+            # logfmt: one line per request whatever the path holds (it is quoted and escaped,
+            # so a `%0A` in a URL cannot forge a second log line).
             logger.info(
-                "%s %s %d %.1fms%s",
+                "method=%s path=%s route=%s status=%d duration_ms=%.1f code=%s client=%s",
                 method,
-                scope.get("path", ""),
+                _quoted_path(scope),
+                route,
                 status,
                 elapsed * 1e3,
-                f" code={code}" if code else "",
+                code or "-",
+                _client(scope),
                 extra={
                     "status": status,
                     "duration_ms": round(elapsed * 1e3, 2),
@@ -87,6 +106,17 @@ def _header(scope: Scope, name: bytes) -> str | None:
         if key == name:
             return str(value.decode("latin-1"))
     return None
+
+
+def _quoted_path(scope: Scope) -> str:
+    raw = scope.get("raw_path")
+    path = raw.decode("latin-1") if isinstance(raw, bytes) else str(scope.get("path", ""))
+    return json.dumps(path[:2048], ensure_ascii=True)
+
+
+def _client(scope: Scope) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else "-"
 
 
 def _route_template(scope: Scope) -> str:

@@ -20,6 +20,16 @@ class AppState:
     decode_pool: ThreadPoolExecutor
     metrics: Metrics
     draining: bool = False
+    drain_started: float | None = None
+
+    def drain_left(self) -> float:
+        """Seconds of the drain budget left (all of it if no drain has started)."""
+        import time
+
+        budget = self.settings.drain_timeout_s
+        if self.drain_started is None:
+            return budget
+        return max(0.0, budget - (time.monotonic() - self.drain_started))
 
 
 class LifespanState(TypedDict):

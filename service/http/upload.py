@@ -15,6 +15,7 @@ from starlette.requests import Request
 
 from service.errors import (
     InvalidRequest,
+    MissingImage,
     PayloadTooLarge,
     RequestTimeout,
     TooManyImages,
@@ -23,6 +24,9 @@ from service.errors import (
 
 IMAGE_FIELD = "image"
 _RAW_TYPES = (b"image/", b"application/octet-stream")
+# A part's header lines (Content-Disposition with its filename, Content-Type) are small; a
+# megabyte-long filename is an attack on the parser, not a name.
+MAX_PART_HEADER = 8 * 1024
 
 
 @dataclass
@@ -82,9 +86,19 @@ class _FormCollector:
 
     def _header_field_data(self, data: bytes, start: int, end: int) -> None:
         self._header_field += data[start:end]
+        self._check_header_size()
 
     def _header_value_data(self, data: bytes, start: int, end: int) -> None:
         self._header_value += data[start:end]
+        self._check_header_size()
+
+    def _check_header_size(self) -> None:
+        if len(self._header_field) + len(self._header_value) > MAX_PART_HEADER:
+            raise InvalidRequest(
+                f"a multipart part header is longer than {MAX_PART_HEADER:,} bytes "
+                "(a filename that long is not a filename)",
+                extra={"max_part_header": MAX_PART_HEADER},
+            )
 
     def _header_end(self) -> None:
         self._headers[self._header_field.lower()] = self._header_value
@@ -111,6 +125,12 @@ class _FormCollector:
             self._current.chunks.append(data[start:end])
 
 
+_NOTHING_SENT = (
+    "the request has no body: send the image as multipart/form-data in a field named "
+    f"{IMAGE_FIELD!r} (or as a raw image/* body)"
+)
+
+
 async def read_upload(
     request: Request, *, max_bytes: int, max_images: int, timeout_s: float
 ) -> Upload:
@@ -126,6 +146,10 @@ async def read_upload(
                 f"the body is {length:,} bytes; the limit is {max_bytes:,}",
                 extra={"max_bytes": max_bytes},
             )
+        if length == 0 and "content-type" not in request.headers:
+            raise MissingImage(_NOTHING_SENT)
+    elif "content-type" not in request.headers and "transfer-encoding" not in request.headers:
+        raise MissingImage(_NOTHING_SENT)
     ctype, options = parse_options_header(request.headers.get("content-type", ""))
     raw = ctype.startswith(_RAW_TYPES)
     if not raw and ctype != b"multipart/form-data":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import struct
 import warnings
 
 import numpy as np
@@ -13,6 +14,19 @@ from service.errors import EmptyFile, ImageTooLarge, InvalidImage, UnsupportedMe
 # Our own pixel limit (checked right after the header is read, before any pixel is decoded)
 # replaces Pillow's global decompression-bomb check, which warns or raises inside `open`.
 Image.MAX_IMAGE_PIXELS = None
+
+# What Pillow's parsers raise on malformed bytes (a fuzz test holds the list complete).
+_MALFORMED = (
+    OSError,
+    ValueError,
+    SyntaxError,
+    EOFError,
+    struct.error,
+    IndexError,
+    KeyError,
+    ZeroDivisionError,
+    OverflowError,
+)
 
 SUPPORTED = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
 _PILLOW_FORMATS = {"JPEG", "MPO", "PNG", "WEBP", "GIF", "BMP", "DIB", "TIFF"}
@@ -57,11 +71,15 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     mode = img.mode
     if mode == "RGB":
         return img
-    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        arr = np.asarray(img, dtype=np.float64)
-        peak = 65535.0 if mode.startswith("I;16") else max(float(arr.max()), 255.0)
+    if mode.startswith("I;16"):
+        # The high byte of each 16-bit sample: no float copy (a 50-MP image would need 400 MB).
+        wide = np.asarray(img).astype(np.uint16, copy=False)
+        return Image.fromarray((wide >> 8).astype(np.uint8)).convert("RGB")
+    if mode in ("I", "F"):
+        arr = np.asarray(img, dtype=np.float32)
+        peak = max(float(arr.max()), 255.0)
         gray = np.clip(arr * (255.0 / peak), 0, 255).astype(np.uint8)
-        return Image.fromarray(gray, "L").convert("RGB")
+        return Image.fromarray(gray).convert("RGB")
     if mode == "P" and "transparency" in img.info:
         img = img.convert("RGBA")
         mode = "RGBA"
@@ -82,7 +100,7 @@ def decode_image(data: bytes, size: tuple[int, int], max_pixels: int) -> np.ndar
     if not data:
         raise EmptyFile("the uploaded file is empty (0 bytes)")
     kind = sniff(data)
-    if kind not in SUPPORTED:
+    if kind is None or kind not in SUPPORTED:
         detected = f"detected {kind}" if kind else "not a recognised image format"
         raise UnsupportedMediaType(
             f"unsupported image type ({detected}); send one of: {', '.join(SUPPORTED)}",
@@ -93,7 +111,9 @@ def decode_image(data: bytes, size: tuple[int, int], max_pixels: int) -> np.ndar
         with warnings.catch_warnings():
             # Pillow warns on odd but readable metadata (e.g. bad EXIF); the pixels still decode.
             warnings.simplefilter("ignore")
-            img: Image.Image = Image.open(io.BytesIO(data))
+            # Only the plugin of the format the bytes announce may parse them: Pillow's other
+            # plugins (EPS runs Ghostscript; many rarely used parsers) never see an upload.
+            img: Image.Image = Image.open(io.BytesIO(data), formats=[kind])
             if img.format not in _PILLOW_FORMATS:
                 raise UnsupportedMediaType(f"unsupported image type {img.format}")
             pixels = img.size[0] * img.size[1]
@@ -114,7 +134,11 @@ def decode_image(data: bytes, size: tuple[int, int], max_pixels: int) -> np.ndar
             arr = np.asarray(img, dtype=np.uint8)
     except (ImageTooLarge, UnsupportedMediaType):
         raise
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as exc:
+    except UnidentifiedImageError as exc:
+        raise InvalidImage(
+            f"the {kind} image could not be decoded: its header is corrupt or incomplete"
+        ) from exc
+    except _MALFORMED as exc:
         raise InvalidImage(f"the {kind} image could not be decoded: {exc}") from exc
     except Image.DecompressionBombError as exc:  # pragma: no cover - our check runs first
         raise ImageTooLarge(str(exc)) from exc

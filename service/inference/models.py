@@ -41,6 +41,7 @@ class ModelSource:
     preprocess: PreprocessMode | None = None
     safe_mode: bool = True
     runtime: str = "keras"
+    tolerance: float = 1e-4
 
 
 @dataclass
@@ -61,6 +62,7 @@ class ServedModel:
     input_size: tuple[int, int] = (224, 224)
     load_s: float = 0.0
     batcher: Batcher[np.ndarray, np.ndarray] | None = None
+    model: Any = None
     thread: ThreadPoolExecutor = field(init=False)
 
     def __post_init__(self) -> None:
@@ -87,9 +89,17 @@ class ServedModel:
         else:
             model, preprocess = self._load_catalogue()
         buckets = buckets_for(self.policy.max_batch_size)
+        assert self.preprocessing is not None
         self.runtime = make_runtime(
-            self.source.runtime, model, preprocess, self.input_size, buckets
+            self.source.runtime,
+            model,
+            preprocess,
+            self.preprocessing.mode,
+            self.input_size,
+            buckets,
+            tolerance=self.source.tolerance,
         )
+        self.model = model
         num_classes = int(model.output_shape[-1])
         if self.labels is None:
             self.labels = labels.imagenet() if num_classes == 1000 else labels.generic(num_classes)
@@ -242,9 +252,39 @@ _MODE_FUNCTIONS: dict[PreprocessMode, Any] = {
 }
 
 
+RUNTIMES = ("keras", "openvino", "auto")
+
+
 def make_runtime(
-    name: str, model: Any, preprocess: Any, input_size: tuple[int, int], buckets: list[int]
+    name: str,
+    model: Any,
+    preprocess: Any,
+    mode: PreprocessMode,
+    input_size: tuple[int, int],
+    buckets: list[int],
+    *,
+    tolerance: float,
 ) -> Runtime:
+    """Build the runtime `name`; `auto` is OpenVINO when it passes its check, else Keras."""
+    if name not in RUNTIMES:
+        raise ModelLoadError(f"unknown runtime {name!r}; available: {', '.join(RUNTIMES)}")
+    keras_runtime = KerasRuntime(model, preprocess, input_size, buckets)
     if name == "keras":
-        return KerasRuntime(model, preprocess, input_size, buckets)
-    raise ModelLoadError(f"unknown runtime {name!r}; available: keras")
+        return keras_runtime
+    try:
+        from service.inference.openvino_runtime import OpenVINORuntime
+    except ImportError as exc:
+        if name == "openvino":
+            raise ModelLoadError(
+                f"--runtime openvino needs the openvino package: pip install 'kerasserve[openvino]' ({exc})"
+            ) from exc
+        logger.warning("runtime auto: OpenVINO is not installed (%s); using keras", exc)
+        return keras_runtime
+    try:
+        return OpenVINORuntime(model, mode, input_size, buckets, keras_runtime, tolerance=tolerance)
+    except ModelLoadError as exc:
+        if name == "openvino":
+            raise
+        logger.warning("runtime auto: OpenVINO rejected (%s); FALLING BACK to keras", exc)
+        keras_runtime.detail = f"{keras_runtime.detail}; OpenVINO rejected: {exc}"
+        return keras_runtime

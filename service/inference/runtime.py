@@ -117,6 +117,11 @@ class KerasRuntime:
             self._needs_softmax = not _is_distribution(out)
         return softmax(out) if self._needs_softmax else out
 
+    @property
+    def needs_softmax(self) -> bool:
+        """Whether the model outputs logits (known after the first call)."""
+        return bool(self._needs_softmax)
+
     def warm(self) -> None:
         h, w = self.input_size
         for size in self.buckets:

@@ -1,0 +1,195 @@
+"""The servers under test as subprocesses: start, wait until they answer, watch, stop.
+
+CPU and peak RSS are read from /proc through psutil (`VmHWM` is the kernel's own high-water
+mark of the resident set, so a peak between two samples is not missed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from bench.loadgen import http_get
+
+ROOT = Path(__file__).resolve().parents[1]
+HOST = "127.0.0.1"
+MODEL = "MobileNetV2"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Target:
+    """One server configuration to measure."""
+
+    name: str  # e.g. "kerasserve-keras"
+    kind: str  # "kerasserve" | "seed-flask"
+    runtime: str
+    argv: list[str]  # after `python -m`
+    predict_path: str
+
+    def command(self, port: int) -> list[str]:
+        return [sys.executable, "-m", *self.argv, "--port", str(port)]
+
+    def shown(self) -> str:
+        return "python -m " + " ".join(self.argv)
+
+
+def kerasserve_target(runtime: str, extra: list[str]) -> Target:
+    argv = ["service", "serve", "--host", HOST, "--model", MODEL, "--weights", "none"]
+    argv += ["--runtime", runtime, *extra]
+    return Target(
+        f"kerasserve-{runtime}", "kerasserve", runtime, argv, f"/v1/models/{MODEL}/predict"
+    )
+
+
+def seed_target() -> Target:
+    return Target(
+        "seed-flask", "seed-flask", "keras", ["bench.seed_flask", "--host", HOST], "/predict"
+    )
+
+
+@dataclass
+class Running:
+    target: Target
+    port: int
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    launched_at: float = field(default_factory=time.perf_counter)
+    started_s: float = 0.0
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def log_tail(self, lines: int = 15) -> str:
+        text = self.log_path.read_text(errors="replace")
+        return "\n".join(text.strip().splitlines()[-lines:])
+
+    def failure_reason(self) -> str:
+        """The most telling line of a failed start-up log."""
+        text = self.log_path.read_text(errors="replace")
+        found: list[str] = re.findall(
+            r"(?m)^.*(?:ModelLoadError|Error|error:|invalid)[^\n]*$", text
+        )
+        if found:
+            return found[-1].strip()[:400]
+        return self.log_tail(3)[:400] or f"exited with {self.process.returncode}"
+
+    def cpu_s(self) -> float:
+        times = psutil.Process(self.pid).cpu_times()
+        return float(times.user + times.system)
+
+    def peak_rss_mb(self) -> float | None:
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+        return None
+
+    def stop(self, timeout: float = 30) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+
+
+def start(target: Target, log_dir: Path) -> Running:
+    port = free_port()
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"{target.name}.log"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            target.command(port), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+    return Running(target, port, proc, log_path)
+
+
+async def wait_ready(server: Running, warm_request: bytes, timeout: float) -> None:
+    """Until the server answers a real prediction (kerasserve: `/readyz` first)."""
+    from bench.loadgen import Client
+
+    deadline = time.perf_counter() + timeout
+    while True:
+        if server.process.poll() is not None:
+            raise RuntimeError(
+                f"exited with {server.process.returncode}: {server.failure_reason()}"
+            )
+        if time.perf_counter() > deadline:
+            raise TimeoutError(f"not ready after {timeout:.0f} s: {server.failure_reason()}")
+        try:
+            if server.target.kind == "kerasserve":
+                status, _ = await http_get(HOST, server.port, "/readyz", timeout=5)
+                if status != 200:
+                    raise ConnectionError(f"readyz {status}")
+            else:
+                with socket.create_connection((HOST, server.port), timeout=2):
+                    pass
+            break
+        except (OSError, asyncio.IncompleteReadError, TimeoutError):
+            await asyncio.sleep(0.3)
+    server.started_s = time.perf_counter() - server.launched_at
+    client = Client(HOST, server.port, [warm_request], 0)
+    try:
+        for _ in range(3):  # the seed's first `predict` builds its predict function
+            sample = await client.one(timeout=120)
+            if not sample.ok:
+                raise RuntimeError(f"warm-up request failed ({sample.error}): {server.log_tail(5)}")
+    finally:
+        client.close()
+
+
+async def describe_model(server: Running) -> dict[str, Any]:
+    """The runtime a kerasserve server actually serves with (name, detail, parity)."""
+    import json
+
+    if server.target.kind != "kerasserve":
+        return {"runtime": "keras", "detail": "model.predict per request (Keras)"}
+    status, body = await http_get(HOST, server.port, f"/v1/models/{MODEL}")
+    if status != 200:
+        return {}
+    info = json.loads(body)
+    return {
+        "runtime": info.get("runtime", {}).get("name"),
+        "detail": info.get("runtime", {}).get("detail"),
+        "max_abs_diff": info.get("runtime", {}).get("max_abs_diff"),
+        "buckets": info.get("batching", {}).get("buckets"),
+    }
+
+
+_HIST = re.compile(rb'^kerasserve_batch_size_(sum|count)\{model="([^"]*)"\} (\S+)$', re.M)
+
+
+async def batch_counters(server: Running) -> tuple[float, float] | None:
+    """(images, batches) so far, from kerasserve's Prometheus histogram of batch sizes."""
+    if server.target.kind != "kerasserve":
+        return None
+    try:
+        status, body = await http_get(HOST, server.port, "/metrics")
+    except (OSError, TimeoutError, asyncio.IncompleteReadError):
+        return None
+    if status != 200:
+        return None
+    values = {kind: float(v) for kind, _, v in _HIST.findall(body)}
+    return values.get(b"sum", 0.0), values.get(b"count", 0.0)

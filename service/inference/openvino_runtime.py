@@ -1,0 +1,185 @@
+"""OpenVINO runtime: the same Keras model exported once, cached on disk, checked against Keras.
+
+The export (Keras' own `model.export(..., format="openvino")`) is cached under a key made
+of the model's weights (hashed), input size, preprocessing and library versions, so a
+restart with the same weights skips it and a changed weights file invalidates it. The
+preprocessing is fused into the graph with OpenVINO's PrePostProcessor: the compiled model
+takes the same uint8 pixels as the Keras runtime.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from service.errors import ModelLoadError
+from service.inference.catalogue import PreprocessMode
+from service.inference.runtime import KerasRuntime, pad_to_bucket, softmax
+
+logger = logging.getLogger("kerasserve.openvino")
+
+# Largest difference in any served probability from the Keras reference on the probe batch.
+DEFAULT_TOLERANCE = 1e-4
+
+# (mean, scale) per channel, in the channel order after an optional reversal: the affine
+# form of Keras' preprocessing modes, applied inside the compiled graph.
+_AFFINE: dict[PreprocessMode, tuple[bool, list[float] | None, list[float] | None]] = {
+    "none": (False, None, None),
+    "tf": (False, [127.5] * 3, [127.5] * 3),
+    "torch": (False, [123.675, 116.28, 103.53], [58.395, 57.12, 57.375]),
+    "caffe": (True, [103.939, 116.779, 123.68], None),
+}
+
+
+def cache_root() -> Path:
+    base = os.environ.get("KERASSERVE_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "kerasserve"
+    )
+    return Path(base) / "openvino"
+
+
+def cache_key(model: Any, input_size: tuple[int, int], mode: PreprocessMode) -> str:
+    """Hash of everything the exported graph depends on, weights included (by value)."""
+    import keras
+    import openvino
+
+    digest = hashlib.sha256()
+    header = {
+        "name": model.name,
+        "input_size": list(input_size),
+        "preprocess": mode,
+        "keras": keras.__version__,
+        "openvino": openvino.__version__,
+        "outputs": [list(map(str, model.output_shape))],
+    }
+    digest.update(json.dumps(header, sort_keys=True).encode())
+    for weight in model.weights:
+        value = np.ascontiguousarray(weight.numpy())
+        digest.update(weight.path.encode() if hasattr(weight, "path") else b"")
+        digest.update(str(value.shape).encode())
+        digest.update(value.tobytes())
+    return digest.hexdigest()[:32]
+
+
+class OpenVINORuntime:
+    name = "openvino"
+
+    def __init__(
+        self,
+        model: Any,
+        mode: PreprocessMode,
+        input_size: tuple[int, int],
+        buckets: list[int],
+        reference: KerasRuntime,
+        *,
+        tolerance: float = DEFAULT_TOLERANCE,
+        precision: str = "f32",
+        hint: str = "LATENCY",
+    ) -> None:
+        import openvino as ov
+
+        self.buckets = buckets
+        self.input_size = input_size
+        self.tolerance = tolerance
+        start = time.perf_counter()
+        key = cache_key(model, input_size, mode)
+        directory = cache_root() / key
+        xml = directory / "model.xml"
+        self.cache_hit = xml.is_file()
+        if not self.cache_hit:
+            self._export(model, directory)
+        core = ov.Core()
+        core.set_property({"CACHE_DIR": str(cache_root() / "compiled")})
+        ov_model = core.read_model(xml)
+        ov_model = _fuse_preprocessing(ov, ov_model, mode)
+        self._compiled = core.compile_model(
+            ov_model, "CPU", {"INFERENCE_PRECISION_HINT": precision, "PERFORMANCE_HINT": hint}
+        )
+        self._request = self._compiled.create_infer_request()
+        self.detail: str | None = (
+            f"OpenVINO {ov.__version__}, CPU, {precision}, {hint.lower()} hint, "
+            f"cache {'hit' if self.cache_hit else 'miss'} ({key}), "
+            f"ready in {time.perf_counter() - start:.1f} s"
+        )
+        self._needs_softmax: bool | None = None
+        self.max_abs_diff: float | None = self._check(reference)
+
+    @staticmethod
+    def _export(model: Any, directory: Path) -> None:
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        # Export into a temporary sibling and rename: a crash mid-export leaves no half cache.
+        tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=directory.parent))
+        try:
+            started = time.perf_counter()
+            model.export(str(tmp / "model.xml"), format="openvino", verbose=False)
+            try:
+                tmp.rename(directory)
+            except OSError:  # another process exported the same key first
+                if not (directory / "model.xml").is_file():
+                    raise
+            logger.info(
+                "exported %s to OpenVINO in %.1f s", model.name, time.perf_counter() - started
+            )
+        except Exception as exc:
+            raise ModelLoadError(f"OpenVINO export of {model.name} failed: {exc}") from exc
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def _check(self, reference: KerasRuntime) -> float:
+        """Compare with the Keras runtime on a probe batch; refuse to serve past tolerance."""
+        h, w = self.input_size
+        rng = np.random.default_rng(1234)
+        # Smooth gradients plus noise: activations that resemble photos more than pure noise.
+        yy, xx = np.mgrid[0:h, 0:w]
+        base = np.stack([xx * 255 / w, yy * 255 / h, (xx + yy) * 127 / (h + w)], axis=-1)
+        size = min(4, self.buckets[-1])
+        probe = np.clip(base + rng.normal(0, 40, (size, h, w, 3)), 0, 255).astype(np.uint8)
+        expected = reference.predict(probe)
+        self._needs_softmax = reference.needs_softmax
+        got = self.predict(probe)
+        diff = float(np.abs(expected - got).max())
+        if not np.isfinite(diff) or diff > self.tolerance:
+            raise ModelLoadError(
+                f"OpenVINO output differs from Keras by {diff:.3g} on the probe batch "
+                f"(tolerance {self.tolerance:g}); refusing to serve it"
+            )
+        return diff
+
+    def raw(self, batch: np.ndarray) -> np.ndarray:
+        """Model outputs for an unpadded batch, as the compiled graph computes them."""
+        n = batch.shape[0]
+        padded = pad_to_bucket(batch, self.buckets)
+        return np.asarray(self._request.infer({0: padded})[0][:n], dtype=np.float32)
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        out = self.raw(batch)
+        return softmax(out) if self._needs_softmax else out
+
+    def warm(self) -> None:
+        h, w = self.input_size
+        for size in self.buckets:
+            self.predict(np.zeros((size, h, w, 3), dtype=np.uint8))
+
+
+def _fuse_preprocessing(ov: Any, model: Any, mode: PreprocessMode) -> Any:
+    reverse, mean, scale = _AFFINE[mode]
+    ppp = ov.preprocess.PrePostProcessor(model)
+    ppp.input().tensor().set_element_type(ov.Type.u8).set_layout(ov.Layout("NHWC"))
+    ppp.input().model().set_layout(ov.Layout("NHWC"))
+    steps = ppp.input().preprocess().convert_element_type(ov.Type.f32)
+    if reverse:
+        steps = steps.reverse_channels()
+    if mean is not None:
+        steps = steps.mean(mean)
+    if scale is not None:
+        steps = steps.scale(scale)
+    return ppp.build()
