@@ -15,6 +15,7 @@ class ErrorCode(StrEnum):
     EMPTY_FILE = "empty_file"  # 400: a file part with no bytes
     MISSING_IMAGE = "missing_image"  # 422: no `image` file part in the form
     INVALID_REQUEST = "invalid_request"  # 422: bad parameter or malformed multipart body
+    FEATURES_TOO_LARGE = "features_too_large"  # 422: the asked features exceed a format's limit
     UNAUTHORIZED = "unauthorized"  # 401: missing or wrong API key
     MODEL_NOT_FOUND = "model_not_found"  # 404
     LAYER_NOT_FOUND = "layer_not_found"  # 404

@@ -9,6 +9,7 @@
      ├── TooManyImages          413
      ├── MissingImage           422
      ├── InvalidRequest         422
+     ├── FeaturesTooLarge       422 the features asked for exceed the format's size limit
      ├── Unauthorized           401
      ├── RequestTimeout         408 the upload did not arrive in time
      ├── ModelNotFound          404
@@ -68,6 +69,10 @@ class MissingImage(ServiceError):
 
 class InvalidRequest(ServiceError):
     code, status = ErrorCode.INVALID_REQUEST, 422
+
+
+class FeaturesTooLarge(ServiceError):
+    code, status = ErrorCode.FEATURES_TOO_LARGE, 422
 
 
 class Unauthorized(ServiceError):

@@ -50,6 +50,17 @@ class Settings(BaseSettings):
         description="Largest probability difference from Keras a runtime may show.",
     )
 
+    # feature extraction
+    max_feature_outputs: int = Field(
+        4, ge=1, le=64, description="Distinct (layer, pooling) outputs kept per model."
+    )
+    max_feature_values_json: int = Field(
+        262_144, ge=1, description="Floats per /features response in JSON (more: use npy)."
+    )
+    max_feature_values: int = Field(
+        16_777_216, ge=1, description="Floats per /features response in any format."
+    )
+
     # where
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)

@@ -16,7 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from batching import BatchPolicy
 from service import __version__
 from service.errors import ModelLoadError
-from service.http import docs, errors
+from service.http import docs, errors, features
 from service.http.metrics import Metrics
 from service.http.middleware import RequestContextMiddleware
 from service.http.routes import api, ops
@@ -41,6 +41,7 @@ def model_sources(settings: Settings) -> list[ModelSource]:
             weights=settings.weights,
             runtime=settings.runtime,
             tolerance=settings.runtime_tolerance,
+            max_feature_outputs=settings.max_feature_outputs,
         )
         for name in settings.models
     ]
@@ -54,6 +55,7 @@ def model_sources(settings: Settings) -> list[ModelSource]:
                 safe_mode=not settings.unsafe_model_files,
                 runtime=settings.runtime,
                 tolerance=settings.runtime_tolerance,
+                max_feature_outputs=settings.max_feature_outputs,
             )
         )
     return sources
@@ -114,6 +116,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     docs.install(app)
     app.include_router(api)
+    app.include_router(features.router)
     app.include_router(ops)
     web = _web_root()
     if web is not None:

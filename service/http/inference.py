@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -80,10 +80,23 @@ async def _decode(
     return pixels, (time.perf_counter() - start) * 1e3
 
 
+Submit = Callable[[np.ndarray, object], Awaitable[Completed[np.ndarray]]]
+
+
 async def infer_upload(
-    request: Request, state: AppState, model: ServedModel, upload: Upload
+    request: Request,
+    state: AppState,
+    model: ServedModel,
+    upload: Upload,
+    submit: Submit | None = None,
 ) -> list[Inferred]:
-    """Decode every image of `upload`, run them through `model`'s batcher, in upload order."""
+    """Decode every image of `upload`, run them through a batcher (by default the model's
+    predictions; `submit` picks another, e.g. a feature output), in upload order."""
+    if submit is None:
+
+        async def submit(pixels: np.ndarray, tag: object) -> Completed[np.ndarray]:
+            return await model.infer(pixels, tag=tag)
+
     if not upload.images:
         got = sorted(set(upload.fields) | set(upload.other_files))
         hint = f"; the form has {got}" if got else ""
@@ -94,7 +107,7 @@ async def infer_upload(
     )
     rid = getattr(request.state, "request_id", None)
     completions = await until_disconnect(
-        request, asyncio.gather(*(model.infer(pixels, tag=rid) for pixels, _ in decoded))
+        request, asyncio.gather(*(submit(pixels, rid) for pixels, _ in decoded))
     )
     return [
         Inferred(part, done.value, done, decode_ms)

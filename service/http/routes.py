@@ -38,7 +38,7 @@ ModelName = Annotated[
 ]
 TopK = Annotated[int, Query(ge=1, le=100, description="How many classes to return per image.")]
 
-_MULTIPART_BODY: dict[str, Any] = {
+MULTIPART_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
         "content": {
@@ -65,16 +65,19 @@ api = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)])
 ops = APIRouter()
 
 
-def _ready_model(state: AppState, name: str) -> ServedModel:
+def ready_model(state: AppState, name: str) -> ServedModel:
     model = state.registry.get(name)
     if model.state.value != "ready":
         raise NotReady(f"model {model.name} is {model.state.value}; retry shortly")
     return model
 
 
-def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(
-        body.model_dump_json(), status_code=status, media_type="application/json", headers=headers
+        body.model_dump_json(),
+        status_code=status,
+        media_type="application/json",
+        headers=headers,
     )
 
 
@@ -82,7 +85,7 @@ def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -
     "/models/{model}/predict",
     response_model=PredictResponse,
     summary="Classify one or more images",
-    openapi_extra=_MULTIPART_BODY,
+    openapi_extra=MULTIPART_BODY,
     responses=openapi_errors(400, 401, 404, 408, 413, 415, 422, 500, 503, 504),
 )
 async def predict(request: Request, state: State, model: ModelName, top_k: TopK = 5) -> Response:
@@ -91,7 +94,7 @@ async def predict(request: Request, state: State, model: ModelName, top_k: TopK 
     Each image is decoded, resized to the model's input, and batched with concurrent
     requests. Results come back in upload order with the batch each image rode in.
     """
-    served = _ready_model(state, model)
+    served = ready_model(state, model)
     settings = state.settings
     upload = await read_upload(
         request,
@@ -109,14 +112,14 @@ async def predict(request: Request, state: State, model: ModelName, top_k: TopK 
     headers = {"Server-Timing": server_timing(inferred)}
     if served.weights.random:
         headers["X-Kerasserve-Warning"] = "random weights: predictions are meaningless"
-    return _json(body, headers=headers)
+    return json_response(body, headers=headers)
 
 
 @api.get("/models", response_model=ModelList, summary="List the served models")
 async def list_models(state: State) -> Response:
     registry = state.registry
     default = registry.default
-    return _json(
+    return json_response(
         ModelList(
             models=[m.describe(default=m is default) for m in registry],
             default_model=default.name if default else None,
@@ -132,14 +135,14 @@ async def list_models(state: State) -> Response:
 )
 async def get_model(state: State, model: ModelName) -> Response:
     served = state.registry.get(model)
-    return _json(served.describe(default=served is state.registry.default))
+    return json_response(served.describe(default=served is state.registry.default))
 
 
 @ops.post(
     "/predict",
     response_model=LegacyPredictResponse,
     summary="The seed's contract: classify one image with the default model",
-    openapi_extra=_MULTIPART_BODY,
+    openapi_extra=MULTIPART_BODY,
     dependencies=[Depends(require_api_key)],
     responses={
         s: {"model": LegacyPredictResponse, "description": "`success: false` with `error`"}
@@ -166,12 +169,12 @@ async def legacy_predict(request: Request, state: State) -> Response:
         body = LegacyPredictResponse(success=False, error=error.message, code=error.code.value)
         if status >= 500 and error.code.value == "internal_error":
             raise
-        return _json(body, status, headers)
+        return json_response(body, status, headers)
     predictions = [
         LegacyPrediction(label=p.label, probability=p.probability)
         for p in top_k(served, item.probs, 5)
     ]
-    return _json(LegacyPredictResponse(success=True, predictions=predictions))
+    return json_response(LegacyPredictResponse(success=True, predictions=predictions))
 
 
 @ops.get("/healthz", response_model=Health, summary="Liveness: the process answers")
@@ -193,7 +196,7 @@ async def readyz(state: State) -> Response:
         models={m.name: m.state.value for m in registry},
         detail=None if ready else ("draining" if state.draining else "loading"),
     )
-    return _json(body, 200 if ready else 503)
+    return json_response(body, 200 if ready else 503)
 
 
 @ops.get("/metrics", summary="Prometheus metrics", response_class=Response)

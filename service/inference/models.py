@@ -25,6 +25,7 @@ from schemas import (
 from service.errors import ModelLoadError
 from service.inference import catalogue, labels, weights
 from service.inference.catalogue import PreprocessMode, normalize
+from service.inference.features import FeatureExtractors
 from service.inference.runtime import KerasRuntime, Runtime, buckets_for
 
 logger = logging.getLogger("kerasserve.models")
@@ -42,6 +43,7 @@ class ModelSource:
     safe_mode: bool = True
     runtime: str = "keras"
     tolerance: float = 1e-4
+    max_feature_outputs: int = 4
 
 
 @dataclass
@@ -64,6 +66,8 @@ class ServedModel:
     batcher: Batcher[np.ndarray, np.ndarray] | None = None
     model: Any = None
     thread: ThreadPoolExecutor = field(init=False)
+    _features: FeatureExtractors | None = field(default=None, init=False)
+    _preprocess_fn: Any = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.name = self.name or self.source.name
@@ -100,6 +104,7 @@ class ServedModel:
             tolerance=self.source.tolerance,
         )
         self.model = model
+        self._preprocess_fn = preprocess
         num_classes = int(model.output_shape[-1])
         if self.labels is None:
             self.labels = labels.imagenet() if num_classes == 1000 else labels.generic(num_classes)
@@ -201,7 +206,27 @@ class ServedModel:
     async def aclose(self, timeout: float | None = None) -> None:
         if self.batcher is not None:
             await self.batcher.aclose(timeout)
+        if self._features is not None:
+            await self._features.aclose(timeout)
         self.thread.shutdown(wait=False, cancel_futures=True)
+
+    @property
+    def features(self) -> FeatureExtractors:
+        """This model's feature outputs (built on first use, on the model's thread)."""
+        if self._features is None:
+            assert self.runtime is not None
+            self._features = FeatureExtractors(
+                self.model,
+                self._preprocess_fn,
+                self.input_size,
+                self.runtime.buckets,
+                self.policy,
+                self.thread,
+                max_outputs=self.source.max_feature_outputs,
+                name=self.name,
+                observer=self.observer,
+            )
+        return self._features
 
     def describe(self, *, default: bool = False) -> ModelInfo:
         runtime = self.runtime

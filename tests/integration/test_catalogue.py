@@ -20,7 +20,9 @@ EXPECTED = {
     **{
         f"EfficientNetV2{v}": (size, "none")
         for v, size in zip(
-            ("B0", "B1", "B2", "B3", "S", "M", "L"), (224, 240, 260, 300, 384, 480, 480), strict=True
+            ("B0", "B1", "B2", "B3", "S", "M", "L"),
+            (224, 240, 260, 300, 384, 480, 480),
+            strict=True,
         )
     },
     "InceptionV3": (299, "tf"),

@@ -50,8 +50,12 @@ def test_openvino_matches_keras_on_the_same_pixels(name):
     pixels = np.stack([decode_image(b, spec.input_size, 10**9) for b in photos(3, seed=21)])
     logits = reference.raw(pixels)
     spread = float(np.ptp(logits, axis=1).min())
-    assert spread > 1e-2, f"logits nearly constant ({spread:.2g}): the comparison would prove nothing"
-    np.testing.assert_allclose(ov.raw(pixels), logits, atol=1e-4 * float(np.abs(logits).max()), rtol=1e-4)
+    assert spread > 1e-2, (
+        f"logits nearly constant ({spread:.2g}): the comparison would prove nothing"
+    )
+    np.testing.assert_allclose(
+        ov.raw(pixels), logits, atol=1e-4 * float(np.abs(logits).max()), rtol=1e-4
+    )
     expected = reference.predict(pixels)
     got = ov.predict(pixels)
     np.testing.assert_allclose(got, expected, atol=DEFAULT_TOLERANCE, rtol=0)

@@ -1,0 +1,150 @@
+"""Feature-extraction routes: list a model's layers, extract (pooled) layer outputs."""
+
+from __future__ import annotations
+
+import io
+import math
+from typing import Annotated, Literal
+
+import numpy as np
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+
+from batching import Completed
+from schemas import FeatureResult, FeaturesResponse, LayerList, Timing
+from service.errors import FeaturesTooLarge
+from service.http.errors import openapi_errors
+from service.http.inference import infer_upload, server_timing
+from service.http.routes import MULTIPART_BODY, ModelName, State, json_response, ready_model
+from service.http.security import require_api_key
+from service.http.upload import read_upload
+
+router = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)])
+
+NPY_TYPES = ("application/octet-stream", "application/x-npy")
+
+
+@router.get(
+    "/models/{model}/layers",
+    response_model=LayerList,
+    summary="List the layers features can be taken from",
+    responses=openapi_errors(401, 404),
+)
+async def layers(state: State, model: ModelName) -> Response:
+    served = ready_model(state, model)
+    features = served.features
+    return json_response(
+        LayerList(
+            model=served.name,
+            layers=list(features.layers.values()),
+            default_layer=features.default_layer,
+        )
+    )
+
+
+@router.post(
+    "/models/{model}/features",
+    response_model=FeaturesResponse,
+    summary="Extract features (embeddings) from any layer",
+    openapi_extra={
+        **MULTIPART_BODY,
+        "responses": {
+            "200": {
+                "content": {
+                    "application/octet-stream": {
+                        "schema": {"type": "string", "format": "binary"},
+                        "description": "With `format=npy` or `Accept: application/octet-stream`: "
+                        "one NumPy `.npy` file, float32, shape (images, *shape). Headers "
+                        "`X-Feature-Layer` and `X-Feature-Shape` describe it.",
+                    }
+                }
+            }
+        },
+    },
+    responses=openapi_errors(400, 401, 404, 413, 415, 422, 503, 504),
+)
+async def features(
+    request: Request,
+    state: State,
+    model: ModelName,
+    layer: Annotated[
+        str | None,
+        Query(max_length=200, description="Layer name (default: the last spatial map)."),
+    ] = None,
+    pooling: Annotated[
+        Literal["avg", "max", "none"] | None,
+        Query(
+            description="avg or max over the spatial map, none for the full map "
+            "(default: avg for maps, none for vectors)."
+        ),
+    ] = None,
+    format: Annotated[  # noqa: A002 - the query parameter's public name
+        Literal["json", "npy"] | None,
+        Query(description="json (default) or npy (binary float32)."),
+    ] = None,
+) -> Response:
+    """Upload images in field `image`; get one feature vector (or map) per image, in order.
+
+    The default (`layer` unset, `pooling=avg`) is what `include_top=False, pooling='avg'`
+    gives: an embedding for search, deduplication and similarity.
+    """
+    served = ready_model(state, model)
+    extractors = served.features
+    layer_name, pool = extractors.resolve(layer, pooling)
+    binary = format == "npy" or (
+        format is None and request.headers.get("accept", "").split(";")[0].strip() in NPY_TYPES
+    )
+    shape = extractors.output_shape(layer_name, pool)
+    settings = state.settings
+    upload = await read_upload(
+        request,
+        max_bytes=settings.max_body_bytes,
+        max_images=settings.max_images,
+        timeout_s=settings.upload_timeout_s,
+    )
+    per_image = math.prod(shape)
+    total = per_image * max(1, len(upload.images))
+    limit = settings.max_feature_values if binary else settings.max_feature_values_json
+    if total > limit:
+        hint = "" if binary else "; ask format=npy for binary float32, or pool the map"
+        raise FeaturesTooLarge(
+            f"{layer_name} with pooling={pool} is {per_image:,} values per image, "
+            f"{total:,} for this request; the {'npy' if binary else 'JSON'} limit is {limit:,}{hint}",
+            extra={"values": total, "limit": limit, "shape": list(shape)},
+        )
+    output = await extractors.get(layer_name, pool)
+
+    async def submit(pixels: np.ndarray, tag: object) -> Completed[np.ndarray]:
+        return await extractors.infer(output, pixels, timeout=settings.timeout_s, tag=tag)
+
+    inferred = await infer_upload(request, state, served, upload, submit)
+    headers = {
+        "Server-Timing": server_timing(inferred),
+        "X-Feature-Layer": layer_name,
+        "X-Feature-Pooling": pool,
+        "X-Feature-Shape": ",".join(map(str, shape)),
+    }
+    if binary:
+        buf = io.BytesIO()
+        np.save(buf, np.stack([item.probs for item in inferred]).astype("<f4"), allow_pickle=False)
+        return Response(buf.getvalue(), media_type="application/octet-stream", headers=headers)
+    body = FeaturesResponse(
+        model=served.name,
+        layer=layer_name,
+        pooling=pool,
+        shape=list(shape),
+        results=[
+            FeatureResult(
+                filename=item.part.filename,
+                vector=item.probs.reshape(-1).tolist(),
+                timing=Timing(
+                    queue_ms=round(item.completed.queue_s * 1e3, 3),
+                    inference_ms=round(item.completed.run_s * 1e3, 3),
+                    batch_size=item.completed.batch_size,
+                    decode_ms=round(item.decode_ms, 3),
+                ),
+            )
+            for item in inferred
+        ],
+    )
+    return json_response(body, headers=headers)
