@@ -168,12 +168,17 @@ async def closed_loop(
     on_window_end: Callable[[], Awaitable[Any]] | None = None,
     request_timeout_s: float = 120,
     drain_timeout_s: float = 60,
+    max_measure_s: float | None = None,
 ) -> LoadResult:
     """Run `concurrency` clients; measure the requests that end in [warmup, warmup + measure].
+
+    The window is extended (up to `max_measure_s`, default 3x `measure_s`) until as many
+    requests as clients have completed in it.
 
     After the window no client starts a new request; in-flight ones are awaited (up to
     `drain_timeout_s`) so that no abandoned work leaks into the next measurement.
     """
+    max_measure_s = max(measure_s, max_measure_s if max_measure_s is not None else 3 * measure_s)
     clients = [Client(host, port, requests, i) for i in range(concurrency)]
     all_samples: list[Sample] = []
     t0 = time.perf_counter()
@@ -194,6 +199,14 @@ async def closed_loop(
     if on_window_start is not None:
         hooks["start"] = await on_window_start()
     await asyncio.sleep(max(0.0, window[1] - time.perf_counter()))
+    # A slow target completes few requests per window: extend it until every client has
+    # finished about one request in it, so that its throughput is not a handful of samples.
+    longest = window[0] + max_measure_s
+    while (
+        time.perf_counter() < longest and sum(s.end >= window[0] for s in all_samples) < concurrency
+    ):
+        await asyncio.sleep(0.2)
+    window = (window[0], max(window[1], time.perf_counter()))
     cpu = _cpu() - cpu_start
     if on_window_end is not None:
         hooks["end"] = await on_window_end()
@@ -207,7 +220,7 @@ async def closed_loop(
     inside = [s for s in all_samples if window[0] <= s.end <= window[1]]
     return LoadResult(
         concurrency=concurrency,
-        window_s=measure_s,
+        window_s=window[1] - window[0],
         samples=inside,
         generator_cpu_s=cpu,
         total_requests=len(all_samples),

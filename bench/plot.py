@@ -52,6 +52,9 @@ def plot(result: dict[str, Any], path: Path) -> None:
             )
         for ax, title in ((tput, "throughput (img/s)"), (p99, "p99 latency (ms)")):
             ax.set_xscale("log", base=2)
+            levels = sorted({p["concurrency"] for p in result["points"] if p["variant"] == variant})
+            ax.set_xticks(levels, [str(c) for c in levels])
+            ax.minorticks_off()
             ax.set_xlabel("concurrent clients")
             ax.set_title(f"{variant} photos: {title}")
             ax.grid(True, alpha=0.3)

@@ -1,11 +1,16 @@
-"""Where a server's time goes under load: py-spy samples its Python threads during a window.
+"""Where a server's time goes under load: py-spy samples every Python thread during a window.
 
-`py-spy record --format raw --threads --nonblocking` writes collapsed stacks (one line per
-distinct stack: `thread (tid): name;frame;...;frame count`). The summary gives, per thread
-group (event loop, decode pool, model thread), the share of the window it was on a CPU, and
-the functions with the most samples at the top of their stack (self time) and anywhere in
-it (inclusive). TensorFlow's and OpenVINO's own worker threads are native, so they are not
-sampled: the model thread's time is the Python side of a batch, its waits included.
+`py-spy record --format raw --threads --idle --nonblocking` writes collapsed stacks (one line
+per distinct stack: `thread (tid): name;frame;...;frame count`). Idle threads are sampled too
+(`--idle`), because the model thread of the Keras runtime sleeps in the OS while TensorFlow's
+own native pool runs the batch: without `--idle` a saturated model looks idle. A sample is
+"waiting" when its innermost frame is a known wait (a pool worker blocked on its queue, a
+condition variable, the event loop's native poll); everything else is work.
+
+The summary gives, per thread group (event loop, decode pool, model thread...), how many of
+its threads' samples were work ("busy", in threads: 1.0 = one thread working the whole
+window; for the model thread it is its utilisation), and the functions with the most work
+samples innermost (self) and anywhere on the stack (inclusive).
 """
 
 from __future__ import annotations
@@ -23,10 +28,22 @@ from bench.servers import HOST, Running
 RATE = 100
 _LINE = re.compile(r"^thread \((\d+)\): ([^;]*);(.*) (\d+)$")
 _FRAME = re.compile(r"^(.*) \((.*?)(?::\d+)?\)$")
+# Innermost frames that mean "this thread waits for something to do".
+WAITS = {
+    "Condition.wait (threading.py)",
+    "Condition._acquire_restore (threading.py)",
+    "Event.wait (threading.py)",
+    "_worker (concurrent/futures/thread.py)",  # a pool thread blocked in queue.get (C)
+    "Runner.run (asyncio/runners.py)",  # uvloop's poll is native: no Python frame below
+    "BaseEventLoop._run_once (asyncio/base_events.py)",
+    "EpollSelector.select (selectors.py)",
+    "select (selectors.py)",
+}
 
 
 def summarize(raw: str, window_s: float, rate: int = RATE, top: int = 12) -> dict[str, Any]:
-    threads: Counter[str] = Counter()
+    busy: Counter[str] = Counter()
+    threads: dict[str, set[str]] = {}
     self_time: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
     total = 0
@@ -34,22 +51,28 @@ def summarize(raw: str, window_s: float, rate: int = RATE, top: int = 12) -> dic
         match = _LINE.match(line.strip())
         if not match:
             continue
-        _, name, stack, count_text = match.groups()
+        tid, name, stack, count_text = match.groups()
         count = int(count_text)
         total += count
-        threads[re.sub(r"_\d+$", "", name) or "?"] += count
+        group = re.sub(r"_\d+$", "", name) or "?"
+        threads.setdefault(group, set()).add(tid)
         frames = [_function(f) for f in stack.split(";") if f]
-        if frames:
-            self_time[frames[-1]] += count
+        if not frames or frames[-1] in WAITS:
+            continue
+        busy[group] += count
+        self_time[frames[-1]] += count
         for frame in set(frames):
             inclusive[frame] += count
     expected = max(1.0, window_s * rate)
     return {
         "samples": total,
-        "threads_busy": {k: round(v / expected, 3) for k, v in threads.most_common()},
+        "threads": {k: len(v) for k, v in threads.items()},
+        "threads_busy": {
+            k: round(busy[k] / expected, 3) for k in sorted(threads, key=lambda k: -busy[k])
+        },
         "self": [(k, round(v / expected, 3)) for k, v in self_time.most_common(top)],
         "inclusive": [(k, round(v / expected, 3)) for k, v in inclusive.most_common(top)],
-        "unit": "fraction of the window's wall-clock time (1.0 = one core busy all along)",
+        "unit": "threads busy over the window (1.0 = one thread working the whole window)",
     }
 
 
@@ -118,6 +141,6 @@ async def profile_point(
     summary.update(
         file=str(out),
         img_s_while_profiled=len(result.ok) / result.window_s,
-        command=f"py-spy record --pid <server pid> --rate {RATE} --duration {int(measure_s)} --format raw --threads --nonblocking",
+        command=f"py-spy record --pid <server pid> --rate {RATE} --duration {int(measure_s)} --format raw --threads --idle --nonblocking",
     )
     return summary
