@@ -129,6 +129,9 @@ class AsyncClient(BaseClient):
         """Classify several images, `per_request` to a request, `concurrency` requests at once.
 
         Results come back in input order. The first failure cancels the requests still running.
+        The defaults (4 images a request, 2 in flight) keep one request decoding while another
+        runs, which is what a small CPU server gains from; raise `concurrency` for many cores
+        or several replicas behind a load balancer.
         """
         if concurrency < 1:
             raise ValueError(f"concurrency must be >= 1, got {concurrency}")

@@ -19,8 +19,8 @@ from schemas import FeaturesResponse, Health, ModelInfo, ModelList, PredictRespo
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 DEFAULT_TIMEOUT = 30.0
-DEFAULT_PER_REQUEST = 8
-DEFAULT_CONCURRENCY = 4
+DEFAULT_PER_REQUEST = 4
+DEFAULT_CONCURRENCY = 2
 
 Pooling = Literal["avg", "max", "none"]
 T = TypeVar("T", bound=BaseModel)

@@ -6,7 +6,8 @@ KerasServeError
  │    └── ClientTimeout        no answer within the client's `timeout`
  ├── APIError                  the server answered an error status (`status_code`, `code`, ...)
  │    ├── InvalidImage         400/415 invalid_image, empty_file, unsupported_media_type
- │    ├── InvalidRequest       422/405 missing_image, invalid_request, method_not_allowed
+ │    ├── InvalidRequest       422/405 missing_image, invalid_request, features_too_large,
+ │    │                        method_not_allowed
  │    ├── Unauthorized         401 unauthorized: missing or wrong API key
  │    ├── NotFound             404 not_found
  │    │    ├── ModelNotFound   404 model_not_found
@@ -163,6 +164,7 @@ ERROR_CLASSES: dict[ErrorCode, type[APIError]] = {
     ErrorCode.UNSUPPORTED_MEDIA_TYPE: InvalidImage,
     ErrorCode.MISSING_IMAGE: InvalidRequest,
     ErrorCode.INVALID_REQUEST: InvalidRequest,
+    ErrorCode.FEATURES_TOO_LARGE: InvalidRequest,  # ask for pooling or a later layer
     ErrorCode.METHOD_NOT_ALLOWED: InvalidRequest,
     ErrorCode.UNAUTHORIZED: Unauthorized,
     ErrorCode.MODEL_NOT_FOUND: ModelNotFound,

@@ -44,6 +44,7 @@ CODES = [
     ("unsupported_media_type", 415, InvalidImage),
     ("missing_image", 422, InvalidRequest),
     ("invalid_request", 422, InvalidRequest),
+    ("features_too_large", 422, InvalidRequest),
     ("method_not_allowed", 405, InvalidRequest),
     ("unauthorized", 401, Unauthorized),
     ("model_not_found", 404, ModelNotFound),
