@@ -7,11 +7,14 @@ from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from importlib import resources
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+from starlette.types import Scope
 
 from batching import BatchPolicy
 from service import __version__
@@ -120,7 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ops)
     web = _web_root()
     if web is not None:
-        app.mount("/", StaticFiles(directory=web, html=True), name="web")
+        app.mount("/", WebPage(directory=web, html=True), name="web")
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -131,6 +134,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     return app
+
+
+class WebPage(StaticFiles):
+    """The web page's assets, and nothing else that happens to lie in its folder."""
+
+    SUFFIXES = frozenset({".html", ".js", ".css", ".png", ".svg", ".ico", ".webp"})
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        suffix = PurePosixPath(path).suffix
+        if suffix and suffix not in self.SUFFIXES:
+            raise StarletteHTTPException(404)
+        return await super().get_response(path, scope)
 
 
 def _web_root() -> Path | None:

@@ -218,3 +218,11 @@ def test_docs_render_from_local_assets_only(client, page):
         r = client.get(asset)
         assert r.status_code == 200, asset
         assert len(r.content) > 100, asset
+
+
+def test_web_page_is_served_but_not_the_files_beside_it(client):
+    page = client.get("/")
+    assert page.status_code == 200
+    assert "text/html" in page.headers["content-type"]
+    for path in ("/__init__.py", "/README.md"):
+        assert_error(client.get(path), 404, "not_found")
