@@ -74,3 +74,14 @@ def test_a_server_that_is_down_exits_3_with_a_clear_message(photo_files):
     assert f"cannot connect to the kerasserve server at {url}" in result.stderr
     assert "Start one with `kerasserve serve`" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_features_prints_the_vector_summary(server, photo_files):
+    result = kerasserve("features", photo_files[0], "--url", server.base_url, "--show", "3")
+
+    assert result.returncode == 0, result.stderr
+    head, values = result.stdout.splitlines()[:2]
+    assert head.startswith("photo.jpg: MobileNetV2 layer ")
+    assert ", pooling avg, shape (" in head
+    assert values.startswith("  [")
+    assert "L2 norm" in values
