@@ -182,6 +182,7 @@ def test_features_as_numpy(client, images):
             pytest.skip(f"this server has no POST /features route yet ({exc})")
         raise
     array = features_to_numpy(answer)
+    assert answer.layer in {layer.name for layer in client.layers().layers}
     assert array.shape == (1, *answer.shape)
     assert np.isfinite(array).all()
 

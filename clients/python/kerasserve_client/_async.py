@@ -31,7 +31,15 @@ from kerasserve_client.errors import (
     transport_error,
 )
 from kerasserve_client.retry import DEFAULT_RETRY, Retry
-from schemas import FeaturesResponse, Health, ModelInfo, ModelList, PredictResponse, Readiness
+from schemas import (
+    FeaturesResponse,
+    Health,
+    LayerList,
+    ModelInfo,
+    ModelList,
+    PredictResponse,
+    Readiness,
+)
 
 
 class AsyncClient(BaseClient):
@@ -174,6 +182,10 @@ class AsyncClient(BaseClient):
 
     async def model(self, name: str) -> ModelInfo:
         return await self._send(self._model_call(name))
+
+    async def layers(self, model: str | None = None) -> LayerList:
+        """The layers `features(layer=...)` can read, with their output shapes."""
+        return await self._send(self._layers_call(await self._model(model)))
 
     async def health(self) -> Health:
         return await self._send(self._health_call())

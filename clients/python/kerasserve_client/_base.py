@@ -15,7 +15,15 @@ from kerasserve_client._uploads import ImageInput, Upload
 from kerasserve_client._version import __version__
 from kerasserve_client.errors import UnexpectedResponse, api_error
 from kerasserve_client.retry import Retry, as_retry
-from schemas import FeaturesResponse, Health, ModelInfo, ModelList, PredictResponse, Readiness
+from schemas import (
+    FeaturesResponse,
+    Health,
+    LayerList,
+    ModelInfo,
+    ModelList,
+    PredictResponse,
+    Readiness,
+)
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 DEFAULT_TIMEOUT = 30.0
@@ -119,6 +127,10 @@ class BaseClient:
     @staticmethod
     def _model_call(name: str) -> Call[ModelInfo]:
         return Call("GET", f"/v1/models/{_quote(name)}", ModelInfo)
+
+    @staticmethod
+    def _layers_call(model: str) -> Call[LayerList]:
+        return Call("GET", f"/v1/models/{_quote(model)}/layers", LayerList)
 
     @staticmethod
     def _health_call() -> Call[Health]:

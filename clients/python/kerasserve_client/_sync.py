@@ -29,7 +29,15 @@ from kerasserve_client.errors import (
     transport_error,
 )
 from kerasserve_client.retry import DEFAULT_RETRY, Retry
-from schemas import FeaturesResponse, Health, ModelInfo, ModelList, PredictResponse, Readiness
+from schemas import (
+    FeaturesResponse,
+    Health,
+    LayerList,
+    ModelInfo,
+    ModelList,
+    PredictResponse,
+    Readiness,
+)
 
 
 class Client(BaseClient):
@@ -156,6 +164,10 @@ class Client(BaseClient):
 
     def model(self, name: str) -> ModelInfo:
         return self._send(self._model_call(name))
+
+    def layers(self, model: str | None = None) -> LayerList:
+        """The layers `features(layer=...)` can read, with their output shapes."""
+        return self._send(self._layers_call(self._model(model)))
 
     def health(self) -> Health:
         return self._send(self._health_call())

@@ -126,6 +126,10 @@ class FakeServer:
             return error(404, "model_not_found", f"Unknown model {segments[3]!r}")
         if len(segments) == 4:
             return httpx.Response(200, json=model_info(segments[3]))
+        if request.method == "GET" and segments[4] == "layers":
+            layers = [{"name": "out_relu", "output_shape": [None, 7, 7, 1280]}]
+            body = {"model": segments[3], "layers": layers, "default_layer": "out_relu"}
+            return httpx.Response(200, json=body)
         if request.method == "POST" and segments[4] == "predict":
             return self._predict(request, segments[3])
         if request.method == "POST" and segments[4] == "features":

@@ -9,7 +9,15 @@ import httpx
 import pytest
 from kerasserve_client import __version__, features_to_numpy
 
-from schemas import FeaturesResponse, Health, ModelInfo, ModelList, PredictResponse, Readiness
+from schemas import (
+    FeaturesResponse,
+    Health,
+    LayerList,
+    ModelInfo,
+    ModelList,
+    PredictResponse,
+    Readiness,
+)
 from tests.unit.client.fake_server import JPEG, PNG, FakeServer, error, parts
 
 
@@ -263,6 +271,16 @@ async def test_features_defaults_to_avg_pooling_and_the_models_layer(make, fake)
     await client.features(JPEG)
 
     assert dict(fake.requests[0].url.params) == {"pooling": "avg"}
+
+
+async def test_layers_lists_what_features_can_read(make, fake):
+    client = make(model="MobileNetV2")
+
+    layers = await client.layers()
+
+    assert isinstance(layers, LayerList)
+    assert layers.layers[0].output_shape == [None, 7, 7, 1280]
+    assert fake.paths() == ["GET /v1/models/MobileNetV2/layers"]
 
 
 def test_features_to_numpy_stacks_vectors_in_the_declared_shape():
