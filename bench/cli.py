@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench import report
+from bench import machine, report
 from bench.run import Plan, log, run
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -71,6 +71,13 @@ def parser() -> argparse.ArgumentParser:
         help="extra flag for every kerasserve server, e.g. --server-arg=--max-wait-ms=2",
     )
     p.add_argument(
+        "--wait-idle",
+        type=float,
+        default=0,
+        metavar="SECONDS",
+        help="first wait up to SECONDS for the machine to be idle (other work skews every number)",
+    )
+    p.add_argument(
         "--out", type=Path, default=RESULTS, help="results folder (default bench/results)"
     )
     p.add_argument(
@@ -120,6 +127,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser().parse_args(argv)
     plan = plan_from(args)
+    if args.wait_idle > 0:
+        log(f"waiting up to {args.wait_idle:.0f} s for an idle machine")
+        busy = machine.wait_idle(args.wait_idle)
+        log(f"machine busy: {busy if busy is None else round(busy, 2)} cores besides us")
     out_dir: Path = args.out
     if args.quick and args.out == RESULTS:
         out_dir = RESULTS / "tmp" / "quick"

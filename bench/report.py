@@ -234,18 +234,27 @@ def markdown(result: dict[str, Any]) -> str:
         "",
         "Raw in-process limit (`python -m bench.raw`, best of the runs before and after the load):",
         "",
-        "| runtime | best img/s | at batch | batch-1 latency (ms) | img/s by batch 1/2/4/8/16/32 |",
-        "| --- | --- | --- | --- | --- |",
+        "| runtime | best img/s | at batch | batch-1 latency (ms) | img/s by batch | other CPU (cores) | command |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for rt, runs in result.get("raw", {}).items():
         limit = raw_limit(result, rt)
         if limit is None:
-            lines.append(f"| {rt} | unavailable: {runs[0].get('unavailable', '?')[:200]} | | | |")
+            lines.append(
+                f"| {rt} | unavailable: {runs[0].get('unavailable', '?')[:200]} | | | | | |"
+            )
             continue
         best_run = max((r for r in runs if "unavailable" not in r), key=lambda r: r["best_img_s"])
-        by_batch = " / ".join(f"{r['img_s']:.0f}" for r in best_run["by_batch"])
+        by_batch = ", ".join(f"{r['batch']}: {r['img_s']:.0f}" for r in best_run["by_batch"])
+        others = [
+            r["other_cpu_cores"]
+            for r in best_run["by_batch"]
+            if r.get("other_cpu_cores") is not None
+        ]
+        other = sum(others) / len(others) if others else None
         lines.append(
-            f"| {rt} | {limit['best_img_s']:.1f} | {limit['best_batch']} | {limit['batch1_latency_ms']:.1f} | {by_batch} |"
+            f"| {rt} | {limit['best_img_s']:.1f} | {limit['best_batch']} | {limit['batch1_latency_ms']:.1f} | "
+            f"{by_batch} | {_f(other, '{:.2f}')} | `{best_run.get('command', '')}` |"
         )
     keras = raw_limit(result, "keras")
     if keras and "decode_ms" in keras:
@@ -263,14 +272,15 @@ def markdown(result: dict[str, Any]) -> str:
         ]
     lines += [
         "",
-        "| images | target | clients | img/s | p50 ms | p95 ms | p99 ms | errors | mean batch | server CPU (cores) | peak RSS MB | generator CPU (cores) |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| images | target | clients | img/s | p50 ms | p95 ms | p99 ms | errors | mean batch | server CPU (cores) | peak RSS MB | generator CPU (cores) | other CPU (cores) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for p in result.get("points", []):
         lines.append(
             f"| {p['variant']} | {p['target']} | {p['concurrency']} | {p['img_s']:.1f} | {_f(p['p50_ms'])} | "
             f"{_f(p['p95_ms'])} | {_f(p['p99_ms'])} | {p['errors']} | {_f(p['mean_batch'])} | "
-            f"{p['server_cpu_cores']:.2f} | {_f(p['server_peak_rss_mb'], '{:.0f}')} | {p['generator_cpu_cores']:.2f} |"
+            f"{p['server_cpu_cores']:.2f} | {_f(p['server_peak_rss_mb'], '{:.0f}')} | {p['generator_cpu_cores']:.2f} | "
+            f"{_f(p.get('other_cpu_cores'), '{:.2f}')} |"
         )
     lines += ["", "| target of the issue | measured | met | detail |", "| --- | --- | --- | --- |"]
     for c in result.get("checks", []):
@@ -282,12 +292,16 @@ def markdown(result: dict[str, Any]) -> str:
         if "unavailable" in prof:
             lines += ["", f"Profile of {name}: {prof['unavailable']}"]
             continue
-        busy = ", ".join(f"{k} {v:.2f}" for k, v in list(prof["threads_busy"].items())[:5])
+        busy = ", ".join(
+            f"{k} ({prof.get('threads', {}).get(k, '?')} threads) {v:.2f}"
+            for k, v in list(prof["threads_busy"].items())[:4]
+        )
         top = "; ".join(f"{k} {v:.2f}" for k, v in prof["self"][:6])
         lines += [
             "",
-            f"Profile of {name} (small, 32 clients, {prof['img_s_while_profiled']:.1f} img/s under py-spy, "
-            f"`{prof['command']}`): Python threads busy (cores): {busy}. Top self time: {top}.",
+            f"Profile of {name} (small, 32 clients, {prof['img_s_while_profiled']:.1f} img/s under py-spy; "
+            f"`{prof['command']}`): threads busy over the window (1.0 = one thread all along): {busy}. "
+            f"Most samples innermost: {top}.",
         ]
     return "\n".join(lines) + "\n"
 

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import images, profile, servers
+from bench import images, machine, profile, servers
 from bench.loadgen import closed_loop, multipart_request, new_loop, percentile
 from bench.servers import HOST, Running, Target
 
@@ -106,6 +106,12 @@ def _point(
         "server_cpu_cores": (end["cpu_s"] - warm_start["cpu_s"]) / window,
         "server_peak_rss_mb": end["peak_rss_mb"],
         "generator_cpu_cores": result.generator_cpu_s / window,
+        "other_cpu_cores": machine.other_cores(
+            warm_start["busy_s"],
+            end["busy_s"],
+            end["cpu_s"] - warm_start["cpu_s"] + result.generator_cpu_s,
+            window,
+        ),
         "window_s": window,
         "drained": result.drained,
     }
@@ -116,6 +122,7 @@ async def measure_point(
 ) -> dict[str, Any]:
     async def snapshot() -> dict[str, Any]:
         return {
+            "busy_s": machine.busy_s(),
             "cpu_s": server.cpu_s(),
             "peak_rss_mb": server.peak_rss_mb(),
             "batches": await servers.batch_counters(server),
@@ -213,7 +220,7 @@ def _ms(value: float | None) -> str:
     return f"{value:7.1f} ms" if value is not None else "      - ms"
 
 
-def machine() -> dict[str, Any]:
+def describe_machine() -> dict[str, Any]:
     model = ""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -237,7 +244,7 @@ def run(plan: Plan, work: Path, argv: list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {
         "date": datetime.now(UTC).astimezone().isoformat(timespec="seconds"),
         "command": "python -m bench " + " ".join(argv),
-        "machine": machine(),
+        "machine": describe_machine(),
         "plan": asdict(plan),
     }
     out["images"] = {v: images.describe(images.load(v)) for v in images.VARIANTS}
