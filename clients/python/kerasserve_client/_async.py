@@ -168,7 +168,7 @@ class AsyncClient(BaseClient):
         *,
         model: str | None = None,
         layer: str | None = None,
-        pooling: Pooling = "avg",
+        pooling: Pooling | None = None,
     ) -> FeaturesResponse:
         """Features of one image at `layer` (None: the model's default embedding layer).
 

@@ -151,9 +151,10 @@ class BaseClient:
 
     @staticmethod
     def _features_call(
-        model: str, upload: Upload, layer: str | None, pooling: Pooling
+        model: str, upload: Upload, layer: str | None, pooling: Pooling | None
     ) -> Call[FeaturesResponse]:
-        params: dict[str, str | int] = {"pooling": pooling}
+        # No pooling given: the server's default (avg for spatial maps, none for vectors).
+        params: dict[str, str | int] = {} if pooling is None else {"pooling": pooling}
         if layer is not None:
             params["layer"] = layer
         path = f"/v1/models/{_quote(model)}/features"

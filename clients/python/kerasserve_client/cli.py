@@ -55,7 +55,12 @@ def add_client_commands(
     features.add_argument("images", nargs="+", metavar="IMAGE", help="image files ('-': stdin)")
     _model_argument(features)
     features.add_argument("--layer", default=None, help="layer name (default: the model's own)")
-    features.add_argument("--pooling", choices=["avg", "max", "none"], default="avg")
+    features.add_argument(
+        "--pooling",
+        choices=["avg", "max", "none"],
+        default=None,
+        help="default: avg for spatial maps, none for vector layers",
+    )
     features.add_argument(
         "--show", type=int, default=8, metavar="N", help="values to print per image (default 8)"
     )

@@ -164,7 +164,8 @@ class FakeServer:
         body = {
             "model": model,
             "layer": request.url.params.get("layer", "global_average_pooling2d"),
-            "pooling": request.url.params["pooling"],
+            # Like the server: avg for the default (spatial) layer when none is asked.
+            "pooling": request.url.params.get("pooling", "avg"),
             "shape": [4],
             "results": [
                 {

@@ -265,12 +265,14 @@ async def test_features_sends_layer_and_pooling_and_parses(make, fake, jpeg_file
     assert answer.results[0].vector == [0.0, 1.0, 2.0, float(len(JPEG))]
 
 
-async def test_features_defaults_to_avg_pooling_and_the_models_layer(make, fake):
+async def test_features_defaults_leave_layer_and_pooling_to_the_server(make, fake):
     client = make(model="MobileNetV2")
 
-    await client.features(JPEG)
+    answer = await client.features(JPEG)
 
-    assert dict(fake.requests[0].url.params) == {"pooling": "avg"}
+    # The server's defaults: its last spatial map, avg-pooled (and none for a vector layer).
+    assert dict(fake.requests[0].url.params) == {}
+    assert answer.pooling == "avg"
 
 
 async def test_layers_lists_what_features_can_read(make, fake):
