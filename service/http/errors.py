@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Mount
 from starlette.staticfiles import StaticFiles
 
 from batching import BatchFailed, BatchingError, DeadlineExceeded, QueueFull, ShuttingDown
@@ -27,6 +28,7 @@ BATCHING_ERRORS: dict[type[BatchingError], tuple[int, ErrorCode]] = {
 }
 
 _HTTP_CODES = {404: ErrorCode.NOT_FOUND, 405: ErrorCode.METHOD_NOT_ALLOWED}
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
 
 def request_id(request: Request) -> str | None:
@@ -102,25 +104,45 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     status, headers, message = exc.status_code, exc.headers, str(exc.detail)
-    if status == 405 and _no_static_file(request):
-        status, headers, message = 404, None, "Not Found"
+    if status in (404, 405) and isinstance(request.scope.get("endpoint"), StaticFiles):
+        status, headers, message = _static_miss(request, status)
     code = _HTTP_CODES.get(status, ErrorCode.INVALID_REQUEST)
     body = ErrorResponse(code=code, message=message, request_id=request_id(request))
     request.state.error_code = code.value
     return JSONResponse(body.model_dump(mode="json"), status_code=status, headers=headers)
 
 
-def _no_static_file(request: Request) -> bool:
-    """True when the web page's `StaticFiles` (mounted at `/`) raised 405 for a path where
-    a GET would find nothing either: `POST /v1/models/a/b/predict` is a 404, not a 405."""
-    static = request.scope.get("endpoint")
-    if not isinstance(static, StaticFiles):
-        return False
+def _static_miss(request: Request, status: int) -> tuple[int, dict[str, str] | None, str]:
+    """What is true instead of the 404 or 405 a `StaticFiles` mount raised.
+
+    The web page is mounted at `/`, so it gets every request no route took in full: it
+    answers 404 to `GET /v1/models/m/predict` (a POST route: 405) and 405 "Allow: GET, HEAD"
+    to `TRACE /healthz` (405, but "Allow: GET") as to `POST /v1/models/a/b/predict` (404).
+    """
+    allowed: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, Mount):
+            continue
+        # Ask each route about each method: FastAPI's included routers hide their routes'
+        # `methods`, but every route answers `matches`.
+        for method in _METHODS:
+            match, _ = route.matches({**request.scope, "method": method})
+            if match is Match.FULL:
+                allowed.add(method)
+    if not allowed and status == 405 and _static_file_exists(request):
+        allowed = {"GET", "HEAD"}
+    if not allowed:
+        return 404, None, "Not Found"
+    return 405, {"Allow": ", ".join(sorted(allowed))}, "Method Not Allowed"
+
+
+def _static_file_exists(request: Request) -> bool:
+    static = request.scope["endpoint"]
     try:
         _, found = static.lookup_path(static.get_path(request.scope))
     except (OSError, ValueError):
-        return True
-    return found is None
+        return False
+    return found is not None
 
 
 def install(app: FastAPI) -> None:

@@ -314,3 +314,29 @@ def test_raw_path_traversal_never_serves_a_file(server):
             response = support.read_response(sock, time.monotonic() + 20)
         assert response.status in (400, 404), (path, response)
         assert b"root:" not in response.body, path
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "allow"),
+    [
+        ("GET", PREDICT, 405, "POST"),
+        ("DELETE", PREDICT, 405, "POST"),
+        ("GET", "/predict", 405, "POST"),
+        ("POST", "/v1/models", 405, "GET"),
+        ("TRACE", "/healthz", 405, "GET"),
+        ("PUT", "/metrics", 405, "GET"),
+        ("POST", "/", 405, "GET, HEAD"),
+        ("POST", "/v1/models/a/b/predict", 404, None),
+        ("POST", "/no/such/thing", 404, None),
+        ("GET", "/no/such/thing", 404, None),
+    ],
+)
+def test_wrong_method_is_405_with_the_routes_own_allow_and_no_route_is_404(
+    client, method, path, status, allow
+):
+    """Regression: the web page's StaticFiles mount at `/` answered every path no route took
+    in full: 404 to `GET` on POST routes, 405 "Allow: GET, HEAD" to `TRACE /healthz` and to
+    `POST` on paths that do not exist at all."""
+    r = client.request(method, path)
+    assert_error(r, status, "method_not_allowed" if status == 405 else "not_found")
+    assert r.headers.get("allow") == allow
