@@ -243,21 +243,27 @@ class Batcher(Generic[T, R]):
             if batch:
                 await self._execute(batch)
 
+    def _dead(self, item: _Item[T, R], now: float) -> bool:
+        """Whether `item` must not run: its deadline passed, or its waiter is gone.
+
+        The deadline is checked first: a waiter whose own timeout fired has cancelled its
+        future too, and that item expired; it was not abandoned by its client.
+        """
+        if item.deadline is not None and item.deadline <= now:
+            _set_exception(
+                item.future, DeadlineExceeded(item.deadline - item.enqueued_at, "queued")
+            )
+            self._count_drop("expired")
+            return True
+        if item.future.done():
+            self._count_drop("cancelled")
+            return True
+        return False
+
     def _drop_dead_head(self) -> None:
         now = self._clock()
-        while self._queue:
-            head = self._queue[0]
-            if head.future.done():
-                self._queue.popleft()
-                self._count_drop("cancelled")
-            elif head.deadline is not None and head.deadline <= now:
-                self._queue.popleft()
-                _set_exception(
-                    head.future, DeadlineExceeded(head.deadline - head.enqueued_at, "queued")
-                )
-                self._count_drop("expired")
-            else:
-                return
+        while self._queue and self._dead(self._queue[0], now):
+            self._queue.popleft()
 
     def _take(self, n: int) -> list[_Item[T, R]]:
         """Pop up to `n` live items; cancelled or expired ones are dropped, not run."""
@@ -265,14 +271,7 @@ class Batcher(Generic[T, R]):
         batch: list[_Item[T, R]] = []
         while self._queue and len(batch) < n:
             item = self._queue.popleft()
-            if item.future.done():
-                self._count_drop("cancelled")
-            elif item.deadline is not None and item.deadline <= now:
-                _set_exception(
-                    item.future, DeadlineExceeded(item.deadline - item.enqueued_at, "queued")
-                )
-                self._count_drop("expired")
-            else:
+            if not self._dead(item, now):
                 item.started = True
                 batch.append(item)
         return batch

@@ -48,6 +48,9 @@ def _serve_parser(sub: Any) -> None:
     p.add_argument("--max-body-mb", type=float, help="request body limit in MB (default 10)")
     p.add_argument("--max-pixels", type=int, help="decoded pixels per image (default 50M)")
     p.add_argument("--max-images", type=int, help="images per request (default 32)")
+    p.add_argument(
+        "--upload-timeout-s", type=float, help="time allowed to receive a body (default 30, 408)"
+    )
     p.add_argument("--decode-workers", type=int, help="image decoding threads (default: cores)")
     p.add_argument("--drain-timeout-s", type=float, help="graceful shutdown bound (default 30)")
     p.add_argument("--api-key", dest="api_keys", action="append", help="require this API key")

@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -133,7 +134,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=["X-Request-ID", "Server-Timing", "Retry-After"],
         )
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    if not settings.api_keys:
+        _document_auth_as_optional(app)
     return app
+
+
+def _document_auth_as_optional(app: FastAPI) -> None:
+    """With no API keys configured, say so in OpenAPI: `{}` in a security list means none."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            for path in schema.get("paths", {}).values():
+                for operation in path.values():
+                    security = operation.get("security")
+                    if security is not None and {} not in security:
+                        security.append({})
+        return app.openapi_schema or generate()
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 class WebPage(StaticFiles):

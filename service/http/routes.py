@@ -49,6 +49,7 @@ MULTIPART_BODY: dict[str, Any] = {
                     "properties": {
                         "image": {
                             "type": "array",
+                            "minItems": 1,
                             "items": {"type": "string", "format": "binary"},
                             "description": "One or more images (JPEG, PNG, WebP, GIF, BMP, TIFF).",
                         }
@@ -115,7 +116,12 @@ async def predict(request: Request, state: State, model: ModelName, top_k: TopK 
     return json_response(body, headers=headers)
 
 
-@api.get("/models", response_model=ModelList, summary="List the served models")
+@api.get(
+    "/models",
+    response_model=ModelList,
+    summary="List the served models",
+    responses=openapi_errors(401),
+)
 async def list_models(state: State) -> Response:
     registry = state.registry
     default = registry.default
@@ -145,8 +151,11 @@ async def get_model(state: State, model: ModelName) -> Response:
     openapi_extra=MULTIPART_BODY,
     dependencies=[Depends(require_api_key)],
     responses={
-        s: {"model": LegacyPredictResponse, "description": "`success: false` with `error`"}
-        for s in (400, 413, 415, 422, 503, 504)
+        **{
+            s: {"model": LegacyPredictResponse, "description": "`success: false` with `error`"}
+            for s in (400, 413, 415, 422, 503, 504)
+        },
+        **openapi_errors(401),
     },
 )
 async def legacy_predict(request: Request, state: State) -> Response:

@@ -132,11 +132,6 @@ async def test_missed_deadline_is_504_and_the_expired_image_never_runs(client, g
     assert (await predict(client)).status_code == 200
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="batching/batcher.py counts an item whose waiter timed out as 'cancelled': "
-    "_take/_drop_dead_head test future.done() before the deadline (fix requested)",
-)
 async def test_expired_images_are_counted_as_expired_not_cancelled(client, gate, served):
     before = await metrics(client)
     served.timeout_s = 1.0

@@ -235,3 +235,17 @@ def test_batching_imports_no_heavy_or_http_dependency():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+async def test_an_item_whose_waiter_timed_out_is_counted_expired_not_cancelled():
+    # Regression: the waiter's own timeout cancels its future; that is expiry, not a client leaving.
+    gate = Gate()
+    async with Batcher(gate, BatchPolicy(max_batch_size=4, max_wait_s=0)) as b:
+        running = asyncio.create_task(b.submit(0))
+        await gate.started.wait()
+        with pytest.raises(DeadlineExceeded):
+            await b.submit(1, timeout=0.05)
+        gate.release.set()
+        await running
+        await b.submit(2)
+    assert (b.stats.dropped_expired, b.stats.dropped_cancelled) == (1, 0)
