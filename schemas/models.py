@@ -51,6 +51,13 @@ class BatchingInfo(BaseModel):
     max_queue: int
     timeout_s: float
     buckets: list[int] = Field(description="Batch sizes compiled and warmed at start-up.")
+    configured_max_batch_size: int | None = Field(
+        default=None,
+        description="The operator's maximum when calibration lowered `max_batch_size`.",
+    )
+    throughput_by_batch: dict[int, float] | None = Field(
+        default=None, description="Images per second measured at each bucket at start-up."
+    )
 
 
 class ModelState(StrEnum):

@@ -45,6 +45,12 @@ def _serve_parser(sub: Any) -> None:
     p.add_argument("--max-wait-ms", type=float, help="longest wait for a batch to fill (default 5)")
     p.add_argument("--max-queue", type=int, help="queued images per model before 503 (default 256)")
     p.add_argument("--timeout-s", type=float, help="per-request deadline (default 30)")
+    p.add_argument(
+        "--calibrate-batch",
+        action=argparse.BooleanOptionalAction,
+        help="measure each batch size at start-up and cap batches where throughput stops "
+        "growing (default on)",
+    )
     p.add_argument("--max-body-mb", type=float, help="request body limit in MB (default 10)")
     p.add_argument("--max-pixels", type=int, help="decoded pixels per image (default 50M)")
     p.add_argument("--max-images", type=int, help="images per request (default 32)")

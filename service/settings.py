@@ -70,6 +70,11 @@ class Settings(BaseSettings):
     max_wait_ms: float = Field(5.0, ge=0, le=10_000)
     max_queue: int = Field(256, ge=1, le=1_000_000)
     timeout_s: float = Field(30.0, gt=0, le=3600)
+    calibrate_batch: bool = Field(
+        True,
+        description="Measure each bucket at start-up and cap batches at the smallest size "
+        "within 90% of the best throughput.",
+    )
 
     # limits
     max_body_mb: float = Field(10.0, gt=0, le=1024, description="Request body limit, MB.")

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
 
 from tests.support.live_server import LiveServer, live_server
+
+# Tests that count batch sizes need the configured maximum, not the one start-up calibration
+# picks on this machine; servers started by tests (and Settings built in them) inherit this.
+# tests/integration/test_calibration.py turns it back on.
+os.environ.setdefault("KERASSERVE_CALIBRATE_BATCH", "false")
 
 
 @pytest.fixture(scope="session")

@@ -46,6 +46,7 @@ def model_sources(settings: Settings) -> list[ModelSource]:
             runtime=settings.runtime,
             tolerance=settings.runtime_tolerance,
             max_feature_outputs=settings.max_feature_outputs,
+            calibrate_batch=settings.calibrate_batch,
         )
         for name in settings.models
     ]
@@ -60,6 +61,7 @@ def model_sources(settings: Settings) -> list[ModelSource]:
                 runtime=settings.runtime,
                 tolerance=settings.runtime_tolerance,
                 max_feature_outputs=settings.max_feature_outputs,
+                calibrate_batch=settings.calibrate_batch,
             )
         )
     return sources

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,13 @@ from service.errors import ModelLoadError
 from service.inference import catalogue, labels, weights
 from service.inference.catalogue import PreprocessMode, normalize
 from service.inference.features import FeatureExtractors
-from service.inference.runtime import KerasRuntime, Runtime, buckets_for
+from service.inference.runtime import (
+    KerasRuntime,
+    Runtime,
+    best_batch,
+    buckets_for,
+    calibrate,
+)
 
 logger = logging.getLogger("kerasserve.models")
 
@@ -44,6 +50,7 @@ class ModelSource:
     runtime: str = "keras"
     tolerance: float = 1e-4
     max_feature_outputs: int = 4
+    calibrate_batch: bool = True
 
 
 @dataclass
@@ -65,6 +72,8 @@ class ServedModel:
     load_s: float = 0.0
     batcher: Batcher[np.ndarray, np.ndarray] | None = None
     model: Any = None
+    throughput: dict[int, float] | None = None
+    configured_max_batch: int | None = None
     thread: ThreadPoolExecutor = field(init=False)
     _features: FeatureExtractors | None = field(default=None, init=False)
     _preprocess_fn: Any = field(default=None, init=False)
@@ -114,6 +123,17 @@ class ServedModel:
                 f"labels but the model outputs {num_classes} classes"
             )
         self.runtime.warm()
+        if self.source.calibrate_batch and len(buckets) > 1:
+            self.throughput = calibrate(self.runtime, self.input_size)
+            chosen = best_batch(self.throughput)
+            self.configured_max_batch = self.policy.max_batch_size
+            self.policy = replace(self.policy, max_batch_size=chosen)
+            logger.info(
+                "%s: batch size calibrated to %d (img/s by batch: %s)",
+                self.name,
+                chosen,
+                ", ".join(f"{k}: {v:.0f}" for k, v in self.throughput.items()),
+            )
         self.load_s = time.perf_counter() - start
         logger.info(
             "%s ready: %s weights, runtime %s, buckets %s, loaded and warmed in %.1f s",
@@ -246,6 +266,12 @@ class ServedModel:
                 max_queue=self.policy.max_queue,
                 timeout_s=self.timeout_s,
                 buckets=runtime.buckets if runtime else [],
+                configured_max_batch_size=self.configured_max_batch,
+                throughput_by_batch=(
+                    {k: round(v, 1) for k, v in self.throughput.items()}
+                    if self.throughput
+                    else None
+                ),
             ),
             state=self.state,
             queue_depth=self.batcher.queue_depth if self.batcher else 0,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -37,6 +38,33 @@ def softmax(x: np.ndarray) -> np.ndarray:
     z = x - x.max(axis=-1, keepdims=True)
     e = np.exp(z)
     return np.asarray(e / e.sum(axis=-1, keepdims=True), dtype=np.float32)
+
+
+# What one batch costs the server beyond the model call (stacking, futures, thread hand-off):
+# calibration charges it to every batch, so tiny batches are not flattered.
+BATCH_OVERHEAD_S = 0.002
+
+
+def calibrate(runtime: Runtime, input_size: tuple[int, int], runs: int = 2) -> dict[int, float]:
+    """Images per second at each bucket, measured on this machine (median of `runs`)."""
+    h, w = input_size
+    rates: dict[int, float] = {}
+    for size in runtime.buckets:
+        batch = np.zeros((size, h, w, 3), dtype=np.uint8)
+        times = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            runtime.predict(batch)
+            times.append(time.perf_counter() - start)
+        rates[size] = size / (float(np.median(times)) + BATCH_OVERHEAD_S)
+    return rates
+
+
+def best_batch(rates: dict[int, float], within: float = 0.9) -> int:
+    """The smallest batch size reaching `within` of the best throughput: past it, bigger
+    batches only add latency (on a 2-core CPU, TensorFlow peaks around 4 images)."""
+    best = max(rates.values())
+    return min(size for size, rate in rates.items() if rate >= within * best)
 
 
 class Runtime(Protocol):

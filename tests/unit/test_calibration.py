@@ -1,0 +1,25 @@
+"""Choosing the batch size from throughput measured at start-up."""
+
+import pytest
+
+from service.inference.runtime import best_batch
+
+
+def test_stops_where_throughput_stops_growing():
+    # Measured here for MobileNetV2 on TensorFlow: the curve peaks at 4, then falls; 2 is
+    # within 10% of the peak and answers sooner.
+    assert best_batch({1: 40, 2: 58, 4: 61, 8: 47, 16: 41, 32: 33}) == 2
+    assert best_batch({1: 20, 2: 40, 4: 61, 8: 47, 16: 41, 32: 33}) == 4
+
+
+def test_prefers_the_smaller_batch_within_ten_percent_of_the_best():
+    assert best_batch({1: 50, 2: 95, 4: 100, 8: 101}) == 2
+
+
+def test_flat_curve_picks_one():
+    assert best_batch({1: 100, 2: 100, 4: 100}) == 1
+
+
+@pytest.mark.parametrize("within", [0.5, 0.99])
+def test_the_best_itself_always_qualifies(within):
+    assert best_batch({1: 10, 2: 20, 4: 40}, within) in (2, 4)
