@@ -71,6 +71,16 @@ def parser() -> argparse.ArgumentParser:
         help="extra flag for every kerasserve server, e.g. --server-arg=--max-wait-ms=2",
     )
     p.add_argument(
+        "--max-noise",
+        type=float,
+        default=0.3,
+        metavar="CORES",
+        help="measure a point again when other processes kept more than CORES busy (default 0.3)",
+    )
+    p.add_argument(
+        "--retries", type=int, default=2, help="most extra tries of a noisy point (default 2)"
+    )
+    p.add_argument(
         "--wait-idle",
         type=float,
         default=0,
@@ -108,6 +118,8 @@ def plan_from(args: argparse.Namespace) -> Plan:
             server_args=args.server_arg,
             profile=False,
             quick=True,
+            retries=0,
+            retry_budget_s=0,
         )
     return Plan(
         runtimes=args.runtimes,
@@ -120,6 +132,8 @@ def plan_from(args: argparse.Namespace) -> Plan:
         seed=not args.no_seed,
         server_args=args.server_arg,
         profile=not args.no_profile,
+        max_noise_cores=args.max_noise,
+        retries=args.retries,
     )
 
 

@@ -64,8 +64,12 @@ def summarize(raw: str, window_s: float, rate: int = RATE, top: int = 12) -> dic
         for frame in set(frames):
             inclusive[frame] += count
     expected = max(1.0, window_s * rate)
+    main = sum(n for (name, n) in _thread_samples(raw) if name == "MainThread")
     return {
         "samples": total,
+        # With --idle every thread is sampled at every tick: the main thread's share of the
+        # expected samples says how many py-spy managed (it falls behind on a busy machine).
+        "coverage": round(main / expected, 3),
         "threads": {k: len(v) for k, v in threads.items()},
         "threads_busy": {
             k: round(busy[k] / expected, 3) for k in sorted(threads, key=lambda k: -busy[k])
@@ -74,6 +78,15 @@ def summarize(raw: str, window_s: float, rate: int = RATE, top: int = 12) -> dic
         "inclusive": [(k, round(v / expected, 3)) for k, v in inclusive.most_common(top)],
         "unit": "threads busy over the window (1.0 = one thread working the whole window)",
     }
+
+
+def _thread_samples(raw: str) -> list[tuple[str, int]]:
+    out = []
+    for line in raw.splitlines():
+        match = _LINE.match(line.strip())
+        if match:
+            out.append((match.group(2), int(match.group(4))))
+    return out
 
 
 def _function(frame: str) -> str:

@@ -199,6 +199,20 @@ def _f(value: Any, fmt: str = "{:.1f}") -> str:
     return "–" if value is None else fmt.format(value)
 
 
+def _coverage(prof: dict[str, Any]) -> str:
+    coverage = prof.get("coverage")
+    if coverage is None or coverage >= 0.8:
+        return ""
+    return (
+        f" (py-spy took only {coverage:.0%} of its samples: the machine was busy; read with care)"
+    )
+
+
+def _tries(point: dict[str, Any]) -> str:
+    tries = point.get("tries", 1)
+    return f" (quietest of {tries})" if tries > 1 else ""
+
+
 def markdown(result: dict[str, Any]) -> str:
     m = result["machine"]
     lines = [
@@ -227,6 +241,11 @@ def markdown(result: dict[str, Any]) -> str:
         runtime = t.get("runtime") or "?"
         if t.get("max_abs_diff") is not None and runtime != "keras":
             runtime += f" (max abs diff {t['max_abs_diff']:.1e})"
+        if t.get("configured_max_batch_size"):
+            runtime += (
+                f"; batches capped at {t['max_batch_size']} "
+                f"(of {t['configured_max_batch_size']}) by calibration"
+            )
         lines.append(
             f"| {name} | {runtime} | `{t['command']}` | {_f(t.get('ready_s'))} | {_f(t.get('peak_rss_mb'), '{:.0f}')} |"
         )
@@ -280,7 +299,7 @@ def markdown(result: dict[str, Any]) -> str:
             f"| {p['variant']} | {p['target']} | {p['concurrency']} | {p['img_s']:.1f} | {_f(p['p50_ms'])} | "
             f"{_f(p['p95_ms'])} | {_f(p['p99_ms'])} | {p['errors']} | {_f(p['mean_batch'])} | "
             f"{p['server_cpu_cores']:.2f} | {_f(p['server_peak_rss_mb'], '{:.0f}')} | {p['generator_cpu_cores']:.2f} | "
-            f"{_f(p.get('other_cpu_cores'), '{:.2f}')} |"
+            f"{_f(p.get('other_cpu_cores'), '{:.2f}')}{_tries(p)} |"
         )
     lines += ["", "| target of the issue | measured | met | detail |", "| --- | --- | --- | --- |"]
     for c in result.get("checks", []):
@@ -301,7 +320,7 @@ def markdown(result: dict[str, Any]) -> str:
             "",
             f"Profile of {name} (small, 32 clients, {prof['img_s_while_profiled']:.1f} img/s under py-spy; "
             f"`{prof['command']}`): threads busy over the window (1.0 = one thread all along): {busy}. "
-            f"Most samples innermost: {top}.",
+            f"Most samples innermost: {top}." + _coverage(prof),
         ]
     return "\n".join(lines) + "\n"
 

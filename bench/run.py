@@ -41,6 +41,12 @@ class Plan:
     profile: bool = True
     quick: bool = False
     ready_timeout_s: float = 300.0
+    # A measurement during which other processes kept more than `max_noise_cores` busy is
+    # taken again (up to `retries` more times, within `retry_budget_s` for the whole run);
+    # the quietest one is kept, whichever target it favours.
+    max_noise_cores: float = 0.3
+    retries: int = 2
+    retry_budget_s: float = 240.0
 
 
 def log(message: str) -> None:
@@ -146,7 +152,18 @@ def _requests(server: Running, photos: list[images.Photo]) -> list[bytes]:
     return [multipart_request(HOST, server.port, path, p.filename, p.data) for p in photos]
 
 
-async def run_servers(plan: Plan, work: Path, out: dict[str, Any]) -> None:
+def _noise(point: dict[str, Any]) -> float:
+    other = point.get("other_cpu_cores")
+    return 0.0 if other is None else float(other)
+
+
+def _noisy(point: dict[str, Any], plan: Plan) -> bool:
+    return _noise(point) > plan.max_noise_cores
+
+
+async def run_servers(
+    plan: Plan, work: Path, out: dict[str, Any], budget: dict[str, float]
+) -> None:
     photos = {v: images.load(v) for v in plan.variants}
     targets: list[Target] = [servers.seed_target()] if plan.seed else []
     targets += [servers.kerasserve_target(rt, plan.server_args) for rt in plan.runtimes]
@@ -185,9 +202,23 @@ async def run_servers(plan: Plan, work: Path, out: dict[str, Any]) -> None:
             levels = plan.concurrency if variant == "small" else plan.phone_concurrency
             for concurrency in levels:
                 for server in running:
-                    point = await measure_point(
-                        server, variant, _requests(server, photos[variant]), concurrency, plan
-                    )
+                    requests = _requests(server, photos[variant])
+                    tries = [await measure_point(server, variant, requests, concurrency, plan)]
+                    while _noisy(tries[-1], plan) and len(tries) <= plan.retries:
+                        began = time.perf_counter()
+                        if budget["retry_s"] <= 0:
+                            break
+                        log(
+                            f"{variant} c={concurrency} {server.target.name}: other processes used "
+                            f"{tries[-1]['other_cpu_cores']:.2f} cores; measuring again"
+                        )
+                        tries.append(
+                            await measure_point(server, variant, requests, concurrency, plan)
+                        )
+                        budget["retry_s"] -= time.perf_counter() - began
+                    point = min(tries, key=_noise)
+                    point["tries"] = len(tries)
+                    point["other_cpu_cores_tries"] = [t["other_cpu_cores"] for t in tries]
                     out["points"].append(point)
                     log(
                         f"{variant:5} c={concurrency:<3} {server.target.name:20} "
@@ -248,25 +279,51 @@ def run(plan: Plan, work: Path, argv: list[str]) -> dict[str, Any]:
         "plan": asdict(plan),
     }
     out["images"] = {v: images.describe(images.load(v)) for v in images.VARIANTS}
+    budget = {"retry_s": plan.retry_budget_s}
     log("raw limits (before)")
     raw: dict[str, list[dict[str, Any]]] = {}
     for rt in plan.runtimes:
-        raw[rt] = [run_raw(rt, plan, work, "before", decode=(rt == plan.runtimes[0]))]
+        raw[rt] = [_raw_quietest(rt, plan, work, "before", budget)]
         log(f"raw {rt}: {_raw_line(raw[rt][-1])}")
     out["raw"] = raw
     runner = asyncio.Runner(loop_factory=new_loop)
     try:
-        runner.run(run_servers(plan, work, out))
+        runner.run(run_servers(plan, work, out, budget))
     finally:
         runner.close()
     if plan.raw_twice:
         log("raw limits (after)")
         for rt in plan.runtimes:
-            raw[rt].append(run_raw(rt, plan, work, "after", decode=(rt == plan.runtimes[0])))
+            raw[rt].append(_raw_quietest(rt, plan, work, "after", budget))
             log(f"raw {rt}: {_raw_line(raw[rt][-1])}")
     out["machine"]["load_avg_end"] = os.getloadavg()
     out["wall_s"] = time.perf_counter() - started
     return out
+
+
+def _raw_noise(result: dict[str, Any]) -> float:
+    rows = [r.get("other_cpu_cores") for r in result.get("by_batch", [])]
+    values = [v for v in rows if v is not None]
+    return sum(values) / len(values) if values else 0.0
+
+
+def _raw_quietest(
+    runtime: str, plan: Plan, work: Path, tag: str, budget: dict[str, float]
+) -> dict[str, Any]:
+    """A raw run; once more if other processes were busy during it (the quieter one is kept)."""
+    decode = runtime == plan.runtimes[0]
+    first = run_raw(runtime, plan, work, tag, decode)
+    if (
+        "unavailable" in first
+        or _raw_noise(first) <= plan.max_noise_cores
+        or budget["retry_s"] <= 0
+    ):
+        return first
+    log(f"raw {runtime}: other processes used {_raw_noise(first):.2f} cores; measuring again")
+    began = time.perf_counter()
+    second = run_raw(runtime, plan, work, tag + "-again", decode)
+    budget["retry_s"] -= time.perf_counter() - began
+    return min((first, second), key=lambda r: _raw_noise(r) if "unavailable" not in r else 99.0)
 
 
 def _raw_line(r: dict[str, Any]) -> str:

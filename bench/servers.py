@@ -170,11 +170,15 @@ async def describe_model(server: Running) -> dict[str, Any]:
     if status != 200:
         return {}
     info = json.loads(body)
+    runtime, batching = info.get("runtime", {}), info.get("batching", {})
     return {
-        "runtime": info.get("runtime", {}).get("name"),
-        "detail": info.get("runtime", {}).get("detail"),
-        "max_abs_diff": info.get("runtime", {}).get("max_abs_diff"),
-        "buckets": info.get("batching", {}).get("buckets"),
+        "runtime": runtime.get("name"),
+        "detail": runtime.get("detail"),
+        "max_abs_diff": runtime.get("max_abs_diff"),
+        "buckets": batching.get("buckets"),
+        "max_batch_size": batching.get("max_batch_size"),
+        "configured_max_batch_size": batching.get("configured_max_batch_size"),
+        "throughput_by_batch": batching.get("throughput_by_batch"),
     }
 
 
