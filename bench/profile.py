@@ -1,4 +1,8 @@
-"""Where a server's time goes under load: py-spy samples every Python thread during a window.
+"""Where a server's time goes under load: per-thread CPU, and py-spy's samples of its stacks.
+
+CPU per thread comes from /proc/<pid>/task/*/stat over the window (exact, and it includes
+the native pools of TensorFlow and OpenVINO, which py-spy cannot name); Python threads are
+named by a `py-spy dump`.
 
 `py-spy record --format raw --threads --idle --nonblocking` writes collapsed stacks (one line
 per distinct stack: `thread (tid): name;frame;...;frame count`). Idle threads are sampled too
@@ -16,8 +20,10 @@ samples innermost (self) and anywhere on the stack (inclusive).
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import shutil
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -65,6 +71,7 @@ def summarize(raw: str, window_s: float, rate: int = RATE, top: int = 12) -> dic
             inclusive[frame] += count
     expected = max(1.0, window_s * rate)
     main = sum(n for (name, n) in _thread_samples(raw) if name == "MainThread")
+    ticks = float(main) if main else expected  # shares of the ticks py-spy actually took
     return {
         "samples": total,
         # With --idle every thread is sampled at every tick: the main thread's share of the
@@ -72,12 +79,56 @@ def summarize(raw: str, window_s: float, rate: int = RATE, top: int = 12) -> dic
         "coverage": round(main / expected, 3),
         "threads": {k: len(v) for k, v in threads.items()},
         "threads_busy": {
-            k: round(busy[k] / expected, 3) for k in sorted(threads, key=lambda k: -busy[k])
+            k: round(busy[k] / ticks, 3) for k in sorted(threads, key=lambda k: -busy[k])
         },
-        "self": [(k, round(v / expected, 3)) for k, v in self_time.most_common(top)],
-        "inclusive": [(k, round(v / expected, 3)) for k, v in inclusive.most_common(top)],
+        "self": [(k, round(v / ticks, 3)) for k, v in self_time.most_common(top)],
+        "inclusive": [(k, round(v / ticks, 3)) for k, v in inclusive.most_common(top)],
         "unit": "threads busy over the window (1.0 = one thread working the whole window)",
     }
+
+
+def thread_cpu(pid: int) -> dict[str, tuple[str, float]]:
+    """CPU seconds of every thread of `pid`: {tid: (OS thread name, seconds)}."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[str, tuple[str, float]] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            stat = (task / "stat").read_text()
+            comm = (task / "comm").read_text().strip()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        out[task.name] = (comm, (int(fields[11]) + int(fields[12])) / tick)
+    return out
+
+
+def python_thread_names(exe: str, pid: int) -> dict[str, str]:
+    """{tid: Python thread name} from `py-spy dump` (native threads are not listed)."""
+    import subprocess
+
+    try:
+        dump = subprocess.run(
+            [exe, "dump", "--pid", str(pid)], capture_output=True, text=True, timeout=30
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return {}
+    return dict(re.findall(r'^Thread (\d+) \([^)]*\): "([^"]*)"', dump, re.M))
+
+
+def cpu_by_group(
+    before: dict[str, tuple[str, float]],
+    after: dict[str, tuple[str, float]],
+    names: dict[str, str],
+    window_s: float,
+) -> dict[str, float]:
+    """Cores used per thread group: Python threads by name, native ones by OS name."""
+    groups: Counter[str] = Counter()
+    for tid, (comm, cpu) in after.items():
+        used = cpu - before.get(tid, (comm, 0.0))[1]
+        name = names.get(tid)
+        group = re.sub(r"_\d+$", "", name) if name else f"native {comm}"
+        groups[group] += used / window_s
+    return {k: round(v, 3) for k, v in groups.most_common() if v >= 0.005}
 
 
 def _thread_samples(raw: str) -> list[tuple[str, int]]:
@@ -114,6 +165,8 @@ async def profile_point(
     state: dict[str, Any] = {}
 
     async def start() -> None:
+        state["cpu_before"] = thread_cpu(server.pid)
+        state["t0"] = time.perf_counter()
         state["proc"] = await asyncio.create_subprocess_exec(
             exe,
             "record",
@@ -126,6 +179,7 @@ async def profile_point(
             "--format",
             "raw",
             "--threads",
+            "--idle",
             "--nonblocking",
             "--output",
             str(out),
@@ -134,6 +188,8 @@ async def profile_point(
         )
 
     async def end() -> None:
+        state["cpu_after"] = thread_cpu(server.pid)
+        state["cpu_window_s"] = time.perf_counter() - state["t0"]
         proc = state["proc"]
         stdout, _ = await asyncio.wait_for(proc.communicate(), 60)
         state["log"] = stdout.decode(errors="replace")[-400:]
@@ -151,6 +207,12 @@ async def profile_point(
     if not out.exists():
         return {"unavailable": f"py-spy wrote nothing: {state.get('log', '')}"}
     summary = summarize(out.read_text(), float(int(measure_s)))
+    summary["cpu_cores_by_thread"] = cpu_by_group(
+        state["cpu_before"],
+        state["cpu_after"],
+        python_thread_names(exe, server.pid),
+        state["cpu_window_s"],
+    )
     summary.update(
         file=str(out),
         img_s_while_profiled=len(result.ok) / result.window_s,

@@ -316,10 +316,14 @@ def markdown(result: dict[str, Any]) -> str:
             for k, v in list(prof["threads_busy"].items())[:4]
         )
         top = "; ".join(f"{k} {v:.2f}" for k, v in prof["self"][:6])
+        cpu = ", ".join(
+            f"{k} {v:.2f}" for k, v in list(prof.get("cpu_cores_by_thread", {}).items())[:6]
+        )
         lines += [
             "",
             f"Profile of {name} (small, 32 clients, {prof['img_s_while_profiled']:.1f} img/s under py-spy; "
-            f"`{prof['command']}`): threads busy over the window (1.0 = one thread all along): {busy}. "
+            f"`{prof['command']}`): CPU cores by thread (from /proc): {cpu}. "
+            f"Python threads in work, not waiting (1.0 = one thread all along): {busy}. "
             f"Most samples innermost: {top}." + _coverage(prof),
         ]
     return "\n".join(lines) + "\n"

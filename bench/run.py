@@ -171,11 +171,12 @@ async def run_servers(
     launched: list[Running] = []
     out["targets"] = {}
     try:
-        for target in targets:  # all at once: start-up is not measured, and it saves minutes
+        # One after the other: kerasserve calibrates its batch size at start-up by timing
+        # each bucket, and a neighbour loading TensorFlow meanwhile would skew that choice.
+        for target in targets:
             log(f"starting {target.name}: {target.shown()}")
-            launched.append(servers.start(target, work / "logs"))
-        for server in launched:
-            target = server.target
+            server = servers.start(target, work / "logs")
+            launched.append(server)
             entry: dict[str, Any] = {"command": target.shown(), "kind": target.kind}
             out["targets"][target.name] = entry
             warm = _requests(server, photos[plan.variants[0]])[0]
@@ -195,7 +196,10 @@ async def run_servers(
             )
             if target.kind == "kerasserve" and entry.get("runtime") not in (None, target.runtime):
                 entry["note"] = f"asked for {target.runtime}, serves {entry.get('runtime')}"
-            log(f"{target.name} ready in {server.started_s:.1f} s ({entry.get('detail')})")
+            log(
+                f"{target.name} ready in {server.started_s:.1f} s, max batch "
+                f"{entry.get('max_batch_size')} ({entry.get('detail')})"
+            )
             running.append(server)
         out["points"] = []
         for variant in plan.variants:
