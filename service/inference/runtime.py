@@ -45,19 +45,24 @@ def softmax(x: np.ndarray) -> np.ndarray:
 BATCH_OVERHEAD_S = 0.002
 
 
-def calibrate(runtime: Runtime, input_size: tuple[int, int], runs: int = 2) -> dict[int, float]:
-    """Images per second at each bucket, measured on this machine (median of `runs`)."""
+def calibrate(runtime: Runtime, input_size: tuple[int, int], runs: int = 3) -> dict[int, float]:
+    """Images per second at each bucket, measured on this machine.
+
+    Buckets are timed in interleaved passes (up, then down, ...) and each keeps its fastest
+    run: other load on the machine only ever slows a run down, so the minimum is the
+    estimate least hurt by noise, and interleaving spreads any drift over every size.
+    """
     h, w = input_size
-    rates: dict[int, float] = {}
-    for size in runtime.buckets:
-        batch = np.zeros((size, h, w, 3), dtype=np.uint8)
-        times = []
-        for _ in range(runs):
+    batches = {size: np.zeros((size, h, w, 3), dtype=np.uint8) for size in runtime.buckets}
+    fastest = dict.fromkeys(runtime.buckets, float("inf"))
+    order = list(runtime.buckets)
+    for _ in range(runs):
+        for size in order:
             start = time.perf_counter()
-            runtime.predict(batch)
-            times.append(time.perf_counter() - start)
-        rates[size] = size / (float(np.median(times)) + BATCH_OVERHEAD_S)
-    return rates
+            runtime.predict(batches[size])
+            fastest[size] = min(fastest[size], time.perf_counter() - start)
+        order.reverse()
+    return {size: size / (t + BATCH_OVERHEAD_S) for size, t in fastest.items()}
 
 
 def best_batch(rates: dict[int, float], within: float = 0.9) -> int:
@@ -126,7 +131,9 @@ class KerasRuntime:
             return model(preprocess(x), training=False)
 
         self._preprocess = preprocess
-        self._forward = tf.function(forward, input_signature=[spec])
+        # The concrete function: calling it skips tf.function's per-call signature matching.
+        self._forward = tf.function(forward, input_signature=[spec]).get_concrete_function()
+        self._to_tensor = tf.convert_to_tensor
         self._needs_softmax: bool | None = None
 
     def preprocess(self, batch: np.ndarray) -> np.ndarray:
@@ -136,7 +143,7 @@ class KerasRuntime:
     def raw(self, batch: np.ndarray) -> np.ndarray:
         """Model outputs for an unpadded batch, as the model computes them."""
         n = batch.shape[0]
-        out = self._forward(pad_to_bucket(batch, self.buckets))
+        out = self._forward(self._to_tensor(pad_to_bucket(batch, self.buckets)))
         return np.asarray(out)[:n]
 
     def predict(self, batch: np.ndarray) -> np.ndarray:

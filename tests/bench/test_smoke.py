@@ -12,7 +12,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 for module in ("flask", "psutil", "matplotlib", "sklearn"):
-    pytest.importorskip(module, reason=f"the benchmark needs {module} (pip install 'kerasserve[bench]')")
+    pytest.importorskip(
+        module, reason=f"the benchmark needs {module} (pip install 'kerasserve[bench]')"
+    )
 
 
 @pytest.mark.timeout(240)
