@@ -21,6 +21,7 @@ const CODE_MESSAGES = {
   too_many_images: 'Too many photos in one request. Send one at a time.',
   missing_image: 'No photo reached the server. Try again.',
   invalid_request: 'The server rejected the request as malformed.',
+  features_too_large: 'The requested features are too large to send back. Ask for pooled features.',
   unauthorized: 'The server refused access: this app is not authorised to use it.',
   model_not_found: 'The server does not serve this model. Pick another one.',
   layer_not_found: 'The server does not have this layer.',
