@@ -7,7 +7,7 @@ PIP ?= $(PYTHON) -m pip
 install: install-python install-node install-system
 
 install-python:
-	$(PIP) install -q -e ".[server,openvino,dev]"
+	$(PIP) install -q -e ".[server,openvino,dev,bench]"
 
 install-node:
 	cd clients/miniprogram && npm ci --no-audit --no-fund --loglevel=error
