@@ -126,7 +126,7 @@ async def features(
     }
     if binary:
         buf = io.BytesIO()
-        np.save(buf, np.stack([item.probs for item in inferred]).astype("<f4"), allow_pickle=False)
+        np.save(buf, np.stack([item.output for item in inferred]).astype("<f4"), allow_pickle=False)
         return Response(buf.getvalue(), media_type="application/octet-stream", headers=headers)
     body = FeaturesResponse(
         model=served.name,
@@ -136,7 +136,7 @@ async def features(
         results=[
             FeatureResult(
                 filename=item.part.filename,
-                vector=item.probs.reshape(-1).tolist(),
+                vector=item.output.reshape(-1).tolist(),
                 timing=Timing(
                     queue_ms=round(item.completed.queue_s * 1e3, 3),
                     inference_ms=round(item.completed.run_s * 1e3, 3),

@@ -51,7 +51,7 @@ async def _wait_disconnect(request: Request) -> None:
 @dataclass
 class Inferred:
     part: Part
-    probs: np.ndarray
+    output: np.ndarray  # class probabilities, or features for /features
     completed: Completed[np.ndarray]
     decode_ms: float
 
@@ -136,7 +136,7 @@ def image_result(model: ServedModel, item: Inferred, k: int) -> ImageResult:
     done = item.completed
     return ImageResult(
         filename=item.part.filename,
-        predictions=top_k(model, item.probs, k),
+        predictions=top_k(model, item.output, k),
         timing=Timing(
             queue_ms=round(done.queue_s * 1e3, 3),
             inference_ms=round(done.run_s * 1e3, 3),

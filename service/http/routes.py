@@ -181,7 +181,7 @@ async def legacy_predict(request: Request, state: State) -> Response:
         return json_response(body, status, headers)
     predictions = [
         LegacyPrediction(label=p.label, probability=p.probability)
-        for p in top_k(served, item.probs, 5)
+        for p in top_k(served, item.output, 5)
     ]
     return json_response(LegacyPredictResponse(success=True, predictions=predictions))
 
