@@ -25,7 +25,7 @@ from PIL import Image
 
 from tests.deploy.nginx_conf import Rendered, render
 from tests.deploy.tools import require_binary
-from tests.support.live_server import LiveServer, free_port, live_server
+from tests.support.live_server import LiveServer, block_until_ready, free_port, live_server
 
 REPLICA_ARGS = ("--model", "MobileNetV2", "--weights", "none", "--max-batch-size", "4")
 PREDICT = "/v1/models/MobileNetV2/predict"
@@ -62,19 +62,6 @@ def test_config_passes_nginx_t(workdir: Path):
     assert "test is successful" in result.stderr
 
 
-def _wait_ready(server: LiveServer, deadline: float) -> None:
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise RuntimeError(f"replica exited with {server.process.returncode}:\n{server.log()}")
-        try:
-            if httpx.get(f"{server.base_url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.25)
-    raise TimeoutError(f"replica not ready:\n{server.log()}")
-
-
 @contextlib.contextmanager
 def _replicas(count: int = 2) -> Iterator[list[LiveServer]]:
     _nginx()  # skip (or fail under CI) before paying for the servers
@@ -85,7 +72,7 @@ def _replicas(count: int = 2) -> Iterator[list[LiveServer]]:
         # They load and warm at once; wait for them together.
         deadline = time.monotonic() + 240
         for server in servers:
-            _wait_ready(server, deadline)
+            block_until_ready(server, max(0.0, deadline - time.monotonic()))
         yield servers
 
 

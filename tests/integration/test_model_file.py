@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.support.live_server import live_server
+from tests.support.live_server import free_port, live_server, run_cli
 from tests.support.models import photos
 
 
@@ -69,23 +69,9 @@ def test_fine_tuned_inception_with_labels_file(fine_tuned):
 
 
 def test_model_file_with_python_code_is_refused_unless_the_operator_opts_out(fine_tuned, tmp_path):
-    import subprocess
-    import sys
-
-    from tests.support.live_server import ROOT, free_port
 
     _, _, unsafe = fine_tuned
-    cmd = [
-        sys.executable,
-        "-m",
-        "service",
-        "serve",
-        "--port",
-        str(free_port()),
-        "--model-file",
-        str(unsafe),
-    ]
-    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    out = run_cli("serve", "--port", str(free_port()), "--model-file", str(unsafe))
     assert out.returncode != 0
     assert "safe_mode=True" in out.stdout + out.stderr
     with live_server(
@@ -102,26 +88,12 @@ def test_model_file_with_python_code_is_refused_unless_the_operator_opts_out(fin
 
 
 def test_labels_that_do_not_match_the_model_fail_startup(fine_tuned, tmp_path):
-    import subprocess
-    import sys
-
-    from tests.support.live_server import ROOT, free_port
 
     path, _, _ = fine_tuned
     short = tmp_path / "short.txt"
     short.write_text("a\nb\n", encoding="utf-8")
-    cmd = [
-        sys.executable,
-        "-m",
-        "service",
-        "serve",
-        "--port",
-        str(free_port()),
-        "--model-file",
-        str(path),
-        "--labels",
-        str(short),
-    ]
-    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    out = run_cli(
+        "serve", "--port", str(free_port()), "--model-file", str(path), "--labels", str(short)
+    )
     assert out.returncode != 0
     assert "has 2 labels but the model outputs 200 classes" in out.stdout + out.stderr

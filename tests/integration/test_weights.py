@@ -4,14 +4,11 @@ unreachable loopback proxy makes any download attempt fail at once."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import httpx
 import numpy as np
 import pytest
 
-from tests.support.live_server import ROOT, free_port, live_server
+from tests.support.live_server import free_port, live_server, run_cli
 from tests.support.models import he_rescale, photos
 
 MOBILENET_FILE = "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224.h5"
@@ -84,21 +81,10 @@ def test_preplaced_cache_file_is_served_by_weights_imagenet(placed_cache):
 
 def test_empty_cache_offline_fails_startup_saying_what_to_do(tmp_path):
     env = offline_env(tmp_path)
-    cmd = [
-        sys.executable,
-        "-m",
-        "service",
-        "serve",
-        "--port",
-        str(free_port()),
-        "--model",
-        "MobileNetV2",
-        "--weights",
-        "imagenet",
-    ]
-    out = subprocess.run(
-        cmd, cwd=ROOT, env={**_base_env(), **env}, capture_output=True, text=True, timeout=180
-    )
+    out = run_cli(
+        "serve", "--port", str(free_port()), "--model", "MobileNetV2", "--weights", "imagenet",
+        env=env, timeout=180,
+    )  # fmt: skip
     assert out.returncode != 0
     log = out.stdout + out.stderr
     assert MOBILENET_FILE in log
@@ -146,30 +132,9 @@ def test_weights_path_loads_a_file(tmp_path):
 
 def test_fetch_weights_reports_a_cached_file_and_fails_clearly_without_one(placed_cache, tmp_path):
     home, _, _ = placed_cache
-    cmd = [sys.executable, "-m", "service", "fetch-weights", "MobileNetV2"]
-    ok = subprocess.run(
-        cmd,
-        cwd=ROOT,
-        env={**_base_env(), **offline_env(home)},
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    ok = run_cli("fetch-weights", "MobileNetV2", env=offline_env(home), timeout=180)
     assert ok.returncode == 0, ok.stderr
     assert f"MobileNetV2: ImageNet weights in {home / 'models'}" in ok.stdout
-    bad = subprocess.run(
-        cmd,
-        cwd=ROOT,
-        env={**_base_env(), **offline_env(tmp_path)},
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    bad = run_cli("fetch-weights", "MobileNetV2", env=offline_env(tmp_path), timeout=180)
     assert bad.returncode == 1
     assert MOBILENET_FILE in bad.stderr
-
-
-def _base_env() -> dict[str, str]:
-    import os
-
-    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}

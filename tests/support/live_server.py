@@ -79,14 +79,14 @@ def live_server(
     server = LiveServer(f"http://127.0.0.1:{port}", port, proc, Path(log_file.name))
     try:
         if wait_ready:
-            _wait_ready(server, ready_timeout)
+            block_until_ready(server, ready_timeout)
         yield server
     finally:
         server.stop()
         log_file.close()
 
 
-def _wait_ready(server: LiveServer, timeout: float) -> None:
+def block_until_ready(server: LiveServer, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
@@ -98,3 +98,18 @@ def _wait_ready(server: LiveServer, timeout: float) -> None:
             pass
         time.sleep(0.25)
     raise TimeoutError(f"server not ready after {timeout}s:\n{server.log()}")
+
+
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """Run `python -m service *args` to completion (e.g. a `serve` expected to fail at start-up)."""
+    full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "service", *args],
+        cwd=ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
