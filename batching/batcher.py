@@ -92,9 +92,10 @@ class Batcher(Generic[T, R]):
     >>> asyncio.run(main())
     42
 
-    One batch runs at a time. The batch function gets a list of values and returns one
-    result per value, in order; a result that is an exception fails only that item. If the
-    function raises, every item of that batch (and no other) gets `BatchFailed`.
+    Up to `policy.max_concurrent_batches` batches run at a time (one by default). The batch
+    function gets a list of values and returns one result per value, in order; a result
+    that is an exception fails only that item. If the function raises, every item of that
+    batch (and no other) gets `BatchFailed`.
     """
 
     def __init__(
@@ -118,7 +119,7 @@ class Batcher(Generic[T, R]):
         self._last_arrival: float | None = None
         self._arrival_gap: float | None = None
         self._batch_s: float | None = None
-        self.busy = False
+        self._running: set[asyncio.Task[None]] = set()
         self.stats = BatcherStats()
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -151,6 +152,8 @@ class Batcher(Generic[T, R]):
                 await task
         finally:
             self._fail_queued(ShuttingDown(self.name))
+            for running in list(self._running):
+                running.cancel()
 
     async def __aenter__(self) -> Batcher[T, R]:
         await self.start()
@@ -167,12 +170,23 @@ class Batcher(Generic[T, R]):
     def queue_depth(self) -> int:
         return len(self._queue)
 
+    @property
+    def busy(self) -> bool:
+        """Whether a batch is running."""
+        return bool(self._running)
+
+    @property
+    def running(self) -> int:
+        """How many batches are running."""
+        return len(self._running)
+
     # -- submitting ------------------------------------------------------------------------
     def retry_after(self) -> float:
         """Seconds until the queue has likely drained enough to take new work."""
         per_batch = self._batch_s if self._batch_s is not None else 0.1
         batches = math.ceil(len(self._queue) / self.policy.max_batch_size)
-        return float(max(1, math.ceil(batches * per_batch)))
+        rounds = math.ceil(batches / self.policy.max_concurrent_batches)
+        return float(max(1, math.ceil(rounds * per_batch)))
 
     async def submit(
         self, value: T, *, timeout: float | None = None, tag: object = None
@@ -216,32 +230,52 @@ class Batcher(Generic[T, R]):
 
     # -- the loop --------------------------------------------------------------------------
     async def _loop(self) -> None:
-        while True:
-            self._drop_dead_head()
-            if not self._queue:
-                if self._closing:
-                    return
-                self._wakeup.clear()
-                await self._wakeup.wait()
-                continue
-            decision = decide(
-                self.policy,
-                now=self._clock(),
-                queue_len=len(self._queue),
-                oldest_enqueued_at=self._queue[0].enqueued_at,
-                arrival_gap_s=self._arrival_gap,
-                closing=self._closing,
-            )
-            if not decision.run:
-                # Clearing before waiting cannot lose an arrival: submit() appends and then
-                # sets the event, and both run on this loop's thread between our awaits.
-                self._wakeup.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), decision.wait_s)
-                continue
-            batch = self._take(decision.take)
-            if batch:
-                await self._execute(batch)
+        try:
+            while True:
+                self._drop_dead_head()
+                if not self._queue and self._closing:
+                    break
+                if not self._queue or len(self._running) >= self.policy.max_concurrent_batches:
+                    # Clearing before waiting cannot lose a wake-up: submit() and a finishing
+                    # batch set the event on this loop's thread, between our awaits.
+                    self._wakeup.clear()
+                    await self._wakeup.wait()
+                    continue
+                decision = decide(
+                    self.policy,
+                    now=self._clock(),
+                    queue_len=len(self._queue),
+                    oldest_enqueued_at=self._queue[0].enqueued_at,
+                    arrival_gap_s=self._arrival_gap,
+                    closing=self._closing,
+                )
+                if not decision.run:
+                    self._wakeup.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wakeup.wait(), decision.wait_s)
+                    continue
+                batch = self._take(decision.take)
+                if batch:
+                    self._spawn(batch)
+            if self._running:  # closing: let the accepted batches finish
+                await asyncio.gather(*self._running, return_exceptions=True)
+        except asyncio.CancelledError:
+            for running in list(self._running):
+                running.cancel()
+            raise
+
+    def _spawn(self, batch: list[_Item[T, R]]) -> None:
+        task = asyncio.get_running_loop().create_task(
+            self._execute(batch), name=f"batch:{self.name}"
+        )
+        self._running.add(task)
+        task.add_done_callback(self._batch_finished)
+
+    def _batch_finished(self, task: asyncio.Task[None]) -> None:
+        self._running.discard(task)
+        self._wakeup.set()
+        if not task.cancelled() and task.exception() is not None:  # pragma: no cover
+            logger.error("batcher %s: batch task failed", self.name, exc_info=task.exception())
 
     def _dead(self, item: _Item[T, R], now: float) -> bool:
         """Whether `item` must not run: its deadline passed, or its waiter is gone.
@@ -287,7 +321,6 @@ class Batcher(Generic[T, R]):
     async def _execute(self, batch: list[_Item[T, R]]) -> None:
         size = len(batch)
         start = self._clock()
-        self.busy = True
         try:
             results = await self._fn([item.value for item in batch])
             if len(results) != size:
@@ -315,8 +348,6 @@ class Batcher(Generic[T, R]):
                 failure.__cause__ = exc
                 _set_exception(item.future, failure)
             return
-        finally:
-            self.busy = False
         run_s = self._clock() - start
         self._batch_s = (
             run_s if self._batch_s is None else (1 - _EWMA) * self._batch_s + _EWMA * run_s

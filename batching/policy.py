@@ -12,11 +12,16 @@ class BatchPolicy:
     max_batch_size: most items one call of the batch function gets.
     max_wait_s: longest an item may wait for company once the model is idle.
     max_queue: most items waiting; beyond it `submit` raises `QueueFull`.
+    max_concurrent_batches: most batches running at once. 1 (the default) suits a batch
+        function that already uses every core; more suits one that runs batches side by
+        side (a runtime with several execution streams), and lets the next batch start
+        while another still runs.
     """
 
     max_batch_size: int = 32
     max_wait_s: float = 0.005
     max_queue: int = 256
+    max_concurrent_batches: int = 1
 
     def __post_init__(self) -> None:
         if not isinstance(self.max_batch_size, int) or self.max_batch_size < 1:
@@ -25,6 +30,11 @@ class BatchPolicy:
             raise ValueError(f"max_wait_s must be >= 0, got {self.max_wait_s!r}")
         if not isinstance(self.max_queue, int) or self.max_queue < 1:
             raise ValueError(f"max_queue must be an integer >= 1, got {self.max_queue!r}")
+        if not isinstance(self.max_concurrent_batches, int) or self.max_concurrent_batches < 1:
+            raise ValueError(
+                "max_concurrent_batches must be an integer >= 1, "
+                f"got {self.max_concurrent_batches!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -48,13 +58,13 @@ def decide(
     arrival_gap_s: float | None,
     closing: bool = False,
 ) -> Decision:
-    """Decide what an idle model does with its queue.
+    """Decide what a free batch slot does with the queue.
 
     Waiting only pays when another item is expected before the wait bound runs out:
     `arrival_gap_s` is the recent mean time between arrivals (None: no estimate yet).
     A lone request at low load therefore runs at once, while under load the batch
-    fills for up to `max_wait_s`. The loop runs one batch at a time, so this is only
-    consulted while the model is idle; items that arrived during a batch are already
+    fills for up to `max_wait_s`. The loop consults it only while fewer than
+    `max_concurrent_batches` batches run; items that arrived during a batch are already
     old and usually run at once.
     """
     if queue_len <= 0 or oldest_enqueued_at is None:

@@ -49,6 +49,10 @@ class BatchingInfo(BaseModel):
     max_batch_size: int
     max_wait_ms: float
     max_queue: int
+    max_concurrent_batches: int = Field(
+        default=1,
+        description="Batches run side by side: the runtime's execution streams (OpenVINO).",
+    )
     timeout_s: float
     buckets: list[int] = Field(description="Batch sizes compiled and warmed at start-up.")
     configured_max_batch_size: int | None = Field(

@@ -20,7 +20,10 @@ class Timing(BaseModel):
     """Where the time of one image went, and the batch it rode in."""
 
     queue_ms: float = Field(description="From entering the queue to its batch starting.")
-    inference_ms: float = Field(description="Duration of the model call for the whole batch.")
+    inference_ms: float = Field(
+        description="Duration of the model call for the whole batch (with OpenVINO streams, "
+        "including any wait for a stream the batch before it still held)."
+    )
     batch_size: int = Field(ge=1, description="Images in the batch this image rode in.")
     decode_ms: float | None = Field(default=None, description="Decoding and resizing the upload.")
 

@@ -39,6 +39,12 @@ def _serve_parser(sub: Any) -> None:
     p.add_argument(
         "--runtime-tolerance", type=float, help="max probability diff from Keras (default 1e-4)"
     )
+    p.add_argument(
+        "--runtime-streams",
+        type=int,
+        help="OpenVINO streams, each running its own batch (default 0: as many as suit this "
+        "CPU; 1: one stream over every core, lowest latency for a lone request)",
+    )
     p.add_argument("--host", help="bind address (default 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default 8000)")
     p.add_argument("--max-batch-size", type=int, help="largest batch per model call (default 32)")

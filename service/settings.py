@@ -49,6 +49,14 @@ class Settings(BaseSettings):
         le=1,
         description="Largest probability difference from Keras a runtime may show.",
     )
+    runtime_streams: int = Field(
+        0,
+        ge=0,
+        le=64,
+        description="OpenVINO execution streams, each running its own batch: 0 = as many as "
+        "its throughput hint picks for this CPU; 1 = one stream over every core (lowest "
+        "latency for a lone request, less throughput under load).",
+    )
 
     # feature extraction
     max_feature_outputs: int = Field(

@@ -45,6 +45,7 @@ def model_sources(settings: Settings) -> list[ModelSource]:
             weights=settings.weights,
             runtime=settings.runtime,
             tolerance=settings.runtime_tolerance,
+            streams=settings.runtime_streams,
             max_feature_outputs=settings.max_feature_outputs,
             calibrate_batch=settings.calibrate_batch,
         )
@@ -60,6 +61,7 @@ def model_sources(settings: Settings) -> list[ModelSource]:
                 safe_mode=not settings.unsafe_model_files,
                 runtime=settings.runtime,
                 tolerance=settings.runtime_tolerance,
+                streams=settings.runtime_streams,
                 max_feature_outputs=settings.max_feature_outputs,
                 calibrate_batch=settings.calibrate_batch,
             )

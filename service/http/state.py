@@ -36,6 +36,7 @@ class LifespanState(TypedDict):
     app: AppState
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:
+    # async: FastAPI runs a plain `def` dependency in its thread pool, a thread hop per request.
     state: AppState = request.state.app
     return state

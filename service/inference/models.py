@@ -49,6 +49,7 @@ class ModelSource:
     safe_mode: bool = True
     runtime: str = "keras"
     tolerance: float = 1e-4
+    streams: int = 0
     max_feature_outputs: int = 4
     calibrate_batch: bool = True
 
@@ -75,6 +76,7 @@ class ServedModel:
     throughput: dict[int, float] | None = None
     configured_max_batch: int | None = None
     thread: ThreadPoolExecutor = field(init=False)
+    _workers: ThreadPoolExecutor | None = field(default=None, init=False)
     _features: FeatureExtractors | None = field(default=None, init=False)
     _preprocess_fn: Any = field(default=None, init=False)
 
@@ -111,6 +113,7 @@ class ServedModel:
             self.input_size,
             buckets,
             tolerance=self.source.tolerance,
+            streams=self.source.streams,
         )
         self.model = model
         self._preprocess_fn = preprocess
@@ -133,6 +136,12 @@ class ServedModel:
                 self.name,
                 chosen,
                 ", ".join(f"{k}: {v:.0f}" for k, v in self.throughput.items()),
+            )
+        if self.runtime.parallelism > 1:
+            # Batches run side by side, one per stream, each on a worker of its own.
+            self.policy = replace(self.policy, max_concurrent_batches=self.runtime.parallelism)
+            self._workers = ThreadPoolExecutor(
+                max_workers=self.runtime.parallelism, thread_name_prefix=f"infer-{self.name}"
             )
         self.load_s = time.perf_counter() - start
         logger.info(
@@ -211,7 +220,7 @@ class ServedModel:
     # -- serving --------------------------------------------------------------------------
     async def _run_batch(self, items: list[np.ndarray]) -> list[np.ndarray]:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.thread, self._predict_sync, items)
+        return await loop.run_in_executor(self._workers or self.thread, self._predict_sync, items)
 
     def _predict_sync(self, items: list[np.ndarray]) -> list[np.ndarray]:
         assert self.runtime is not None
@@ -229,6 +238,8 @@ class ServedModel:
         if self._features is not None:
             await self._features.aclose(timeout)
         self.thread.shutdown(wait=False, cancel_futures=True)
+        if self._workers is not None:
+            self._workers.shutdown(wait=False, cancel_futures=True)
 
     @property
     def features(self) -> FeatureExtractors:
@@ -240,7 +251,8 @@ class ServedModel:
                 self._preprocess_fn,
                 self.input_size,
                 self.runtime.buckets,
-                self.policy,
+                # Features run the Keras graph on the model's one thread: one batch at a time.
+                replace(self.policy, max_concurrent_batches=1),
                 self.thread,
                 max_outputs=self.source.max_feature_outputs,
                 name=self.name,
@@ -264,6 +276,7 @@ class ServedModel:
                 max_batch_size=self.policy.max_batch_size,
                 max_wait_ms=self.policy.max_wait_s * 1e3,
                 max_queue=self.policy.max_queue,
+                max_concurrent_batches=self.policy.max_concurrent_batches,
                 timeout_s=self.timeout_s,
                 buckets=runtime.buckets if runtime else [],
                 configured_max_batch_size=self.configured_max_batch,
@@ -315,6 +328,7 @@ def make_runtime(
     buckets: list[int],
     *,
     tolerance: float,
+    streams: int = 0,
 ) -> Runtime:
     """Build the runtime `name`; `auto` is OpenVINO when it passes its check, else Keras."""
     if name not in RUNTIMES:
@@ -332,7 +346,9 @@ def make_runtime(
         logger.warning("runtime auto: OpenVINO is not installed (%s); using keras", exc)
         return keras_runtime
     try:
-        return OpenVINORuntime(model, mode, input_size, buckets, keras_runtime, tolerance=tolerance)
+        return OpenVINORuntime(
+            model, mode, input_size, buckets, keras_runtime, tolerance=tolerance, streams=streams
+        )
     except ModelLoadError as exc:
         if name == "openvino":
             raise

@@ -3,6 +3,8 @@ for a model of each preprocessing family; its export cache is reused and invalid
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pytest
 
@@ -11,7 +13,11 @@ pytest.importorskip("openvino")
 from service.errors import ModelLoadError  # noqa: E402
 from service.inference import catalogue  # noqa: E402
 from service.inference.imaging import decode_image  # noqa: E402
-from service.inference.openvino_runtime import DEFAULT_TOLERANCE, OpenVINORuntime  # noqa: E402
+from service.inference.openvino_runtime import (  # noqa: E402
+    DEFAULT_TOLERANCE,
+    REQUESTS_PER_STREAM,
+    OpenVINORuntime,
+)
 from service.inference.runtime import KerasRuntime  # noqa: E402
 from tests.support.models import he_rescale, photos  # noqa: E402
 
@@ -89,3 +95,70 @@ def test_runtime_past_tolerance_refuses_to_serve():
     # Preprocessing declared wrong on purpose: the graph then computes something else.
     with pytest.raises(ModelLoadError, match="differs from Keras by .* refusing to serve"):
         OpenVINORuntime(model, "caffe", spec.input_size, BUCKETS, reference)
+
+
+def test_streams_run_batches_side_by_side_and_keep_each_result_apart():
+    spec, model = build("MobileNetV2", True)
+    reference = KerasRuntime(model, spec.preprocess_input, spec.input_size, BUCKETS)
+    ov = OpenVINORuntime(model, "tf", spec.input_size, BUCKETS, reference, streams=2)
+    assert ov.streams == 2
+    assert ov.parallelism == 2 * REQUESTS_PER_STREAM
+    assert "2 stream(s)" in (ov.detail or "")
+    pixels = np.stack([decode_image(b, spec.input_size, 10**9) for b in photos(8, seed=5)])
+    # Batches of different sizes and images, so a result handed to the wrong caller shows.
+    batches = [pixels[0:1], pixels[1:3], pixels[3:7], pixels[7:8]]
+    expected = [reference.predict(b) for b in batches]
+    with ThreadPoolExecutor(ov.parallelism) as pool:
+        for _ in range(5):
+            for got, want in zip(pool.map(ov.predict, batches), expected, strict=True):
+                np.testing.assert_allclose(got, want, atol=DEFAULT_TOLERANCE, rtol=0)
+    one = OpenVINORuntime(model, "tf", spec.input_size, BUCKETS, reference, streams=1)
+    assert one.streams == 1
+    assert "1 stream(s) over" in (one.detail or "")
+
+
+def test_served_openvino_reports_its_check_and_streams_and_batches_concurrent_clients():
+    import httpx
+
+    from tests.support.live_server import live_server
+
+    images = photos(12, size=(240, 320), seed=9)
+    with (
+        live_server(
+            "--model",
+            "MobileNetV2",
+            "--weights",
+            "none",
+            "--runtime",
+            "openvino",
+            "--max-batch-size",
+            "4",
+            "--no-calibrate-batch",
+        ) as server,
+        httpx.Client(base_url=server.base_url, timeout=60) as client,
+    ):
+        info = client.get("/v1/models/MobileNetV2").json()
+        assert info["runtime"]["name"] == "openvino"
+        assert 0 <= info["runtime"]["max_abs_diff"] <= DEFAULT_TOLERANCE
+        assert "stream(s)" in info["runtime"]["detail"]
+        assert info["batching"]["max_concurrent_batches"] >= REQUESTS_PER_STREAM
+
+        def predict(data: bytes) -> dict:
+            r = client.post(
+                "/v1/models/MobileNetV2/predict", files={"image": ("p.jpg", data, "image/jpeg")}
+            )
+            assert r.status_code == 200, r.text
+            return r.json()["results"][0]
+
+        alone = [predict(data) for data in images]
+        with ThreadPoolExecutor(12) as pool:
+            together = list(pool.map(predict, images))
+    # The same answer for each image, whichever batch and stream it rode in.
+    for one, many in zip(alone, together, strict=True):
+        assert [p["index"] for p in one["predictions"]] == [p["index"] for p in many["predictions"]]
+        np.testing.assert_allclose(
+            [p["probability"] for p in one["predictions"]],
+            [p["probability"] for p in many["predictions"]],
+            atol=1e-5,
+        )
+    assert max(r["timing"]["batch_size"] for r in together) > 1

@@ -249,3 +249,117 @@ async def test_an_item_whose_waiter_timed_out_is_counted_expired_not_cancelled()
         await running
         await b.submit(2)
     assert (b.stats.dropped_expired, b.stats.dropped_cancelled) == (1, 0)
+
+
+class Lanes:
+    """A batch function whose batches each wait for their own release; records overlap."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[int]] = []
+        self.releases: list[asyncio.Event] = []
+        self.running = 0
+        self.peak = 0
+
+    async def __call__(self, items: list[int]) -> list[int]:
+        self.batches.append(list(items))
+        release = asyncio.Event()
+        self.releases.append(release)
+        self.running += 1
+        self.peak = max(self.peak, self.running)
+        try:
+            await release.wait()
+        finally:
+            self.running -= 1
+        return [x * 10 for x in items]
+
+
+async def test_concurrent_batches_run_side_by_side_up_to_the_bound():
+    lanes = Lanes()
+    policy = BatchPolicy(max_batch_size=2, max_wait_s=0, max_concurrent_batches=2)
+    async with Batcher(lanes, policy) as b:
+        tasks = [asyncio.create_task(b.submit(i)) for i in range(6)]
+        await until(lambda: len(lanes.batches) == 2)
+        # Two batches run; the third waits for a free slot, however long the queue.
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert len(lanes.batches) == 2
+        assert b.running == 2
+        assert b.queue_depth == 2
+        lanes.releases[1].set()  # the second finishes first: its slot takes the next batch
+        await until(lambda: len(lanes.batches) == 3)
+        assert not tasks[0].done()
+        assert tasks[2].done()
+        for release in lanes.releases:
+            release.set()
+        await until(lambda: len(lanes.batches) == 3 and all(t.done() for t in tasks[:4]))
+        lanes.releases[2].set()
+        results = await asyncio.gather(*tasks)
+    assert [r.value for r in results] == [0, 10, 20, 30, 40, 50]
+    assert lanes.batches == [[0, 1], [2, 3], [4, 5]]
+    assert lanes.peak == 2
+
+
+async def test_one_concurrent_batch_by_default():
+    lanes = Lanes()
+    async with Batcher(lanes, BatchPolicy(max_batch_size=1, max_wait_s=0)) as b:
+        tasks = [asyncio.create_task(b.submit(i)) for i in range(3)]
+        await until(lambda: len(lanes.batches) == 1)
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert len(lanes.batches) == 1
+        assert b.queue_depth == 2
+        while not all(t.done() for t in tasks):
+            for release in lanes.releases:
+                release.set()
+            await asyncio.sleep(0)
+    assert lanes.peak == 1
+
+
+async def test_close_waits_for_every_running_batch():
+    lanes = Lanes()
+    policy = BatchPolicy(max_batch_size=1, max_wait_s=0, max_concurrent_batches=3)
+    b: Batcher[int, int] = Batcher(lanes, policy)
+    await b.start()
+    tasks = [asyncio.create_task(b.submit(i)) for i in range(3)]
+    await until(lambda: lanes.running == 3)
+    closing = asyncio.create_task(b.aclose(timeout=10))
+    lanes.releases[0].set()
+    lanes.releases[2].set()
+    await until(lambda: tasks[0].done() and tasks[2].done())
+    assert not closing.done()  # batch 1 still runs: close waits for it
+    lanes.releases[1].set()
+    await closing
+    assert [t.result().value for t in tasks] == [0, 10, 20]
+
+
+async def test_close_timeout_fails_every_running_batch():
+    lanes = Lanes()
+    policy = BatchPolicy(max_batch_size=1, max_wait_s=0, max_concurrent_batches=2)
+    b: Batcher[int, int] = Batcher(lanes, policy)
+    await b.start()
+    tasks = [asyncio.create_task(b.submit(i)) for i in range(3)]
+    await until(lambda: lanes.running == 2)
+    await b.aclose(timeout=0.05)
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert all(isinstance(r, ShuttingDown) for r in results), results
+    await until(lambda: b.running == 0)
+
+
+def test_max_concurrent_batches_is_validated():
+    with pytest.raises(ValueError, match="max_concurrent_batches"):
+        BatchPolicy(max_concurrent_batches=0)
+
+
+async def test_retry_after_counts_batches_that_run_side_by_side():
+    lanes = Lanes()
+    policy = BatchPolicy(max_batch_size=1, max_wait_s=0, max_queue=100, max_concurrent_batches=4)
+    async with Batcher(lanes, policy) as b:
+        b._batch_s = 2.0  # as measured: two seconds a batch
+        tasks = [asyncio.create_task(b.submit(i)) for i in range(12)]
+        await until(lambda: b.running == 4)
+        # 8 queued, one image a batch, four at a time: two rounds of 2 s.
+        assert b.retry_after() == 4.0
+        while not all(t.done() for t in tasks):
+            for release in lanes.releases:
+                release.set()
+            await asyncio.sleep(0)
