@@ -6,11 +6,15 @@ import io
 import struct
 import warnings
 
+import cv2
 import numpy as np
 import simplejpeg
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from service.errors import EmptyFile, ImageTooLarge, InvalidImage, UnsupportedMediaType
+
+# Resizing one image is far too small a job to split: decoding runs on a pool of its own.
+cv2.setNumThreads(1)
 
 # Our own pixel limit (checked right after the header is read, before any pixel is decoded)
 # replaces Pillow's global decompression-bomb check, which warns or raises inside `open`.
@@ -31,16 +35,8 @@ _MALFORMED = (
 
 SUPPORTED = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
 
-# EXIF orientation -> the transpose that shows the photo upright (as ImageOps.exif_transpose).
-_ORIENTATION = {
-    2: Image.Transpose.FLIP_LEFT_RIGHT,
-    3: Image.Transpose.ROTATE_180,
-    4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE,
-    6: Image.Transpose.ROTATE_270,
-    7: Image.Transpose.TRANSVERSE,
-    8: Image.Transpose.ROTATE_90,
-}
+# EXIF orientations that turn or flip the stored image (1 is upright already).
+_ORIENTATION = frozenset(range(2, 9))
 _PILLOW_FORMATS = {"JPEG", "MPO", "PNG", "WEBP", "GIF", "BMP", "DIB", "TIFF"}
 
 
@@ -137,17 +133,17 @@ def decode_image(data: bytes, size: tuple[int, int], max_pixels: int) -> np.ndar
                 )
             fast = _fast_jpeg(img, data, height, width)
             if fast is not None:
-                img = fast
-            elif img.format in ("JPEG", "MPO"):
-                # Ask for at least the target on both sides whatever the EXIF rotation.
-                side = max(height, width)
-                img.draft("RGB", (side, side))
-            if fast is None:
+                arr = fast
+            else:
+                if img.format in ("JPEG", "MPO"):
+                    # At least the target on both sides whatever the EXIF rotation.
+                    side = max(height, width)
+                    img.draft("RGB", (side, side))
                 img = ImageOps.exif_transpose(img) or img
                 img = _to_rgb(img)
-            if img.size != (width, height):
-                img = img.resize((width, height), Image.Resampling.BILINEAR, reducing_gap=3.0)
-            arr = np.asarray(img, dtype=np.uint8)
+                if img.size != (width, height):
+                    img = img.resize((width, height), Image.Resampling.BILINEAR, reducing_gap=3.0)
+                arr = np.asarray(img, dtype=np.uint8)
     except (ImageTooLarge, UnsupportedMediaType):
         raise
     except UnidentifiedImageError as exc:
@@ -163,30 +159,62 @@ def decode_image(data: bytes, size: tuple[int, int], max_pixels: int) -> np.ndar
     return arr
 
 
-def _fast_jpeg(img: Image.Image, data: bytes, height: int, width: int) -> Image.Image | None:
+def _fast_jpeg(img: Image.Image, data: bytes, height: int, width: int) -> np.ndarray | None:
     """An RGB or grey JPEG decoded by libjpeg-turbo at the smallest scale that still covers
     the target (any of its M/8 factors: a 640-px photo decodes at 3/8, a 12-MP one at 1/8),
-    turned upright; None for anything else (CMYK, YCCK) and for JPEGs libjpeg-turbo flags as
-    corrupt, which then take Pillow's path and get its verdict.
+    turned upright and resized by OpenCV; None for anything else (CMYK, YCCK) and for JPEGs
+    libjpeg-turbo flags as corrupt, which then take Pillow's path and get its verdict.
 
-    Pillow's `draft` knows only the 1/2, 1/4, 1/8 factors: a 640-px photo for a 224-px
-    model decodes at full size there, and resizing it costs more than decoding.
+    Pillow's `draft` knows only the 1/2, 1/4, 1/8 factors (a 640-px photo for a 224-px model
+    decodes at full size there) and its resize is scalar code: together they took 3.7 ms of
+    a small photo's 3.9 ms; this path takes about 1.6 ms.
     """
     if img.format not in ("JPEG", "MPO") or img.mode not in ("RGB", "L"):
         return None
     orientation = img.getexif().get(0x0112, 1)
-    transpose = _ORIENTATION.get(orientation) if isinstance(orientation, int) else None
+    if not isinstance(orientation, int) or orientation not in _ORIENTATION:
+        orientation = 1
     # In the stored (not yet rotated) frame, a quarter turn swaps the target's sides.
-    quarter = transpose in (
-        Image.Transpose.TRANSPOSE,
-        Image.Transpose.TRANSVERSE,
-        Image.Transpose.ROTATE_90,
-        Image.Transpose.ROTATE_270,
-    )
-    min_h, min_w = (width, height) if quarter else (height, width)
+    min_h, min_w = (width, height) if orientation >= 5 else (height, width)
     try:
         pixels = simplejpeg.decode_jpeg(data, colorspace="RGB", min_height=min_h, min_width=min_w)
     except ValueError:
         return None
-    out = Image.fromarray(pixels)
-    return out.transpose(transpose) if transpose is not None else out
+    return resize(_upright(pixels, orientation), height, width)
+
+
+def _upright(pixels: np.ndarray, orientation: int) -> np.ndarray:
+    """Apply an EXIF orientation (2-8) to an (h, w, 3) array, as `ImageOps.exif_transpose`."""
+    if orientation == 2:
+        return pixels[:, ::-1]
+    if orientation == 3:
+        return pixels[::-1, ::-1]
+    if orientation == 4:
+        return pixels[::-1]
+    if orientation == 5:
+        return pixels.transpose(1, 0, 2)
+    if orientation == 6:
+        return pixels.transpose(1, 0, 2)[:, ::-1]
+    if orientation == 7:
+        return pixels[::-1, ::-1].transpose(1, 0, 2)
+    if orientation == 8:
+        return pixels.transpose(1, 0, 2)[::-1]
+    return pixels
+
+
+def resize(pixels: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Resize uint8 (h, w, 3) pixels to (height, width, 3).
+
+    Bilinear (TensorFlow's `tf.image.resize` default, what Keras' image datasets train on)
+    while no side shrinks by more than 2x, as after a scaled JPEG decode; area averaging
+    past that, where bilinear sampling would alias.
+    """
+    h, w = pixels.shape[:2]
+    if (h, w) == (height, width):
+        return np.ascontiguousarray(pixels)
+    shrink = max(h / height, w / width)
+    interpolation = cv2.INTER_AREA if shrink > 2 else cv2.INTER_LINEAR
+    out: np.ndarray = cv2.resize(
+        np.ascontiguousarray(pixels), (width, height), interpolation=interpolation
+    )
+    return out

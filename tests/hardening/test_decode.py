@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import random
 import subprocess
@@ -12,7 +13,7 @@ import textwrap
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
 from service.errors import (
     EmptyFile,
@@ -88,6 +89,40 @@ def test_exif_orientation_is_applied():
     out = decode(support.encode(img, "JPEG", exif=exif.tobytes(), quality=95), size=(20, 10))
     assert np.abs(out[2, 5].astype(int) - (255, 0, 0)).max() <= 8  # top: what was left
     assert np.abs(out[17, 5].astype(int) - (0, 0, 255)).max() <= 8  # bottom: what was right
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_every_exif_orientation_matches_pillows_exif_transpose(orientation):
+    # Four colours in the quadrants of a 48x32 photo; every orientation must put each
+    # where Pillow's exif_transpose puts it (the fast JPEG path turns arrays itself).
+    img = Image.new("RGB", (48, 32), (255, 0, 0))
+    img.paste((0, 255, 0), (24, 0, 48, 16))
+    img.paste((0, 0, 255), (0, 16, 24, 32))
+    img.paste((255, 255, 0), (24, 16, 48, 32))
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    data = support.encode(img, "JPEG", exif=exif.tobytes(), quality=95)
+    upright = ImageOps.exif_transpose(Image.open(io.BytesIO(data)))
+    size = (upright.height, upright.width)
+    out = decode(data, size=size)
+    expected = np.asarray(upright.convert("RGB"))
+    for y in (4, size[0] - 5):
+        for x in (4, size[1] - 5):
+            assert np.abs(out[y, x].astype(int) - expected[y, x]).max() <= 10, (y, x)
+
+
+def test_a_small_photo_takes_the_scaled_decode_and_matches_pillow():
+    # 640x427 for a 224x224 model: decoded at 5/8 by libjpeg-turbo, resized bilinearly;
+    # Pillow's full decode with antialiased resize gives nearly the same pixels.
+    from tests.support.models import photos
+
+    data = photos(1, size=(427, 640), seed=3)[0]
+    out = decode(data, size=(224, 224))
+    ref = np.asarray(
+        Image.open(io.BytesIO(data)).convert("RGB").resize((224, 224), Image.Resampling.BILINEAR)
+    )
+    diff = np.abs(out.astype(int) - ref.astype(int))
+    assert diff.mean() < 4, diff.mean()
 
 
 @pytest.mark.parametrize("mode", ["L", "LA", "RGBA", "1", "I", "F", "P"])
