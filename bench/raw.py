@@ -5,7 +5,8 @@ benchmark's driver, which is also the load generator, never imports TensorFlow. 
 is built exactly as the server builds it (`ServedModel.load`, so `--runtime openvino` gets
 the same export, parity check and buckets) and is fed pre-decoded uint8 batches on the
 model's own thread. With `--decode` it also times `decode_image` (the server's decoder,
-JPEG draft included) on each upload variant, one thread, and phone photos without draft.
+scaled JPEG decoding included) on each upload variant, one thread, and phone photos decoded
+at full size by Pillow then resized (what scaling saves).
 """
 
 from __future__ import annotations

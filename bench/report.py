@@ -285,7 +285,7 @@ def markdown(result: dict[str, Any]) -> str:
         lines += [
             "",
             f"Decode (`decode_image`, one thread): small {dec['small']:.1f} ms, phone {dec['phone']:.1f} ms "
-            f"with JPEG draft ({_f(speedup)}x faster than without). Phone ideal = 1 / (decode_s / cores + "
+            f"with scaled JPEG decoding ({_f(speedup)}x faster than without). Phone ideal = 1 / (decode_s / cores + "
             f"infer_s_per_img at best batch) = 1 / ({dec['phone']:.1f}/{m['cores']} + {keras['infer_ms_per_img']:.1f}) ms "
             f"= {ideal:.1f} img/s.",
         ]
