@@ -46,20 +46,26 @@ def softmax(x: np.ndarray) -> np.ndarray:
 BATCH_OVERHEAD_S = 0.002
 
 
-def calibrate(runtime: Runtime, input_size: tuple[int, int], runs: int = 3) -> dict[int, float]:
+def calibrate(
+    runtime: Runtime,
+    input_size: tuple[int, int],
+    runs: int = 3,
+    sizes: list[int] | None = None,
+) -> dict[int, float]:
     """Images per second at each bucket, measured on this machine.
 
     Buckets are timed in interleaved passes (up, then down, ...) and each keeps its fastest
     run: other load on the machine only ever slows a run down, so the minimum is the
     estimate least hurt by noise, and interleaving spreads any drift over every size.
     A runtime that runs batches side by side (`parallelism` > 1) is timed that way: as many
-    batches at once as it has streams, so the figure is the whole machine's.
+    batches at once as it takes, so the figure is the whole machine's. `sizes`: a subset of
+    the buckets (default all).
     """
     h, w = input_size
     parallel = max(1, getattr(runtime, "parallelism", 1))
-    batches = {size: np.zeros((size, h, w, 3), dtype=np.uint8) for size in runtime.buckets}
-    fastest = dict.fromkeys(runtime.buckets, float("inf"))
-    order = list(runtime.buckets)
+    order = list(sizes or runtime.buckets)
+    batches = {size: np.zeros((size, h, w, 3), dtype=np.uint8) for size in order}
+    fastest = dict.fromkeys(order, float("inf"))
     with ThreadPoolExecutor(parallel, thread_name_prefix="calibrate") as pool:
         for _ in range(runs):
             for size in order:

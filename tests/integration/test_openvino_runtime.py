@@ -162,3 +162,29 @@ def test_served_openvino_reports_its_check_and_streams_and_batches_concurrent_cl
             atol=1e-5,
         )
     assert max(r["timing"]["batch_size"] for r in together) > 1
+
+
+def test_auto_serves_the_runtime_it_measured_faster():
+    import re
+
+    from service.inference.models import make_runtime
+
+    spec, model = build("MobileNetV2", True)
+    args = (model, spec.preprocess_input, spec.preprocess_mode, spec.input_size, BUCKETS)
+    chosen = make_runtime("auto", *args, tolerance=DEFAULT_TOLERANCE)
+    found = re.search(r"runtime auto: (\w+) (\d+) img/s vs (\w+) (\d+) img/s", chosen.detail or "")
+    assert found, chosen.detail
+    assert found.group(1) == chosen.name
+    assert {found.group(1), found.group(3)} == {"keras", "openvino"}
+    assert int(found.group(2)) >= int(found.group(4))
+
+
+def test_auto_falls_back_to_keras_loudly_when_openvino_fails_its_check():
+    from service.inference.models import make_runtime
+
+    spec, model = build("MobileNetV2", True)
+    # The OpenVINO graph gets the wrong (caffe) preprocessing: it cannot match Keras.
+    args = (model, spec.preprocess_input, "caffe", spec.input_size, BUCKETS)
+    chosen = make_runtime("auto", *args, tolerance=DEFAULT_TOLERANCE)
+    assert chosen.name == "keras"
+    assert "OpenVINO rejected" in (chosen.detail or "")
