@@ -152,8 +152,6 @@ class Batcher(Generic[T, R]):
                 await task
         finally:
             self._fail_queued(ShuttingDown(self.name))
-            for running in list(self._running):
-                running.cancel()
 
     async def __aenter__(self) -> Batcher[T, R]:
         await self.start()

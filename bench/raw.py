@@ -18,6 +18,7 @@ import os
 import statistics
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -31,44 +32,29 @@ MODEL = "MobileNetV2"
 MAX_PIXELS = 50_000_000
 
 
-def _time_calls(fn: Any, seconds: float, min_calls: int) -> dict[str, float]:
-    """Call `fn` for about `seconds` (at least `min_calls` times): wall and CPU per call."""
-    fn()
-    walls: list[float] = []
-    busy0 = machine.busy_s()
-    cpu0, start = time.process_time(), time.perf_counter()
-    while time.perf_counter() - start < seconds or len(walls) < min_calls:
-        t = time.perf_counter()
-        fn()
-        walls.append(time.perf_counter() - t)
-    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu0
-    other = machine.other_cores(busy0, machine.busy_s(), cpu, elapsed)
-    return {
-        "other_cores": other,
-        "calls": len(walls),
-        "mean_s": elapsed / len(walls),
-        "median_s": statistics.median(walls),
-        "cpu_s": cpu / len(walls),
-    }
-
-
-def _time_parallel(fn: Any, parallel: int, seconds: float) -> dict[str, float]:
-    """`parallel` threads call `fn` for about `seconds`: wall per call, CPU per call."""
-    from concurrent.futures import ThreadPoolExecutor
-
+def _time_calls(fn: Any, seconds: float, min_calls: int = 1, parallel: int = 1) -> dict[str, float]:
+    """`parallel` threads (1: this one) call `fn` for about `seconds`, together at least
+    `min_calls` times, after one warm-up call each: wall and CPU per call."""
     walls: list[float] = []
 
     def worker(deadline: float) -> None:
-        while time.perf_counter() < deadline:
+        while time.perf_counter() < deadline or len(walls) < min_calls:
             t = time.perf_counter()
             fn()
             walls.append(time.perf_counter() - t)
 
     with ThreadPoolExecutor(parallel) as pool:
-        list(pool.map(lambda _: fn(), range(parallel)))  # warm every infer request
+        # Warm-up: one call per thread, so each of OpenVINO's infer requests has run once.
+        if parallel == 1:
+            fn()
+        else:
+            list(pool.map(lambda _: fn(), range(parallel)))
         busy0 = machine.busy_s()
         cpu0, start = time.process_time(), time.perf_counter()
-        list(pool.map(worker, [start + seconds] * parallel))
+        if parallel == 1:
+            worker(start + seconds)  # on the caller's thread: the model's own
+        else:
+            list(pool.map(worker, [start + seconds] * parallel))
     elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu0
     other = machine.other_cores(busy0, machine.busy_s(), cpu, elapsed)
     return {
@@ -90,10 +76,7 @@ def measure_runtime(
     rows = []
     for size in sizes:
         batch = np.ascontiguousarray(pixels[np.arange(size) % len(pixels)])
-        if parallel == 1:
-            t = _time_calls(lambda b=batch: runtime.predict(b), seconds, min_calls=3)
-        else:
-            t = _time_parallel(lambda b=batch: runtime.predict(b), parallel, seconds)
+        t = _time_calls(lambda b=batch: runtime.predict(b), seconds, min_calls=3, parallel=parallel)
         rows.append(
             {
                 "batch": size,
