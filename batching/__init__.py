@@ -6,11 +6,13 @@ Knows nothing of HTTP, Keras or TensorFlow: it is given an async batch function 
 from batching.batcher import Batcher, BatchObserver, Completed
 from batching.errors import BatchFailed, BatchingError, DeadlineExceeded, QueueFull, ShuttingDown
 from batching.policy import BatchPolicy, Decision, decide
+from batching.tuner import BatchSizeTuner, TunerSettings
 
 __all__ = [
     "BatchFailed",
     "BatchObserver",
     "BatchPolicy",
+    "BatchSizeTuner",
     "Batcher",
     "BatchingError",
     "Completed",
@@ -18,5 +20,6 @@ __all__ = [
     "Decision",
     "QueueFull",
     "ShuttingDown",
+    "TunerSettings",
     "decide",
 ]

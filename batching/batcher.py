@@ -14,6 +14,7 @@ from typing import Generic, Protocol, TypeVar
 
 from batching.errors import BatchFailed, DeadlineExceeded, QueueFull, ShuttingDown
 from batching.policy import BatchPolicy, decide
+from batching.tuner import BatchSizeTuner
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -92,6 +93,9 @@ class Batcher(Generic[T, R]):
     >>> asyncio.run(main())
     42
 
+    With a `tuner`, the tuner sets the batch size (a bucket up to `policy.max_batch_size`)
+    from the batches it has seen run, and is told about every batch that succeeds.
+
     Up to `policy.max_concurrent_batches` batches run at a time (one by default). The batch
     function gets a list of values and returns one result per value, in order; a result
     that is an exception fails only that item. If the function raises, every item of that
@@ -106,9 +110,17 @@ class Batcher(Generic[T, R]):
         name: str = "batcher",
         clock: Callable[[], float] = time.monotonic,
         observer: BatchObserver | None = None,
+        tuner: BatchSizeTuner | None = None,
     ) -> None:
         self._fn = fn
         self.policy = policy or BatchPolicy()
+        if tuner is not None and max(tuner.buckets) > self.policy.max_batch_size:
+            raise ValueError(
+                f"the tuner's largest bucket {max(tuner.buckets)} exceeds max_batch_size "
+                f"{self.policy.max_batch_size}; give it the runtime's buckets "
+                "(buckets_for(max_batch_size))"
+            )
+        self.tuner = tuner
         self.name = name
         self._clock = clock
         self._observer = observer
@@ -174,6 +186,11 @@ class Batcher(Generic[T, R]):
         return bool(self._running)
 
     @property
+    def batch_limit(self) -> int:
+        """The most items the next batch takes (the tuner's limit when there is one)."""
+        return self.tuner.limit if self.tuner is not None else self.policy.max_batch_size
+
+    @property
     def running(self) -> int:
         """How many batches are running."""
         return len(self._running)
@@ -182,7 +199,7 @@ class Batcher(Generic[T, R]):
     def retry_after(self) -> float:
         """Seconds until the queue has likely drained enough to take new work."""
         per_batch = self._batch_s if self._batch_s is not None else 0.1
-        batches = math.ceil(len(self._queue) / self.policy.max_batch_size)
+        batches = math.ceil(len(self._queue) / self.batch_limit)
         rounds = math.ceil(batches / self.policy.max_concurrent_batches)
         return float(max(1, math.ceil(rounds * per_batch)))
 
@@ -246,15 +263,20 @@ class Batcher(Generic[T, R]):
                     oldest_enqueued_at=self._queue[0].enqueued_at,
                     arrival_gap_s=self._arrival_gap,
                     closing=self._closing,
+                    limit=self.batch_limit,
                 )
                 if not decision.run:
                     self._wakeup.clear()
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wakeup.wait(), decision.wait_s)
                     continue
-                batch = self._take(decision.take)
+                take = decision.take
+                if self.tuner is not None:
+                    take = self.tuner.batch_size(len(self._queue))
+                batch = self._take(take)
                 if batch:
-                    self._spawn(batch)
+                    # Items left behind: the batch size, not the arrivals, bounded this batch.
+                    self._spawn(batch, backlog=bool(self._queue))
             if self._running:  # closing: let the accepted batches finish
                 await asyncio.gather(*self._running, return_exceptions=True)
         except asyncio.CancelledError:
@@ -262,9 +284,9 @@ class Batcher(Generic[T, R]):
                 running.cancel()
             raise
 
-    def _spawn(self, batch: list[_Item[T, R]]) -> None:
+    def _spawn(self, batch: list[_Item[T, R]], *, backlog: bool = False) -> None:
         task = asyncio.get_running_loop().create_task(
-            self._execute(batch), name=f"batch:{self.name}"
+            self._execute(batch, backlog), name=f"batch:{self.name}"
         )
         self._running.add(task)
         task.add_done_callback(self._batch_finished)
@@ -316,7 +338,7 @@ class Batcher(Generic[T, R]):
         if self._observer is not None:
             self._observer.dropped(reason)
 
-    async def _execute(self, batch: list[_Item[T, R]]) -> None:
+    async def _execute(self, batch: list[_Item[T, R]], backlog: bool = False) -> None:
         size = len(batch)
         start = self._clock()
         try:
@@ -347,6 +369,8 @@ class Batcher(Generic[T, R]):
                 _set_exception(item.future, failure)
             return
         run_s = self._clock() - start
+        if self.tuner is not None:
+            self.tuner.record(size, run_s, backlog=backlog)
         self._batch_s = (
             run_s if self._batch_s is None else (1 - _EWMA) * self._batch_s + _EWMA * run_s
         )

@@ -57,6 +57,7 @@ def decide(
     oldest_enqueued_at: float | None,
     arrival_gap_s: float | None,
     closing: bool = False,
+    limit: int | None = None,
 ) -> Decision:
     """Decide what a free batch slot does with the queue.
 
@@ -65,12 +66,14 @@ def decide(
     A lone request at low load therefore runs at once, while under load the batch
     fills for up to `max_wait_s`. The loop consults it only while fewer than
     `max_concurrent_batches` batches run; items that arrived during a batch are already
-    old and usually run at once.
+    old and usually run at once. `limit`: the batch size in force when a tuner has lowered
+    it below `max_batch_size` (default: `max_batch_size`).
     """
     if queue_len <= 0 or oldest_enqueued_at is None:
         return Decision(take=0, wait_s=None)
-    take = min(queue_len, policy.max_batch_size)
-    if closing or queue_len >= policy.max_batch_size:
+    most = policy.max_batch_size if limit is None else max(1, min(limit, policy.max_batch_size))
+    take = min(queue_len, most)
+    if closing or queue_len >= most:
         return Decision(take=take)
     remaining = policy.max_wait_s - (now - oldest_enqueued_at)
     if remaining <= 0 or arrival_gap_s is None or arrival_gap_s >= remaining:

@@ -62,3 +62,14 @@ def test_closing_runs_what_is_left_without_waiting():
 def test_policy_rejects_bad_settings_quoting_the_value(kwargs, message):
     with pytest.raises(ValueError, match=message.replace(".", r"\.")):
         BatchPolicy(**kwargs)
+
+
+def test_a_tuned_limit_below_the_maximum_runs_a_batch_as_soon_as_it_fills():
+    d = decide(POLICY, now=1.0, queue_len=5, oldest_enqueued_at=1.0, arrival_gap_s=0.001, limit=4)
+    assert d.run
+    assert d.take == 4
+
+
+def test_a_tuned_limit_never_exceeds_the_maximum():
+    d = decide(POLICY, now=1.0, queue_len=50, oldest_enqueued_at=1.0, arrival_gap_s=0.001, limit=64)
+    assert d.take == 8
