@@ -19,6 +19,10 @@ class ErrorCode(StrEnum):
     UNAUTHORIZED = "unauthorized"  # 401: missing or wrong API key
     MODEL_NOT_FOUND = "model_not_found"  # 404
     LAYER_NOT_FOUND = "layer_not_found"  # 404
+    MODEL_UNAVAILABLE = "model_unavailable"  # 503: the model failed to load or is unloaded
+    TOO_MANY_MODELS = "too_many_models"  # 409: loading it would pass --max-loaded-models
+    INVALID_CONFIG = "invalid_config"  # 422: a repository config.toml fails validation
+    FORBIDDEN = "forbidden"  # 403: an admin route without an admin key
     NOT_FOUND = "not_found"  # 404: no such route
     METHOD_NOT_ALLOWED = "method_not_allowed"  # 405
     PAYLOAD_TOO_LARGE = "payload_too_large"  # 413: request body over the byte limit

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -43,6 +43,27 @@ class RuntimeInfo(BaseModel):
     max_abs_diff: float | None = Field(
         default=None, description="Measured difference from the Keras reference on a probe batch."
     )
+    precision: Literal["fp32", "int8"] = Field(
+        default="fp32", description="fp32, or int8 (OpenVINO quantised with NNCF)."
+    )
+    top1_agreement: float | None = Field(
+        default=None,
+        description="INT8: share of held-out photos whose top-1 class equals the FP32 Keras model's.",
+    )
+    top5_overlap: float | None = Field(
+        default=None, description="INT8: mean share of the FP32 Keras top-5 found in the top-5."
+    )
+    gate_images: int | None = Field(
+        default=None, description="INT8: held-out photos the accuracy gate measured."
+    )
+    calibration: str | None = Field(
+        default=None, description="INT8: the photos the quantisation was calibrated on."
+    )
+    selection: dict[str, float] | None = Field(
+        default=None,
+        description="`--runtime auto`: images per second each candidate runtime served at "
+        "start-up; the fastest serves.",
+    )
 
 
 class BatchingInfo(BaseModel):
@@ -62,27 +83,51 @@ class BatchingInfo(BaseModel):
     throughput_by_batch: dict[int, float] | None = Field(
         default=None, description="Images per second measured at each bucket at start-up."
     )
+    tuning: dict[str, Any] | None = Field(
+        default=None,
+        description="The batch-size limit learned from live traffic, and the figures behind it.",
+    )
 
 
 class ModelState(StrEnum):
     LOADING = "loading"
     READY = "ready"
     FAILED = "failed"
+    UNLOADING = "unloading"
+    UNAVAILABLE = "unavailable"
+
+
+OutputKind = Literal["softmax", "logits", "binary", "multi_label"]
 
 
 class ModelInfo(BaseModel):
     """Everything a client may want to know about one served model."""
 
     name: str
+    version: int | None = Field(
+        default=None, description="The version answering requests by name (the newest loaded)."
+    )
+    versions: list[int] = Field(default_factory=list, description="Every loaded version.")
     aliases: list[str] = Field(default_factory=list)
     family: str | None = Field(default=None, description="keras.applications constructor name.")
-    input_shape: tuple[int, int, int]
-    preprocessing: Preprocessing
-    weights: WeightsInfo
-    num_classes: int
-    runtime: RuntimeInfo
-    batching: BatchingInfo
     state: ModelState
+    error: str | None = Field(default=None, description="Why the model failed to load.")
+    # Absent while a model loads or after it failed: they describe a loaded version.
+    input_shape: tuple[int, int, int] | None = None
+    preprocessing: Preprocessing | None = None
+    weights: WeightsInfo | None = None
+    num_classes: int | None = None
+    output_kind: OutputKind | None = Field(
+        default=None,
+        description="softmax (a distribution), logits (softmax applied), binary (one sigmoid "
+        "unit: two classes, p and 1-p), multi_label (independent sigmoid probabilities, "
+        "never renormalised).",
+    )
+    labels_languages: list[str] = Field(
+        default_factory=list, description="Languages labels come in; the first is the default."
+    )
+    runtime: RuntimeInfo | None = None
+    batching: BatchingInfo | None = None
     queue_depth: int = 0
     default: bool = False
 
@@ -90,3 +135,21 @@ class ModelInfo(BaseModel):
 class ModelList(BaseModel):
     models: list[ModelInfo]
     default_model: str | None = None
+
+
+class RepositoryModel(BaseModel):
+    """One model folder of the repository, and what of it is loaded."""
+
+    name: str
+    available_versions: list[int] = Field(description="Version folders on disk.")
+    served_versions: list[int] = Field(description="Those the version policy selects.")
+    loaded_versions: list[int] = Field(description="Those loaded and serving now.")
+    state: ModelState
+    error: str | None = None
+
+
+class RepositoryIndex(BaseModel):
+    """`GET /v1/repository/index`: every model the repository holds."""
+
+    repository: str | None = Field(description="The repository folder (None: models from flags).")
+    models: list[RepositoryModel]

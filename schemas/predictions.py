@@ -1,10 +1,10 @@
-"""Prediction responses: the v1 API and the seed's legacy `/predict` contract."""
+"""Prediction responses: the v1 API and the classic Flask `/predict` contract."""
 
 from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from schemas.models import RuntimeInfo, WeightsInfo
+from schemas.models import OutputKind, RuntimeInfo, WeightsInfo
 
 
 class Prediction(BaseModel):
@@ -40,8 +40,16 @@ class ModelRef(BaseModel):
     """Which model answered, and with which weights and runtime."""
 
     name: str
+    version: int | None = Field(default=None, description="The version that answered.")
     weights: WeightsInfo
     runtime: RuntimeInfo
+    output_kind: OutputKind | None = Field(
+        default=None,
+        description="multi_label: probabilities are independent (they do not sum to 1).",
+    )
+    labels_language: str | None = Field(
+        default=None, description="Language of the labels (`?lang=` or `Accept-Language`)."
+    )
 
 
 class PredictResponse(BaseModel):
@@ -53,14 +61,14 @@ class PredictResponse(BaseModel):
 
 
 class LegacyPrediction(BaseModel):
-    """The seed's prediction item."""
+    """A prediction of the classic Flask `/predict` contract."""
 
     label: str
     probability: float
 
 
 class LegacyPredictResponse(BaseModel):
-    """The seed's `/predict` response; `error` is set when `success` is false."""
+    """The classic Flask `/predict` response; `error` is set when `success` is false."""
 
     success: bool
     predictions: list[LegacyPrediction] = Field(default_factory=list)

@@ -26,7 +26,29 @@ def _serve_parser(sub: Any) -> None:
     )
     p.add_argument("--weights", help="auto (default) | imagenet | none | PATH to a weights file")
     p.add_argument("--model-file", action="append", help="your own .keras model (repeatable)")
-    p.add_argument("--labels", action="append", help="labels file for each --model-file")
+    p.add_argument(
+        "--labels",
+        action="append",
+        help="labels file for each --model-file; LANG=FILE (e.g. zh-CN=labels.zh.txt) adds "
+        "labels in another language",
+    )
+    p.add_argument(
+        "--model-repository",
+        help="serve a model repository: DIR/<model>/<version>/ (+ DIR/<model>/config.toml)",
+    )
+    p.add_argument(
+        "--poll-repository-s", type=float, help="scan the repository every N s (default 0: off)"
+    )
+    p.add_argument(
+        "--max-loaded-models",
+        type=int,
+        help="most model versions in memory at once (default: no limit)",
+    )
+    p.add_argument(
+        "--output-kind",
+        choices=["auto", "softmax", "logits", "binary", "multi_label"],
+        help="the classifier head (default auto: read from the last layer)",
+    )
     p.add_argument(
         "--preprocess", choices=["caffe", "tf", "torch", "none"], help="for --model-file"
     )
@@ -35,7 +57,19 @@ def _serve_parser(sub: Any) -> None:
         action="store_true",
         help="load --model-file with safe_mode=False (lets the file run code)",
     )
-    p.add_argument("--runtime", help="keras (default) | openvino | auto")
+    p.add_argument(
+        "--runtime",
+        choices=["auto", "keras", "openvino"],
+        help="auto (default: the fastest that passes its check) | keras | openvino",
+    )
+    p.add_argument(
+        "--precision",
+        choices=["fp32", "int8"],
+        help="fp32 (default) | int8 (OpenVINO quantised with NNCF, behind an accuracy gate)",
+    )
+    p.add_argument(
+        "--calibration-images", help="photos to calibrate INT8 on (default: built-in set)"
+    )
     p.add_argument(
         "--runtime-tolerance", type=float, help="max probability diff from Keras (default 1e-4)"
     )
@@ -66,6 +100,12 @@ def _serve_parser(sub: Any) -> None:
     p.add_argument("--decode-workers", type=int, help="image decoding threads (default: cores)")
     p.add_argument("--drain-timeout-s", type=float, help="graceful shutdown bound (default 30)")
     p.add_argument("--api-key", dest="api_keys", action="append", help="require this API key")
+    p.add_argument(
+        "--admin-key",
+        dest="admin_keys",
+        action="append",
+        help="key for the admin routes: load, unload, repository index (repeatable)",
+    )
     p.add_argument("--cors-origin", dest="cors_origins", action="append", help="allowed origin")
     p.add_argument("--log-level", help="debug | info | warning | error")
     p.set_defaults(func=_serve)

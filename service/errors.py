@@ -15,8 +15,13 @@
      ├── ModelNotFound          404
      ├── LayerNotFound          404
      ├── NotReady               503
+     ├── ModelUnavailable       503 the model failed to load, or is unloaded
+     ├── TooManyModels          409 a load past --max-loaded-models
+     ├── InvalidConfig          422 a repository config.toml fails validation
+     ├── Forbidden              403 an admin route without an admin key
      ├── ClientGone             499 the client disconnected while its request waited
-     └── ModelLoadError         (start-up only: the server refuses to start)
+     └── ModelLoadError         a model cannot load (at start-up with --model: the server
+                                refuses to start; from a repository: that model is `failed`)
 
 Errors from `batching/` (QueueFull, DeadlineExceeded, ShuttingDown, BatchFailed) are mapped
 beside these in `service/http/errors.py`.
@@ -95,9 +100,25 @@ class NotReady(ServiceError):
     code, status = ErrorCode.NOT_READY, 503
 
 
+class ModelUnavailable(ServiceError):
+    code, status = ErrorCode.MODEL_UNAVAILABLE, 503
+
+
+class TooManyModels(ServiceError):
+    code, status = ErrorCode.TOO_MANY_MODELS, 409
+
+
+class InvalidConfig(ServiceError):
+    code, status = ErrorCode.INVALID_CONFIG, 422
+
+
+class Forbidden(ServiceError):
+    code, status = ErrorCode.FORBIDDEN, 403
+
+
 class ClientGone(ServiceError):
     code, status = ErrorCode.CLIENT_CLOSED_REQUEST, 499
 
 
 class ModelLoadError(Exception):
-    """A model cannot be loaded; raised at start-up, the message says what to do."""
+    """A model cannot be loaded; the message says what to do."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -33,7 +34,28 @@ class Settings(BaseSettings):
     )
     weights: str = Field("auto", description="auto | imagenet | none | PATH to a weights file.")
     model_file: CommaList = Field(default_factory=list, description="User .keras model files.")
-    labels: CommaList = Field(default_factory=list, description="Labels files, one per model file.")
+    labels: CommaList = Field(
+        default_factory=list,
+        description="Labels files, one per model file; `LANG=FILE` (e.g. `zh-CN=labels.zh.txt`) "
+        "adds labels in another language to every model served from flags.",
+    )
+    model_repository: Path | None = Field(
+        None,
+        description="A model repository: DIR/<model>/<version>/ with an optional "
+        "DIR/<model>/config.toml (see docs/models.md). Replaces --model/--model-file.",
+    )
+    poll_repository_s: float = Field(
+        0, ge=0, le=86_400, description="Scan the repository every N s for new versions (0: off)."
+    )
+    max_loaded_models: int | None = Field(
+        None,
+        ge=1,
+        le=10_000,
+        description="Most model versions loaded at once (a swap counts both).",
+    )
+    output_kind: Literal["auto", "softmax", "logits", "binary", "multi_label"] = Field(
+        "auto", description="The classifier head (auto: read from the last layer's activation)."
+    )
     preprocess: Literal["caffe", "tf", "torch", "none"] | None = Field(
         None, description="Preprocessing for model files (default: that of the base model)."
     )
@@ -41,7 +63,14 @@ class Settings(BaseSettings):
         False, description="Load model files with safe_mode=False (runs code from the file!)."
     )
     runtime: Literal["keras", "openvino", "auto"] = Field(
-        "keras", description="keras | openvino | auto (the fastest that passes its check)."
+        "auto", description="auto (the fastest that passes its check) | keras | openvino."
+    )
+    precision: Literal["fp32", "int8"] = Field(
+        "fp32",
+        description="int8: OpenVINO quantised with NNCF, served only past its accuracy gate.",
+    )
+    calibration_images: Path | None = Field(
+        None, description="Photos to calibrate INT8 on (default: a built-in set of real photos)."
     )
     runtime_tolerance: float = Field(
         1e-4,
@@ -94,35 +123,72 @@ class Settings(BaseSettings):
 
     # security and HTTP
     api_keys: CommaList = Field(default_factory=list, description="If set, model routes need one.")
+    admin_keys: CommaList = Field(
+        default_factory=list,
+        description="Keys for the admin routes (load, unload, repository index); needed for "
+        "them whenever any key is configured.",
+    )
     cors_origins: CommaList = Field(default_factory=list)
     log_level: str = "info"
 
-    @field_validator("model", "model_file", "labels", "api_keys", "cors_origins", mode="before")
+    @field_validator(
+        "model", "model_file", "labels", "api_keys", "admin_keys", "cors_origins", mode="before"
+    )
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         return _split(value)
 
     @model_validator(mode="after")
     def _check_pairs(self) -> Settings:
-        if self.labels and len(self.labels) != len(self.model_file):
+        plain = self.plain_labels
+        if plain and len(plain) != len(self.model_file):
             raise ValueError(
-                f"got {len(self.labels)} --labels for {len(self.model_file)} --model-file; "
-                "give one labels file per model file, in the same order"
+                f"got {len(plain)} --labels for {len(self.model_file)} --model-file; "
+                "give one labels file per model file, in the same order (or LANG=FILE for "
+                "labels in another language)"
+            )
+        if self.model_repository is not None and (self.model or self.model_file):
+            raise ValueError(
+                "--model-repository serves the models of its folder; do not combine it with "
+                "--model or --model-file"
             )
         return self
 
     @property
+    def plain_labels(self) -> list[str]:
+        return [entry for entry in self.labels if not _is_language_entry(entry)]
+
+    @property
+    def language_labels(self) -> list[tuple[str, Path]]:
+        """`--labels zh-CN=FILE` entries: (language, file)."""
+        found = []
+        for entry in self.labels:
+            if _is_language_entry(entry):
+                language, _, path = entry.partition("=")
+                found.append((language.strip(), Path(path.strip())))
+        return found
+
+    @property
     def models(self) -> list[str]:
         """Catalogue models to serve; MobileNetV2 when nothing at all was asked for."""
+        if self.model_repository is not None:
+            return []
         if not self.model and not self.model_file:
             return ["MobileNetV2"]
         return list(self.model)
 
     @property
     def model_files(self) -> list[tuple[Path, Path | None]]:
-        labels: list[Path | None] = [Path(p) for p in self.labels] or [None] * len(self.model_file)
+        plain = self.plain_labels
+        labels: list[Path | None] = [Path(p) for p in plain] or [None] * len(self.model_file)
         return [(Path(f), lab) for f, lab in zip(self.model_file, labels, strict=True)]
 
     @property
     def max_body_bytes(self) -> int:
         return int(self.max_body_mb * 1024 * 1024)
+
+
+def _is_language_entry(entry: str) -> bool:
+    """`zh-CN=labels.txt` (a language tag, then `=`), not a path that merely holds a `=`."""
+    tag, sep, _ = entry.partition("=")
+    return bool(sep) and bool(re.fullmatch(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*", tag.strip()))

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -19,14 +22,17 @@ from starlette.types import Scope
 
 from batching import BatchPolicy
 from service import __version__
-from service.errors import ModelLoadError
+from service.errors import ModelLoadError, ServiceError
 from service.http import docs, errors, features
 from service.http.metrics import Metrics
 from service.http.middleware import RequestContextMiddleware
-from service.http.routes import api, ops
+from service.http.routes import admin, api, ops
 from service.http.state import AppState, LifespanState
-from service.inference.models import ModelSource
-from service.inference.registry import build_registry
+from service.inference.catalogue import model_names, resolve_name
+from service.inference.loaded import Decoder
+from service.inference.registry import Registry
+from service.inference.repository import Defaults, DirectoryRepository, RepoModel, Repository
+from service.inference.source import ModelSource
 from service.settings import Settings
 
 logger = logging.getLogger("kerasserve")
@@ -38,35 +44,57 @@ requests share a model call. Every error is an `ErrorResponse` with a stable `co
 """
 
 
+def base_source(settings: Settings) -> ModelSource:
+    """The settings every model starts from (a repository's config.toml overrides them)."""
+    return ModelSource(
+        name="",
+        weights=settings.weights,
+        extra_labels=tuple(settings.language_labels),
+        preprocess=settings.preprocess,
+        output_kind=settings.output_kind,
+        safe_mode=not settings.unsafe_model_files,
+        runtime=settings.runtime,
+        precision=settings.precision,
+        calibration_dir=settings.calibration_images,
+        tolerance=settings.runtime_tolerance,
+        streams=settings.runtime_streams,
+        max_feature_outputs=settings.max_feature_outputs,
+        calibrate_batch=settings.calibrate_batch,
+    )
+
+
 def model_sources(settings: Settings) -> list[ModelSource]:
-    sources = [
-        ModelSource(
-            name=name,
-            weights=settings.weights,
-            runtime=settings.runtime,
-            tolerance=settings.runtime_tolerance,
-            streams=settings.runtime_streams,
-            max_feature_outputs=settings.max_feature_outputs,
-            calibrate_batch=settings.calibrate_batch,
-        )
-        for name in settings.models
-    ]
+    """`--model` and `--model-file`: one version each."""
+    base = base_source(settings)
+    known = model_names()
+    sources = [replace(base, name=resolve_name(name, known)) for name in settings.models]
     for path, labels in settings.model_files:
-        sources.append(
-            ModelSource(
-                name=path.stem,
-                model_file=path,
-                labels_file=labels,
-                preprocess=settings.preprocess,
-                safe_mode=not settings.unsafe_model_files,
-                runtime=settings.runtime,
-                tolerance=settings.runtime_tolerance,
-                streams=settings.runtime_streams,
-                max_feature_outputs=settings.max_feature_outputs,
-                calibrate_batch=settings.calibrate_batch,
+        sources.append(replace(base, name=path.stem, model_file=path, labels_file=labels))
+    return sources
+
+
+def build_repository(settings: Settings, policy: BatchPolicy) -> Repository:
+    """The model repository, or the repository of one per flag (`--model`, `--model-file`)."""
+    if settings.model_repository is not None:
+        return DirectoryRepository(
+            settings.model_repository, Defaults(base_source(settings), policy, settings.timeout_s)
+        )
+    models: list[RepoModel] = []
+    for source in model_sources(settings):
+        if source.name in {m.name for m in models}:
+            raise ModelLoadError(f"model {source.name!r} is asked for twice")
+        family = None if source.model_file else source.name
+        models.append(
+            RepoModel(
+                name=source.name,
+                versions={source.version: source},
+                available=[source.version],
+                policy=policy,
+                timeout_s=settings.timeout_s,
+                family=family,
             )
         )
-    return sources
+    return Repository(models)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -81,32 +109,48 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             max_wait_s=settings.max_wait_ms / 1e3,
             max_queue=settings.max_queue,
         )
-        registry = build_registry(
-            model_sources(settings), policy, settings.timeout_s, metrics.observer
-        )
         pool = ThreadPoolExecutor(settings.decode_workers, thread_name_prefix="decode")
+        registry = Registry(
+            build_repository(settings, policy),
+            Decoder(pool, settings.max_pixels),
+            max_loaded=settings.max_loaded_models,
+            drain_timeout_s=settings.drain_timeout_s,
+            observer_for=metrics.observer,
+        )
         state = AppState(settings, registry, pool, metrics)
         app.state.kerasserve = state
         try:
             await registry.load_all()
-        except ModelLoadError as exc:
-            logger.error("cannot start: %s", exc)
+        except (ModelLoadError, ServiceError) as exc:
+            logger.error("cannot start: %s", getattr(exc, "message", exc))
             await registry.aclose(0)
             pool.shutdown(wait=False)
             raise
         for model in registry:
-            info = model.describe()
             metrics.model_info.labels(model.name).info(
                 {
-                    "weights": info.weights.kind.value,
-                    "runtime": info.runtime.name,
-                    "input_shape": "x".join(map(str, info.input_shape)),
+                    "version": str(model.version),
+                    "weights": model.weights.kind.value,
+                    "runtime": model.runtime.name,
+                    "precision": str(getattr(model.runtime, "precision", "fp32")),
+                    "output_kind": model.output_kind,
+                    "input_shape": "x".join(map(str, (*model.input_size, 3))),
                 }
             )
-        logger.info("ready: %s", ", ".join(m.name for m in registry))
+        logger.info(
+            "ready: %s",
+            ", ".join(f"{e.name} ({e.state.value})" for e in registry.entries) or "no models",
+        )
+        poller = None
+        if settings.model_repository is not None and settings.poll_repository_s > 0:
+            poller = asyncio.create_task(_poll(registry, settings.poll_repository_s))
         try:
             yield {"app": state}
         finally:
+            if poller is not None:
+                poller.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await poller
             state.draining = True
             # uvicorn has already spent part of the drain budget waiting for open requests.
             await registry.aclose(state.drain_left())
@@ -124,6 +168,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     docs.install(app)
     app.include_router(api)
+    app.include_router(admin)
     app.include_router(features.router)
     app.include_router(ops)
     web = _web_root()
@@ -141,6 +186,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if not settings.api_keys:
         _document_auth_as_optional(app)
     return app
+
+
+async def _poll(registry: Registry, every_s: float) -> None:
+    """Pick up new models and version folders (and retire removed ones) by themselves."""
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            await registry.sync()
+        except Exception:  # a poll must never end the server; the next one tries again
+            logger.exception("repository poll failed")
 
 
 def _document_auth_as_optional(app: FastAPI) -> None:

@@ -46,7 +46,7 @@ def describe(exc: BaseException) -> tuple[int, ErrorResponse, dict[str, str]]:
             body.retry_after = 5.0
         elif status == 401:
             headers["WWW-Authenticate"] = 'Bearer realm="kerasserve"'
-        elif status == 408:
+        elif status == 408 or exc.code == ErrorCode.PAYLOAD_TOO_LARGE:
             # The client is still (slowly) sending: end the connection rather than let it
             # trickle on after its answer (RFC 9110 §15.5.9).
             headers["Connection"] = "close"
@@ -161,7 +161,9 @@ def openapi_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
             "the JPEG image could not be decoded: image file is truncated",
         ),
         401: (ErrorCode.UNAUTHORIZED, "missing or invalid API key"),
+        403: (ErrorCode.FORBIDDEN, "this route needs an admin key (--admin-key)"),
         404: (ErrorCode.MODEL_NOT_FOUND, "Unknown model 'resnet5'. Did you mean: ResNet50?"),
+        409: (ErrorCode.TOO_MANY_MODELS, "loading cats would pass --max-loaded-models 2"),
         408: (ErrorCode.REQUEST_TIMEOUT, "the upload did not complete within 30 s"),
         413: (ErrorCode.PAYLOAD_TOO_LARGE, "the body exceeds the limit of 10,485,760 bytes"),
         415: (ErrorCode.UNSUPPORTED_MEDIA_TYPE, "unsupported image type (detected HEIC)"),

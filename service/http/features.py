@@ -10,14 +10,14 @@ import numpy as np
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
-from batching import Completed
-from schemas import FeatureResult, FeaturesResponse, LayerList, Timing
+from schemas import FeatureResult, FeaturesResponse, LayerList
 from service.errors import FeaturesTooLarge
+from service.http.disconnect import until_disconnect
 from service.http.errors import openapi_errors
-from service.http.inference import infer_upload, server_timing
-from service.http.routes import MULTIPART_BODY, ModelName, State, json_response, ready_model
+from service.http.routes import MULTIPART_BODY, ModelName, State, json_response
 from service.http.security import require_api_key
 from service.http.upload import read_upload
+from service.inference.loaded import server_timing
 
 router = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)])
 
@@ -31,7 +31,7 @@ NPY_TYPES = ("application/octet-stream", "application/x-npy")
     responses=openapi_errors(401, 404),
 )
 async def layers(state: State, model: ModelName) -> Response:
-    served = ready_model(state, model)
+    served = state.registry.get(model)
     features = served.features
     return json_response(
         LayerList(
@@ -88,7 +88,7 @@ async def features(
     The default (`layer` unset, `pooling=avg`) is what `include_top=False, pooling='avg'`
     gives: an embedding for search, deduplication and similarity.
     """
-    served = ready_model(state, model)
+    served = state.registry.get(model)
     extractors = served.features
     layer_name, pool = extractors.resolve(layer, pooling)
     binary = format == "npy" or (
@@ -112,12 +112,17 @@ async def features(
             f"{total:,} for this request; the {'npy' if binary else 'JSON'} limit is {limit:,}{hint}",
             extra={"values": total, "limit": limit, "shape": list(shape)},
         )
-    output = await extractors.get(layer_name, pool)
-
-    async def submit(pixels: np.ndarray, tag: object) -> Completed[np.ndarray]:
-        return await extractors.infer(output, pixels, timeout=settings.timeout_s, tag=tag)
-
-    inferred = await infer_upload(request, state, served, upload, submit)
+    images, names = upload.require_images()
+    inferred = await until_disconnect(
+        request,
+        served.extract(
+            images,
+            layer_name,
+            pool,
+            names=names,
+            request_id=getattr(request.state, "request_id", None),
+        ),
+    )
     headers = {
         "Server-Timing": server_timing(inferred),
         "X-Feature-Layer": layer_name,
@@ -135,16 +140,9 @@ async def features(
         shape=list(shape),
         results=[
             FeatureResult(
-                filename=item.part.filename,
-                vector=item.output.reshape(-1).tolist(),
-                timing=Timing(
-                    queue_ms=round(item.completed.queue_s * 1e3, 3),
-                    inference_ms=round(item.completed.run_s * 1e3, 3),
-                    batch_size=item.completed.batch_size,
-                    decode_ms=round(item.decode_ms, 3),
-                ),
+                filename=name, vector=item.output.reshape(-1).tolist(), timing=item.timing
             )
-            for item in inferred
+            for name, item in zip(names, inferred, strict=True)
         ],
     )
     return json_response(body, headers=headers)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client import CollectorRegistry, Counter, Enum, Gauge, Histogram, Info
 from prometheus_client.exposition import generate_latest
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 10, 30)
@@ -69,6 +69,13 @@ class Metrics:
         )
         self.model_info = Info(
             "kerasserve_model", "Served models, their weights and runtime.", ["model"], registry=r
+        )
+        self.model_state = Enum(
+            "kerasserve_model_state",
+            "Each model's state: loading, ready, failed, unloading or unavailable.",
+            ["model"],
+            states=["loading", "ready", "failed", "unloading", "unavailable"],
+            registry=r,
         )
 
     def observer(self, model: str) -> ModelObserver:

@@ -1,30 +1,33 @@
-"""The API routes: predictions, the seed's `/predict`, model descriptions, health, metrics."""
+"""The API routes: predictions, the classic Flask `/predict` contract, models, health, metrics."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import Response
 
 from schemas import (
     Health,
+    ImageResult,
     LegacyPrediction,
     LegacyPredictResponse,
     ModelInfo,
     ModelList,
     ModelRef,
+    ModelState,
     PredictResponse,
     Readiness,
+    RepositoryIndex,
 )
 from service import __version__
 from service.errors import NotReady
+from service.http.disconnect import until_disconnect
 from service.http.errors import describe, openapi_errors
-from service.http.inference import image_result, infer_upload, server_timing, top_k
-from service.http.security import require_api_key
+from service.http.security import require_admin_key, require_api_key
 from service.http.state import AppState, get_state
 from service.http.upload import read_upload
-from service.inference.models import ServedModel
+from service.inference.loaded import LoadedModel, server_timing
 
 State = Annotated[AppState, Depends(get_state)]
 ModelName = Annotated[
@@ -62,15 +65,20 @@ MULTIPART_BODY: dict[str, Any] = {
     }
 }
 
+Version = Annotated[int, Path(ge=0, description="A loaded version of the model.")]
+Lang = Annotated[
+    str | None,
+    Query(
+        max_length=100,
+        description="Language of the labels (`zh-CN`, `en`); default: the `Accept-Language` "
+        "header, else the model's first language.",
+    ),
+]
+AcceptLanguage = Annotated[str | None, Header(include_in_schema=False)]
+
 api = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)])
+admin = APIRouter(prefix="/v1", dependencies=[Depends(require_admin_key)], tags=["admin"])
 ops = APIRouter()
-
-
-def ready_model(state: AppState, name: str) -> ServedModel:
-    model = state.registry.get(name)
-    if model.state.value != "ready":
-        raise NotReady(f"model {model.name} is {model.state.value}; retry shortly")
-    return model
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -82,20 +90,13 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
     )
 
 
-@api.post(
-    "/models/{model}/predict",
-    response_model=PredictResponse,
-    summary="Classify one or more images",
-    openapi_extra=MULTIPART_BODY,
-    responses=openapi_errors(400, 401, 404, 408, 413, 415, 422, 500, 503, 504),
-)
-async def predict(request: Request, state: State, model: ModelName, top_k: TopK = 5) -> Response:
-    """Upload images in the multipart field `image` (several allowed, or a raw `image/*` body).
-
-    Each image is decoded, resized to the model's input, and batched with concurrent
-    requests. Results come back in upload order with the batch each image rode in.
-    """
-    served = ready_model(state, model)
+async def _predict(
+    request: Request,
+    state: AppState,
+    served: LoadedModel,
+    top_k: int,
+    lang: str | None,
+) -> Response:
     settings = state.settings
     upload = await read_upload(
         request,
@@ -103,17 +104,79 @@ async def predict(request: Request, state: State, model: ModelName, top_k: TopK 
         max_images=settings.max_images,
         timeout_s=settings.upload_timeout_s,
     )
-    inferred = await infer_upload(request, state, served, upload)
-    assert served.weights is not None
+    images, names = upload.require_images()
+    language, _ = served.labels_for(lang)
+    results = await until_disconnect(
+        request,
+        served.classify(
+            images,
+            top_k,
+            lang=language,
+            names=names,
+            request_id=getattr(request.state, "request_id", None),
+        ),
+    )
     body = PredictResponse(
-        model=ModelRef(name=served.name, weights=served.weights, runtime=served.runtime_info()),
-        results=[image_result(served, item, top_k) for item in inferred],
+        model=ModelRef(
+            name=served.name,
+            version=served.version,
+            weights=served.weights,
+            runtime=served.runtime_info(),
+            output_kind=served.output_kind,
+            labels_language=language,
+        ),
+        results=[
+            ImageResult(filename=name, predictions=r.predictions, timing=r.timing)
+            for name, r in zip(names, results, strict=True)
+        ],
         request_id=getattr(request.state, "request_id", None),
     )
-    headers = {"Server-Timing": server_timing(inferred)}
+    headers = {"Server-Timing": server_timing(results), "Content-Language": language}
     if served.weights.random:
         headers["X-Kerasserve-Warning"] = "random weights: predictions are meaningless"
     return json_response(body, headers=headers)
+
+
+PREDICT_DOC = {
+    "response_model": PredictResponse,
+    "summary": "Classify one or more images",
+    "openapi_extra": MULTIPART_BODY,
+    "responses": openapi_errors(400, 401, 404, 408, 413, 415, 422, 500, 503, 504),
+}
+
+
+@api.post("/models/{model}/predict", **PREDICT_DOC)  # type: ignore[arg-type]
+async def predict(
+    request: Request,
+    state: State,
+    model: ModelName,
+    top_k: TopK = 5,
+    lang: Lang = None,
+    accept_language: AcceptLanguage = None,
+) -> Response:
+    """Upload images in the multipart field `image` (several allowed, or a raw `image/*` body).
+
+    Each image is decoded, resized to the model's input, and batched with concurrent
+    requests. Results come back in upload order with the batch each image rode in, and
+    `model.version` says which version answered.
+    """
+    served = state.registry.get(model)
+    return await _predict(request, state, served, top_k, lang or accept_language)
+
+
+@api.post("/models/{model}/versions/{version}/predict", **PREDICT_DOC)  # type: ignore[arg-type]
+async def predict_version(
+    request: Request,
+    state: State,
+    model: ModelName,
+    version: Version,
+    top_k: TopK = 5,
+    lang: Lang = None,
+    accept_language: AcceptLanguage = None,
+) -> Response:
+    """Like `/v1/models/{model}/predict`, answered by one loaded version of the model."""
+    served = state.registry.get(model, version)
+    return await _predict(request, state, served, top_k, lang or accept_language)
 
 
 @api.get(
@@ -124,11 +187,10 @@ async def predict(request: Request, state: State, model: ModelName, top_k: TopK 
 )
 async def list_models(state: State) -> Response:
     registry = state.registry
-    default = registry.default
     return json_response(
         ModelList(
-            models=[m.describe(default=m is default) for m in registry],
-            default_model=default.name if default else None,
+            models=[registry.describe(entry) for entry in registry.entries],
+            default_model=registry.default_name,
         )
     )
 
@@ -140,14 +202,72 @@ async def list_models(state: State) -> Response:
     responses=openapi_errors(401, 404),
 )
 async def get_model(state: State, model: ModelName) -> Response:
-    served = state.registry.get(model)
-    return json_response(served.describe(default=served is state.registry.default))
+    registry = state.registry
+    return json_response(registry.describe(registry.entry(model)))
+
+
+@api.get(
+    "/models/{model}/versions/{version}",
+    response_model=ModelInfo,
+    summary="Describe one loaded version of a model",
+    responses=openapi_errors(401, 404),
+)
+async def get_model_version(state: State, model: ModelName, version: Version) -> Response:
+    registry = state.registry
+    entry = registry.entry(model)
+    served = registry.get(model, version)
+    return json_response(
+        served.describe(
+            default=entry.name == registry.default_name, versions=sorted(entry.versions)
+        )
+    )
+
+
+@admin.post(
+    "/models/{model}/load",
+    response_model=ModelInfo,
+    summary="Load a model from the repository, or swap in its versions anew",
+    responses=openapi_errors(401, 403, 404, 409, 422, 503),
+)
+async def load_model(state: State, model: ModelName) -> Response:
+    """Reads the model's config and version folders again, loads and warms every version its
+    policy selects beside the ones serving, then moves traffic over at once; the old
+    versions finish the requests they accepted, then are released."""
+    registry = state.registry
+    entry = await registry.load(model)
+    return json_response(registry.describe(entry))
+
+
+@admin.post(
+    "/models/{model}/unload",
+    response_model=ModelInfo,
+    summary="Stop serving a model (after it finishes what it accepted)",
+    responses=openapi_errors(401, 403, 404),
+)
+async def unload_model(state: State, model: ModelName) -> Response:
+    registry = state.registry
+    entry = await registry.unload(model)
+    return json_response(registry.describe(entry))
+
+
+@admin.get(
+    "/repository/index",
+    response_model=RepositoryIndex,
+    summary="Every model of the repository, with its versions and state",
+    responses=openapi_errors(401, 403),
+)
+async def repository_index(state: State) -> Response:
+    registry = state.registry
+    root = getattr(registry.repository, "root", None)
+    return json_response(
+        RepositoryIndex(repository=str(root) if root else None, models=registry.index())
+    )
 
 
 @ops.post(
     "/predict",
     response_model=LegacyPredictResponse,
-    summary="The seed's contract: classify one image with the default model",
+    summary="The classic Flask contract: classify one image with the default model",
     openapi_extra=MULTIPART_BODY,
     dependencies=[Depends(require_api_key)],
     responses={
@@ -158,12 +278,15 @@ async def get_model(state: State, model: ModelName) -> Response:
         **openapi_errors(401),
     },
 )
-async def legacy_predict(request: Request, state: State) -> Response:
+async def legacy_predict(
+    request: Request, state: State, accept_language: AcceptLanguage = None
+) -> Response:
     """Field `image`; answers `{"success": true, "predictions": [{"label", "probability"}]}`."""
     try:
-        served = state.registry.default
-        if served is None or served.state.value != "ready":
-            raise NotReady("the default model is not ready; retry shortly")
+        name = state.registry.default_name
+        if name is None:
+            raise NotReady("no model is loaded")
+        served = state.registry.get(name)
         settings = state.settings
         upload = await read_upload(
             request,
@@ -171,7 +294,10 @@ async def legacy_predict(request: Request, state: State) -> Response:
             max_images=1,
             timeout_s=settings.upload_timeout_s,
         )
-        (item,) = await infer_upload(request, state, served, upload)
+        images, names = upload.require_images()
+        (result,) = await until_disconnect(
+            request, served.classify(images, 5, lang=accept_language, names=names)
+        )
     except Exception as exc:
         status, error, headers = describe(exc)
         request.state.error_code = error.code.value
@@ -180,8 +306,7 @@ async def legacy_predict(request: Request, state: State) -> Response:
             raise
         return json_response(body, status, headers)
     predictions = [
-        LegacyPrediction(label=p.label, probability=p.probability)
-        for p in top_k(served, item.output, 5)
+        LegacyPrediction(label=p.label, probability=p.probability) for p in result.predictions
     ]
     return json_response(LegacyPredictResponse(success=True, predictions=predictions))
 
@@ -202,7 +327,7 @@ async def readyz(state: State) -> Response:
     ready = registry.ready and not state.draining
     body = Readiness(
         ready=ready,
-        models={m.name: m.state.value for m in registry},
+        models={e.name: e.state.value for e in registry.entries},
         detail=None if ready else ("draining" if state.draining else "loading"),
     )
     return json_response(body, 200 if ready else 503)
@@ -210,11 +335,11 @@ async def readyz(state: State) -> Response:
 
 @ops.get("/metrics", summary="Prometheus metrics", response_class=Response)
 async def metrics(state: State) -> Response:
-    for model in state.registry:
-        state.metrics.queue_depth.labels(model.name).set(
-            model.batcher.queue_depth if model.batcher else 0
-        )
+    for entry in state.registry.entries:
+        depth = sum(m.batcher.queue_depth for m in entry.versions.values())
+        state.metrics.queue_depth.labels(entry.name).set(depth)
+        state.metrics.model_state.labels(entry.name).state(entry.state.value)
     return Response(state.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
-__all__ = ["api", "ops"]
+__all__ = ["admin", "api", "ops", "ModelState"]

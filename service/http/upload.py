@@ -24,6 +24,9 @@ from service.errors import (
 
 IMAGE_FIELD = "image"
 _RAW_TYPES = (b"image/", b"application/octet-stream")
+# An upload over the limit is still read (and thrown away) up to this many bytes before the
+# 413 goes out: a client that is still sending then reads the answer instead of a reset.
+DISCARD_LIMIT = 64 * 1024 * 1024
 # A part's header lines (Content-Disposition with its filename, Content-Type) are small; a
 # megabyte-long filename is an attack on the parser, not a name.
 MAX_PART_HEADER = 8 * 1024
@@ -46,6 +49,14 @@ class Upload:
     images: list[Part]
     fields: dict[str, str]
     other_files: list[str]
+
+    def require_images(self) -> tuple[list[bytes], list[str | None]]:
+        """The images' bytes and file names, or `MissingImage` naming what the form held."""
+        if not self.images:
+            got = sorted(set(self.fields) | set(self.other_files))
+            hint = f"; the form has {got}" if got else ""
+            raise MissingImage(f"no file in the form field {IMAGE_FIELD!r}{hint}")
+        return [p.data for p in self.images], [p.filename for p in self.images]
 
 
 def _decode_header(raw: bytes) -> str:
@@ -131,6 +142,22 @@ _NOTHING_SENT = (
 )
 
 
+async def discard(request: Request, received: int, timeout_s: float) -> None:
+    """Read and drop the rest of a refused body, up to `DISCARD_LIMIT` bytes and `timeout_s`,
+    so that curl, urllib and `wx.uploadFile` read the 413 rather than a connection reset.
+    The error response then closes the connection (see service/http/errors.py)."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            async for chunk in request.stream():
+                received += len(chunk)
+                if received > DISCARD_LIMIT:
+                    return
+    except (TimeoutError, OSError, RuntimeError):
+        return
+    except Exception:  # a disconnect mid-body: nothing left to read
+        return
+
+
 async def read_upload(
     request: Request, *, max_bytes: int, max_images: int, timeout_s: float
 ) -> Upload:
@@ -142,6 +169,7 @@ async def read_upload(
         except ValueError:
             raise InvalidRequest(f"bad Content-Length {declared[:40]!r}") from None
         if length > max_bytes:
+            await discard(request, 0, timeout_s)
             raise PayloadTooLarge(
                 f"the body is {length:,} bytes; the limit is {max_bytes:,}",
                 extra={"max_bytes": max_bytes},
@@ -170,6 +198,7 @@ async def read_upload(
             async for chunk in request.stream():
                 received += len(chunk)
                 if received > max_bytes:
+                    await discard(request, received, timeout_s)
                     raise PayloadTooLarge(
                         f"the body exceeds the limit of {max_bytes:,} bytes",
                         extra={"max_bytes": max_bytes},

@@ -36,6 +36,56 @@ def imagenet() -> Labels:
     )
 
 
+IMAGENET_TRANSLATIONS = {"zh-CN": "data/imagenet_labels_zh-CN.txt"}
+
+
+@functools.cache
+def imagenet_languages() -> dict[str, Labels]:
+    """ImageNet labels in every language shipped with the package, English first."""
+    english = imagenet()
+    found = {"en": english}
+    for language, name in IMAGENET_TRANSLATIONS.items():
+        path = resources.files("service.inference").joinpath(name)
+        if not path.is_file():
+            continue
+        names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+        names = [n for n in names if n]
+        if len(names) == len(english):
+            found[language] = Labels(english.class_ids, tuple(names), f"imagenet-{language}")
+    return found
+
+
+def pick_language(wanted: str | None, available: list[str]) -> str | None:
+    """The best of `available` for `wanted`: a language tag (`zh-CN`, `zh`) or a whole
+    `Accept-Language` header (`zh-CN,zh;q=0.9,en;q=0.8`). None when nothing matches."""
+    if not wanted:
+        return None
+    ranked: list[tuple[float, int, str]] = []
+    for position, item in enumerate(wanted.split(",")):
+        tag, _, params = item.strip().partition(";")
+        quality = 1.0
+        for param in params.split(";"):
+            key, _, value = param.strip().partition("=")
+            if key == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        if tag and quality > 0:
+            ranked.append((-quality, position, tag.strip().lower()))
+    lowered = {lang.lower(): lang for lang in available}
+    for _, _, tag in sorted(ranked):
+        if tag == "*":
+            return None
+        if tag in lowered:
+            return lowered[tag]
+        primary = tag.split("-")[0]
+        for lang in available:
+            if lang.lower().split("-")[0] == primary:
+                return lang
+    return None
+
+
 def load_labels(path: str | Path) -> Labels:
     """Read a labels file: one label per line (`.txt`), or a JSON list or Keras-style index.
 

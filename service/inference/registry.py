@@ -1,78 +1,324 @@
-"""The set of served models, found by any spelling of their names."""
+"""The served models by name, each with its loaded versions; loads, swaps and unloads them.
+
+A new version loads and warms beside the one serving; the name then moves to it in one
+assignment on the event loop (atomic for every request that looks it up afterwards), and
+the old version finishes every request it accepted before it is released.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Iterator
-from dataclasses import replace
+from dataclasses import dataclass, field
 
-from batching import BatchObserver, BatchPolicy
-from service.errors import ModelLoadError, ModelNotFound
-from service.inference.catalogue import model_names, normalize, resolve_name
-from service.inference.models import ModelSource, ServedModel
+from batching import BatchObserver
+from schemas import ModelInfo, ModelState
+from schemas.models import RepositoryModel
+from service.errors import (
+    ModelLoadError,
+    ModelNotFound,
+    ModelUnavailable,
+    NotReady,
+    ServiceError,
+    TooManyModels,
+)
+from service.inference import loading
+from service.inference.catalogue import normalize, resolve_name
+from service.inference.loaded import Decoder, LoadedModel
+from service.inference.repository import ConfigError, RepoModel, Repository
 
 logger = logging.getLogger("kerasserve.registry")
 
 
-class Registry:
-    """Served models in the order they were asked for; the first is the default."""
+@dataclass(eq=False)
+class Entry:
+    """One model name: the versions serving it and what became of its last load."""
 
-    def __init__(self) -> None:
-        self._models: dict[str, ServedModel] = {}
-
-    def add(self, model: ServedModel) -> None:
-        self._models[model.name] = model
-
-    def __iter__(self) -> Iterator[ServedModel]:
-        return iter(list(self._models.values()))
-
-    def __len__(self) -> int:
-        return len(self._models)
+    name: str
+    family: str | None = None
+    versions: dict[int, LoadedModel] = field(default_factory=dict)
+    state: ModelState = ModelState.LOADING
+    error: str | None = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    failed_for: tuple[frozenset[int], str | None] | None = None
 
     @property
-    def default(self) -> ServedModel | None:
-        return next(iter(self._models.values()), None)
+    def current(self) -> LoadedModel | None:
+        """The version requests by name reach: the newest loaded."""
+        return self.versions[max(self.versions)] if self.versions else None
 
-    def get(self, name: str) -> ServedModel:
-        """The model called `name` (ignoring case and punctuation) or `ModelNotFound`."""
+
+class Registry:
+    """Served models in the order the repository lists them; the first is the default."""
+
+    def __init__(
+        self,
+        repository: Repository,
+        decoder: Decoder,
+        *,
+        max_loaded: int | None = None,
+        drain_timeout_s: float = 30.0,
+        observer_for: Callable[[str], BatchObserver] | None = None,
+    ) -> None:
+        self.repository = repository
+        self.decoder = decoder
+        self.max_loaded = max_loaded
+        self.drain_timeout_s = drain_timeout_s
+        self._observer_for = observer_for
+        self._entries: dict[str, Entry] = {}
+        self._retiring: set[asyncio.Task[None]] = set()
+
+    # -- lookups --------------------------------------------------------------------------------
+    def __iter__(self) -> Iterator[LoadedModel]:
+        """Every loaded version of every model."""
+        return iter([m for e in list(self._entries.values()) for m in e.versions.values()])
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @property
+    def entries(self) -> list[Entry]:
+        return list(self._entries.values())
+
+    @property
+    def default(self) -> LoadedModel | None:
+        first = next(iter(self._entries.values()), None)
+        return first.current if first else None
+
+    @property
+    def default_name(self) -> str | None:
+        return next(iter(self._entries), None)
+
+    @property
+    def loaded_count(self) -> int:
+        return sum(len(e.versions) for e in self._entries.values())
+
+    def entry(self, name: str) -> Entry:
+        """The entry called `name` (ignoring case and punctuation, or by its family)."""
         key = normalize(name)
-        for model in self._models.values():
-            if key in (normalize(model.name), normalize(model.family or "")):
-                return model
+        for entry in self._entries.values():
+            if key in (normalize(entry.name), normalize(entry.family or "")):
+                return entry
         try:
-            return self._models[resolve_name(name, list(self._models))]
+            return self._entries[resolve_name(name, list(self._entries))]
         except ModelNotFound as exc:
-            served = ", ".join(self._models) or "none"
+            served = ", ".join(self._entries) or "none"
             exc.message = f"{exc.message.split(' `GET', 1)[0]} This server serves: {served}."
             exc.args = (exc.message,)
             raise
 
+    def get(self, name: str, version: int | None = None) -> LoadedModel:
+        """The loaded model answering `name` (its newest version, or `version`)."""
+        entry = self.entry(name)
+        if version is not None:
+            found = entry.versions.get(version)
+            if found is None:
+                loaded = ", ".join(map(str, sorted(entry.versions))) or "none"
+                raise ModelNotFound(
+                    f"model {entry.name} has no loaded version {version} (loaded: {loaded})"
+                )
+            return found
+        current = entry.current
+        if current is not None:
+            return current
+        if entry.state == ModelState.FAILED:
+            raise ModelUnavailable(f"model {entry.name} failed to load: {entry.error}")
+        if entry.state in (ModelState.UNAVAILABLE, ModelState.UNLOADING):
+            raise ModelNotFound(
+                f"model {entry.name} is unloaded; POST /v1/models/{entry.name}/load loads it"
+            )
+        raise NotReady(f"model {entry.name} is loading; retry shortly")
+
     @property
     def ready(self) -> bool:
-        return bool(self._models) and all(m.state.value == "ready" for m in self._models.values())
+        """Every model has a version serving (failed or unloaded ones do not count against)."""
+        entries = self._entries.values()
+        return any(e.versions for e in entries) and not any(
+            e.state == ModelState.LOADING and not e.versions for e in entries
+        )
 
+    def describe(self, entry: Entry) -> ModelInfo:
+        current = entry.current
+        is_default = entry.name == self.default_name
+        if current is None:
+            return ModelInfo(
+                name=entry.name,
+                family=entry.family,
+                state=entry.state,
+                error=entry.error,
+                default=is_default,
+            )
+        info = current.describe(default=is_default, versions=sorted(entry.versions))
+        if entry.state != ModelState.READY:
+            info.state = entry.state
+        info.error = entry.error
+        return info
+
+    def index(self) -> list[RepositoryModel]:
+        """The repository as it is now on disk, with what is loaded of it (Triton's index)."""
+        rows = []
+        for repo_model in self.repository.scan():
+            entry = self._entries.get(repo_model.name)
+            loaded = sorted(entry.versions) if entry else []
+            rows.append(
+                RepositoryModel(
+                    name=repo_model.name,
+                    available_versions=repo_model.available or sorted(repo_model.versions),
+                    served_versions=sorted(repo_model.versions),
+                    loaded_versions=loaded,
+                    state=entry.state if entry else ModelState.UNAVAILABLE,
+                    error=repo_model.error or (entry.error if entry else None),
+                )
+            )
+        return rows
+
+    # -- lifecycle ------------------------------------------------------------------------------
     async def load_all(self) -> None:
-        for model in self:
-            await model.load()
+        """Load every model the repository lists. With flags (strict), a failure stops the
+        server; from a directory, it marks that model `failed` and the others go on."""
+        for repo_model in self.repository.scan():
+            self._entries.setdefault(repo_model.name, Entry(repo_model.name, repo_model.family))
+        for repo_model in self.repository.scan():
+            try:
+                await self._load(repo_model, reload=True)
+            except (ModelLoadError, ServiceError) as exc:
+                if self.repository.strict:
+                    raise ModelLoadError(_message(exc)) from exc
+                logger.error("model %s failed to load: %s", repo_model.name, _message(exc))
+
+    async def load(self, name: str) -> Entry:
+        """(Re)load `name` from the repository: its config read again, every version it
+        selects loaded beside what serves, then swapped in."""
+        repo_model = self.repository.find(self._repo_name(name))
+        self._entries.setdefault(repo_model.name, Entry(repo_model.name, repo_model.family))
+        await self._load(repo_model, reload=True)
+        return self._entries[repo_model.name]
+
+    async def sync(self) -> None:
+        """Poll: load models and versions that appeared, retire those that went."""
+        try:
+            found = {m.name: m for m in self.repository.scan()}
+        except ConfigError as exc:
+            logger.error("repository scan failed: %s", exc)
+            return
+        for name in [n for n in self._entries if n not in found]:
+            logger.info("model %s left the repository; unloading", name)
+            await self.unload(name, forget=True)
+        for name, repo_model in found.items():
+            entry = self._entries.get(name)
+            if entry is not None and entry.state in (ModelState.UNAVAILABLE, ModelState.UNLOADING):
+                continue  # unloaded on purpose: only an explicit load brings it back
+            wanted = frozenset(repo_model.versions)
+            if entry is not None and (
+                (entry.versions and set(entry.versions) == wanted)
+                # a load that failed is not retried every poll, only once something changes
+                or (entry.failed_for is not None and entry.failed_for == (wanted, repo_model.error))
+            ):
+                continue
+            entry = self._entries.setdefault(name, Entry(name, repo_model.family))
+            try:
+                await self._load(repo_model, reload=False)
+            except (ModelLoadError, ServiceError) as exc:
+                entry.failed_for = (wanted, repo_model.error)
+                logger.error("model %s failed to load: %s", name, _message(exc))
+
+    async def unload(self, name: str, *, forget: bool = False) -> Entry:
+        """Stop serving `name`: new requests get 404 at once; accepted ones finish first."""
+        entry = self.entry(name)
+        async with entry.lock:
+            old = list(entry.versions.values())
+            entry.versions = {}
+            entry.state = ModelState.UNLOADING
+            entry.error = None
+            await asyncio.gather(*(m.retire(self.drain_timeout_s) for m in old))
+            entry.state = ModelState.UNAVAILABLE
+            if forget:
+                self._entries.pop(entry.name, None)
+            logger.info("unloaded %s (%d version(s) drained)", entry.name, len(old))
+        return entry
 
     async def aclose(self, timeout: float | None) -> None:
-        for model in self:
-            await model.aclose(timeout)
+        if self._retiring:
+            await asyncio.gather(*self._retiring, return_exceptions=True)
+        models = list(self)
+        for entry in self._entries.values():
+            entry.versions = {}
+        await asyncio.gather(*(m.aclose(timeout) for m in models), return_exceptions=True)
+
+    # -- inside ---------------------------------------------------------------------------------
+    def _repo_name(self, name: str) -> str:
+        try:
+            return self.entry(name).name
+        except ModelNotFound:
+            return name  # a model not loaded yet: the repository knows it by its folder name
+
+    async def _load(self, repo_model: RepoModel, *, reload: bool) -> None:
+        entry = self._entries[repo_model.name]
+        async with entry.lock:
+            entry.family = repo_model.family or entry.family
+            if repo_model.error is not None:
+                if not entry.versions:
+                    entry.state = ModelState.FAILED
+                entry.error = repo_model.error
+                raise ConfigError(repo_model.error)
+            wanted = repo_model.versions
+            to_load = sorted(v for v in wanted if reload or v not in entry.versions)
+            self._check_capacity(entry, to_load)
+            if not entry.versions:
+                entry.state = ModelState.LOADING
+            fresh: dict[int, LoadedModel] = {}
+            version = -1
+            try:
+                for version in to_load:
+                    fresh[version] = await loading.load(
+                        wanted[version],
+                        repo_model.policy,
+                        repo_model.timeout_s,
+                        self.decoder,
+                        self._observer_for(repo_model.name) if self._observer_for else None,
+                    )
+            except BaseException as exc:
+                await asyncio.gather(*(m.aclose(0) for m in fresh.values()))
+                entry.error = f"version {version}: {_message(exc)}"
+                if not entry.versions:
+                    entry.state = ModelState.FAILED
+                raise
+            keep = {v: m for v, m in entry.versions.items() if v in wanted and v not in fresh}
+            retired = [m for v, m in entry.versions.items() if v not in keep]
+            entry.versions = {**keep, **fresh}  # the swap: one assignment on the event loop
+            entry.state = ModelState.READY
+            entry.error = None
+            entry.failed_for = None
+            if fresh or retired:
+                logger.info(
+                    "%s: serving versions %s (loaded %s, retiring %s)",
+                    entry.name,
+                    sorted(entry.versions),
+                    sorted(fresh),
+                    sorted(m.version for m in retired),
+                )
+            for model in retired:
+                task = asyncio.create_task(model.retire(self.drain_timeout_s))
+                self._retiring.add(task)
+                task.add_done_callback(self._retiring.discard)
+
+    def _check_capacity(self, entry: Entry, to_load: list[int]) -> None:
+        if self.max_loaded is None or not to_load:
+            return
+        total = self.loaded_count + len(to_load)
+        if total > self.max_loaded:
+            loaded = ", ".join(
+                f"{e.name} v{v}" for e in self._entries.values() for v in sorted(e.versions)
+            )
+            raise TooManyModels(
+                f"loading {entry.name} version(s) {to_load} would hold {total} model versions in "
+                f"memory (new versions load beside the ones serving), past --max-loaded-models "
+                f"{self.max_loaded}; loaded now: {loaded or 'none'}. Unload one first "
+                f"(POST /v1/models/{{model}}/unload) or raise the limit",
+                extra={"loaded": self.loaded_count, "limit": self.max_loaded},
+            )
 
 
-def build_registry(
-    sources: list[ModelSource],
-    policy: BatchPolicy,
-    timeout_s: float,
-    observer_for: Callable[[str], BatchObserver] | None = None,
-) -> Registry:
-    """Resolve every source's canonical name (unknown names fail here, before any build)."""
-    registry = Registry()
-    known = model_names()
-    for source in sources:
-        name = source.name if source.model_file else resolve_name(source.name, known)
-        if name in {m.name for m in registry}:
-            raise ModelLoadError(f"model {name!r} is asked for twice")
-        observer = observer_for(name) if observer_for else None
-        registry.add(ServedModel(replace(source, name=name), policy, timeout_s, observer))
-    return registry
+def _message(exc: BaseException) -> str:
+    return getattr(exc, "message", None) or str(exc)

@@ -100,6 +100,10 @@ class Runtime(Protocol):
         """uint8 (n, h, w, 3) -> float32 (n, classes)."""
         ...
 
+    def raw(self, batch: np.ndarray) -> np.ndarray:
+        """uint8 (n, h, w, 3) -> the model's own outputs (n, units), before any head transform."""
+        ...
+
     def warm(self) -> None: ...
 
 

@@ -193,25 +193,37 @@ def test_model_files_load_in_safe_mode_unless_the_operator_opts_out(lambda_model
 
 
 async def test_model_file_with_code_is_refused_in_safe_mode(lambda_model):
+    from concurrent.futures import ThreadPoolExecutor
+
     from batching import BatchPolicy
     from service.errors import ModelLoadError
-    from service.inference.models import ModelSource, ServedModel
+    from service.inference import loading
+    from service.inference.loaded import Decoder
+    from service.inference.source import ModelSource
 
-    source = ModelSource(name="lam", model_file=lambda_model, preprocess="none")
-    model = ServedModel(source, BatchPolicy(max_batch_size=1), 5.0)
-    try:
+    policy = BatchPolicy(max_batch_size=1)
+    with ThreadPoolExecutor(1) as pool:
+        decoder = Decoder(pool, 1_000_000)
+        source = ModelSource(
+            name="lam", model_file=lambda_model, preprocess="none", runtime="keras"
+        )
         with pytest.raises(ModelLoadError, match="safe_mode=True"):
-            await model.load()
-    finally:
-        await model.aclose(0)
+            await loading.load(source, policy, 5.0, decoder)
 
-    unsafe = ServedModel(
-        ModelSource(name="lam", model_file=lambda_model, preprocess="none", safe_mode=False),
-        BatchPolicy(max_batch_size=1),
-        5.0,
-    )
-    try:
-        await unsafe.load()
-        assert unsafe.state.value == "ready"
-    finally:
-        await unsafe.aclose(0)
+        unsafe = await loading.load(
+            ModelSource(
+                name="lam",
+                model_file=lambda_model,
+                preprocess="none",
+                safe_mode=False,
+                runtime="keras",
+            ),
+            policy,
+            5.0,
+            decoder,
+        )
+        try:
+            assert unsafe.output_kind == "softmax"
+            assert unsafe.num_classes == 3
+        finally:
+            await unsafe.aclose(0)

@@ -167,7 +167,7 @@ def test_served_openvino_reports_its_check_and_streams_and_batches_concurrent_cl
 def test_auto_serves_the_runtime_it_measured_faster():
     import re
 
-    from service.inference.models import make_runtime
+    from service.inference.runtime_factory import make_runtime
 
     spec, model = build("MobileNetV2", True)
     args = (model, spec.preprocess_input, spec.preprocess_mode, spec.input_size, BUCKETS)
@@ -180,7 +180,7 @@ def test_auto_serves_the_runtime_it_measured_faster():
 
 
 def test_auto_falls_back_to_keras_loudly_when_openvino_fails_its_check():
-    from service.inference.models import make_runtime
+    from service.inference.runtime_factory import make_runtime
 
     spec, model = build("MobileNetV2", True)
     # The OpenVINO graph gets the wrong (caffe) preprocessing: it cannot match Keras.

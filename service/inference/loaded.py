@@ -1,0 +1,411 @@
+"""A loaded model: one version, complete, behind its own batcher; the front door into inference.
+
+The HTTP side (our v1 API, the classic Flask `/predict` contract, the Open Inference
+Protocol) calls `classify` or `extract` with encoded images or pixels and gets results with
+their timings; decoding, batching, the head's transform and labels all happen here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from batching import Batcher, BatchObserver, BatchPolicy, Completed
+from schemas import (
+    BatchingInfo,
+    ModelInfo,
+    ModelState,
+    Prediction,
+    Preprocessing,
+    RuntimeInfo,
+    Timing,
+    WeightsInfo,
+)
+from service.errors import InvalidImage, ServiceError
+from service.inference import heads
+from service.inference.features import FeatureExtractors, Pooling
+from service.inference.imaging import decode_image, resize
+from service.inference.labels import Labels, pick_language
+from service.inference.runtime import Runtime
+from service.inference.source import ModelSource
+
+logger = logging.getLogger("kerasserve.models")
+
+# An image: encoded bytes (any format we decode), or uint8 pixels (h, w, 3) of any size.
+ImageInput = bytes | np.ndarray
+
+
+@dataclass(frozen=True)
+class Decoder:
+    """Where images are decoded (a thread pool: never on the event loop) and their pixel bound."""
+
+    pool: ThreadPoolExecutor
+    max_pixels: int
+
+
+def timing(done: Completed[Any], decode_ms: float | None) -> Timing:
+    """The one Timing builder: where one image's time went, and the batch it rode in."""
+    return Timing(
+        queue_ms=round(done.queue_s * 1e3, 3),
+        inference_ms=round(done.run_s * 1e3, 3),
+        batch_size=done.batch_size,
+        decode_ms=None if decode_ms is None else round(decode_ms, 3),
+    )
+
+
+@dataclass(frozen=True)
+class Inferred:
+    """One image's model output (served probabilities, or features) and its timing."""
+
+    output: np.ndarray
+    timing: Timing
+    decode_ms: float
+    queue_ms: float
+    inference_ms: float
+
+
+@dataclass(frozen=True)
+class Classified(Inferred):
+    """One image classified: probabilities over every class and the top k with labels."""
+
+    predictions: list[Prediction] = field(default_factory=list)
+
+
+def server_timing(results: Sequence[Inferred]) -> str:
+    """A `Server-Timing` header value: the slowest image's decode, queue and model call."""
+    decode = max(r.decode_ms for r in results)
+    queue = max(r.queue_ms for r in results)
+    infer = max(r.inference_ms for r in results)
+    return f"decode;dur={decode:.2f}, queue;dur={queue:.2f}, inference;dur={infer:.2f}"
+
+
+@dataclass(eq=False)
+class LoadedModel:
+    """One version of one model, loaded, checked and warmed; the runtime only ever runs on
+    `thread` (or, for runtimes with several streams, on `workers`)."""
+
+    source: ModelSource
+    family: str | None
+    model: Any
+    preprocess_fn: Any
+    runtime: Runtime
+    labels: dict[str, Labels]
+    output_kind: heads.OutputKind
+    sigmoid_applied: bool
+    weights: WeightsInfo
+    preprocessing: Preprocessing
+    input_size: tuple[int, int]
+    policy: BatchPolicy
+    timeout_s: float
+    decoder: Decoder
+    thread: ThreadPoolExecutor
+    workers: ThreadPoolExecutor | None
+    observer: BatchObserver | None
+    load_s: float
+    throughput: dict[int, float] | None
+    configured_max_batch: int | None
+    batcher: Batcher[np.ndarray, np.ndarray] = field(init=False)
+    _features: FeatureExtractors | None = field(default=None, init=False)
+    _inflight: int = field(default=0, init=False)
+    _idle: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+    retiring: bool = field(default=False, init=False)
+
+    def __post_init__(self) -> None:
+        self.batcher = Batcher(self._run_batch, self.policy, name=self.name, observer=self.observer)
+        self._idle.set()
+
+    async def start(self) -> None:
+        await self.batcher.start()
+
+    # -- identity -----------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.source.name
+
+    @property
+    def version(self) -> int:
+        return self.source.version
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.default_labels)
+
+    @property
+    def default_labels(self) -> Labels:
+        return next(iter(self.labels.values()))
+
+    @property
+    def languages(self) -> list[str]:
+        return list(self.labels)
+
+    def labels_for(self, lang: str | None) -> tuple[str, Labels]:
+        """The labels in the language asked for (an `Accept-Language` value or a tag), else the default."""
+        language = pick_language(lang, self.languages) or self.languages[0]
+        return language, self.labels[language]
+
+    # -- the front door -----------------------------------------------------------------------
+    async def classify(
+        self,
+        images: Sequence[ImageInput],
+        top_k: int,
+        *,
+        lang: str | None = None,
+        names: Sequence[str | None] | None = None,
+        request_id: str | None = None,
+    ) -> list[Classified]:
+        """Decode, batch and classify `images`, in order; each gets its top `top_k` classes."""
+        _, chosen = self.labels_for(lang)
+        async with self._lease():
+            inferred = await self._infer(images, names, request_id, self._submit_predict)
+        return [
+            Classified(
+                output=item.output,
+                timing=item.timing,
+                decode_ms=item.decode_ms,
+                queue_ms=item.queue_ms,
+                inference_ms=item.inference_ms,
+                predictions=top_k_predictions(chosen, item.output, top_k),
+            )
+            for item in inferred
+        ]
+
+    async def extract(
+        self,
+        images: Sequence[ImageInput],
+        layer: str,
+        pooling: Pooling,
+        *,
+        names: Sequence[str | None] | None = None,
+        request_id: str | None = None,
+    ) -> list[Inferred]:
+        """Decode and batch `images` through the output of `layer` (pooled), in order."""
+        async with self._lease():
+            extractors = self.features
+            output = await extractors.get(layer, pooling)
+
+            async def submit(pixels: np.ndarray, tag: object) -> Completed[np.ndarray]:
+                return await extractors.infer(output, pixels, timeout=self.timeout_s, tag=tag)
+
+            return await self._infer(images, names, request_id, submit)
+
+    # -- inside --------------------------------------------------------------------------------
+    async def _submit_predict(self, pixels: np.ndarray, tag: object) -> Completed[np.ndarray]:
+        return await self.batcher.submit(pixels, timeout=self.timeout_s, tag=tag)
+
+    async def _infer(
+        self,
+        images: Sequence[ImageInput],
+        names: Sequence[str | None] | None,
+        request_id: str | None,
+        submit: Any,
+    ) -> list[Inferred]:
+        count = len(images)
+        decoded = await asyncio.gather(
+            *(
+                self._decode(i, image, names[i] if names else None, count)
+                for i, image in enumerate(images)
+            )
+        )
+        completions: list[Completed[np.ndarray]] = await asyncio.gather(
+            *(submit(pixels, request_id) for pixels, _ in decoded)
+        )
+        results = []
+        for (_, decode_ms), done in zip(decoded, completions, strict=True):
+            t = timing(done, decode_ms)
+            results.append(
+                Inferred(
+                    output=done.value,
+                    timing=t,
+                    decode_ms=decode_ms,
+                    queue_ms=t.queue_ms,
+                    inference_ms=t.inference_ms,
+                )
+            )
+        return results
+
+    async def _decode(
+        self, index: int, image: ImageInput, name: str | None, count: int
+    ) -> tuple[np.ndarray, float]:
+        start = time.perf_counter()
+        h, w = self.input_size
+        try:
+            if isinstance(image, np.ndarray):
+                pixels = _check_pixels(image, h, w)
+            else:
+                loop = asyncio.get_running_loop()
+                pixels = await loop.run_in_executor(
+                    self.decoder.pool, decode_image, image, self.input_size, self.decoder.max_pixels
+                )
+        except ServiceError as exc:
+            if count > 1:
+                label = f" ({name})" if name else ""
+                exc.message = f"image {index + 1}{label}: {exc.message}"
+                exc.args = (exc.message,)
+            raise
+        return pixels, (time.perf_counter() - start) * 1e3
+
+    async def _run_batch(self, items: list[np.ndarray]) -> list[np.ndarray]:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.workers or self.thread, self._predict_sync, items)
+
+    def _predict_sync(self, items: list[np.ndarray]) -> list[np.ndarray]:
+        raw = self.runtime.raw(np.stack(items))
+        return list(heads.apply(self.output_kind, raw, sigmoid_applied=self.sigmoid_applied))
+
+    def _lease(self) -> _Lease:
+        return _Lease(self)
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    @property
+    def inflight(self) -> int:
+        """Requests inside `classify`/`extract` (decoding, queued or running)."""
+        return self._inflight
+
+    async def retire(self, timeout: float | None) -> None:
+        """Finish every request already accepted (up to `timeout` s), then release everything."""
+        self.retiring = True
+        deadline = None if timeout is None else time.monotonic() + timeout
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        except TimeoutError:
+            logger.warning(
+                "%s v%d: %d requests still running after %ss; closing",
+                self.name,
+                self.version,
+                self._inflight,
+                timeout,
+            )
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        await self.aclose(left)
+
+    async def aclose(self, timeout: float | None = None) -> None:
+        await self.batcher.aclose(timeout)
+        if self._features is not None:
+            await self._features.aclose(timeout)
+        self.thread.shutdown(wait=False, cancel_futures=True)
+        if self.workers is not None:
+            self.workers.shutdown(wait=False, cancel_futures=True)
+
+    @property
+    def features(self) -> FeatureExtractors:
+        """This model's feature outputs (built on first use, on the model's thread)."""
+        if self._features is None:
+            self._features = FeatureExtractors(
+                self.model,
+                self.preprocess_fn,
+                self.input_size,
+                self.runtime.buckets,
+                # Features run the Keras graph on the model's one thread: one batch at a time.
+                replace(self.policy, max_concurrent_batches=1),
+                self.thread,
+                max_outputs=self.source.max_feature_outputs,
+                name=self.name,
+                observer=self.observer,
+            )
+        return self._features
+
+    # -- description ---------------------------------------------------------------------------
+    def describe(self, *, default: bool = False, versions: list[int] | None = None) -> ModelInfo:
+        h, w = self.input_size
+        return ModelInfo(
+            name=self.name,
+            version=self.version,
+            versions=versions or [self.version],
+            family=self.family,
+            input_shape=(h, w, 3),
+            preprocessing=self.preprocessing,
+            weights=self.weights,
+            num_classes=self.num_classes,
+            output_kind=self.output_kind,
+            labels_languages=self.languages,
+            runtime=self.runtime_info(),
+            batching=BatchingInfo(
+                max_batch_size=self.policy.max_batch_size,
+                max_wait_ms=self.policy.max_wait_s * 1e3,
+                max_queue=self.policy.max_queue,
+                max_concurrent_batches=self.policy.max_concurrent_batches,
+                timeout_s=self.timeout_s,
+                buckets=self.runtime.buckets,
+                configured_max_batch_size=self.configured_max_batch,
+                throughput_by_batch=(
+                    {k: round(v, 1) for k, v in self.throughput.items()}
+                    if self.throughput
+                    else None
+                ),
+                tuning=_tuning(self.batcher),
+            ),
+            state=ModelState.READY,
+            queue_depth=self.batcher.queue_depth,
+            default=default,
+        )
+
+    def runtime_info(self) -> RuntimeInfo:
+        runtime = self.runtime
+        return RuntimeInfo(
+            name=runtime.name,
+            detail=runtime.detail,
+            max_abs_diff=runtime.max_abs_diff,
+            precision=getattr(runtime, "precision", "fp32"),
+            top1_agreement=getattr(runtime, "top1_agreement", None),
+            top5_overlap=getattr(runtime, "top5_overlap", None),
+            gate_images=getattr(runtime, "gate_images", None),
+            calibration=getattr(runtime, "calibration", None),
+            selection=getattr(runtime, "selection", None),
+        )
+
+
+def _tuning(batcher: Batcher[Any, Any]) -> dict[str, Any] | None:
+    tuner = getattr(batcher, "tuner", None)
+    snapshot = getattr(tuner, "snapshot", None)
+    return snapshot() if callable(snapshot) else None
+
+
+class _Lease:
+    """Counts a request in for as long as it uses the model, so a retiring version drains it."""
+
+    def __init__(self, model: LoadedModel) -> None:
+        self.model = model
+
+    async def __aenter__(self) -> None:
+        self.model._inflight += 1
+        self.model._idle.clear()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.model._inflight -= 1
+        if self.model._inflight == 0:
+            self.model._idle.set()
+
+
+def _check_pixels(image: np.ndarray, h: int, w: int) -> np.ndarray:
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise InvalidImage(
+            f"pixels must be uint8 of shape (height, width, 3), got {image.dtype} {list(image.shape)}"
+        )
+    if image.shape[0] < 1 or image.shape[1] < 1:
+        raise InvalidImage(f"pixels have an empty side: {list(image.shape)}")
+    if image.shape[:2] == (h, w):
+        return np.ascontiguousarray(image)
+    return resize(image, h, w)
+
+
+def top_k_predictions(labels: Labels, probs: np.ndarray, k: int) -> list[Prediction]:
+    """The `k` most probable classes, most probable first (ties keep class order)."""
+    k = min(k, probs.shape[0])
+    idx = np.argpartition(-probs, k - 1)[:k]
+    idx = idx[np.argsort(-probs[idx], kind="stable")]
+    return [
+        Prediction(
+            index=int(i),
+            class_id=labels.class_ids[i],
+            label=labels.names[i],
+            probability=min(1.0, max(0.0, float(probs[i]))),
+        )
+        for i in idx
+    ]

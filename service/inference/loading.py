@@ -1,0 +1,260 @@
+"""Loading: from a `ModelSource` to a complete `LoadedModel`, or a `ModelLoadError`.
+
+Everything that can fail happens here, on the model's own thread: build or read the
+model, find its preprocessing, labels and head, build and check the runtime, warm every
+bucket, calibrate. What comes out is whole; nothing on it is left to fill in later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from typing import Any
+
+from batching import BatchObserver, BatchPolicy
+from schemas import Preprocessing, WeightsInfo, WeightsKind
+from service.errors import ModelLoadError
+from service.inference import catalogue, heads, labels, weights
+from service.inference.catalogue import PreprocessMode, normalize
+from service.inference.loaded import Decoder, LoadedModel
+from service.inference.runtime import best_batch, buckets_for, calibrate
+from service.inference.runtime_factory import make_runtime
+from service.inference.source import ModelSource
+
+logger = logging.getLogger("kerasserve.loading")
+
+
+@dataclass
+class _Built:
+    model: Any
+    preprocess: Any
+    family: str | None
+    input_size: tuple[int, int]
+    weights: WeightsInfo
+    preprocessing: Preprocessing
+
+
+async def load(
+    source: ModelSource,
+    policy: BatchPolicy,
+    timeout_s: float,
+    decoder: Decoder,
+    observer: BatchObserver | None = None,
+) -> LoadedModel:
+    """Load, check and warm `source` on a thread of its own; start its batcher."""
+    thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"model-{source.name}")
+    loop = asyncio.get_running_loop()
+    try:
+        loaded = await loop.run_in_executor(
+            thread, _load_sync, source, policy, timeout_s, decoder, observer, thread
+        )
+        await loaded.start()
+    except BaseException:
+        thread.shutdown(wait=False, cancel_futures=True)
+        raise
+    return loaded
+
+
+def _load_sync(
+    source: ModelSource,
+    policy: BatchPolicy,
+    timeout_s: float,
+    decoder: Decoder,
+    observer: BatchObserver | None,
+    thread: ThreadPoolExecutor,
+) -> LoadedModel:
+    start = time.perf_counter()
+    built = _build_file(source) if source.model_file is not None else _build_catalogue(source)
+    model = built.model
+    units = int(model.output_shape[-1])
+    kind = _output_kind(source, model, units)
+    model_labels = _labels(source, heads.num_classes(kind, units))
+    buckets = buckets_for(policy.max_batch_size)
+    runtime = make_runtime(
+        source.runtime,
+        model,
+        built.preprocess,
+        built.preprocessing.mode,
+        built.input_size,
+        buckets,
+        tolerance=source.tolerance,
+        streams=source.streams,
+        precision=source.precision,
+        calibration_dir=source.calibration_dir,
+    )
+    runtime.warm()
+    throughput: dict[int, float] | None = None
+    configured: int | None = None
+    if source.calibrate_batch and len(buckets) > 1:
+        throughput = calibrate(runtime, built.input_size)
+        chosen = best_batch(throughput)
+        configured = policy.max_batch_size
+        policy = replace(policy, max_batch_size=chosen)
+        logger.info(
+            "%s: batch size calibrated to %d (img/s by batch: %s)",
+            source.name,
+            chosen,
+            ", ".join(f"{k}: {v:.0f}" for k, v in throughput.items()),
+        )
+    workers = None
+    if runtime.parallelism > 1:
+        # Batches run side by side, one per stream, each on a worker of its own.
+        policy = replace(policy, max_concurrent_batches=runtime.parallelism)
+        workers = ThreadPoolExecutor(
+            max_workers=runtime.parallelism, thread_name_prefix=f"infer-{source.name}"
+        )
+    load_s = time.perf_counter() - start
+    logger.info(
+        "%s v%d ready: %s weights, runtime %s, %s head, buckets %s, loaded and warmed in %.1f s",
+        source.name,
+        source.version,
+        built.weights.kind.value,
+        runtime.name,
+        kind,
+        buckets,
+        load_s,
+    )
+    return LoadedModel(
+        source=source,
+        family=built.family,
+        model=model,
+        preprocess_fn=built.preprocess,
+        runtime=runtime,
+        labels=model_labels,
+        output_kind=kind,
+        sigmoid_applied=_last_activation_is_sigmoid(model),
+        weights=built.weights,
+        preprocessing=built.preprocessing,
+        input_size=built.input_size,
+        policy=policy,
+        timeout_s=timeout_s,
+        decoder=decoder,
+        thread=thread,
+        workers=workers,
+        observer=observer,
+        load_s=load_s,
+        throughput=throughput,
+        configured_max_batch=configured,
+    )
+
+
+def _last_activation_is_sigmoid(model: Any) -> bool:
+    layer = heads._output_layer(model)
+    return heads._activation_name(layer) == "sigmoid" if layer is not None else False
+
+
+def _output_kind(source: ModelSource, model: Any, units: int) -> heads.OutputKind:
+    if source.output_kind == "auto":
+        kind = heads.detect(model)
+    elif source.output_kind in heads.OUTPUT_KINDS:
+        kind = source.output_kind  # type: ignore[assignment]
+    else:
+        raise ModelLoadError(
+            f"{source.name}: unknown output_kind {source.output_kind!r}; "
+            f"expected auto or one of {', '.join(heads.OUTPUT_KINDS)}"
+        )
+    heads.check(kind, units, source.name)
+    return kind
+
+
+def _labels(source: ModelSource, classes: int) -> dict[str, labels.Labels]:
+    """Labels by language, the default language first; every set must match the classes."""
+    found: dict[str, labels.Labels] = {}
+    if source.labels_file is not None:
+        found[source.labels_language] = labels.load_labels(source.labels_file)
+    elif classes == 1000:
+        found.update(labels.imagenet_languages())
+    else:
+        found[source.labels_language] = labels.generic(classes)
+    for language, path in source.extra_labels:
+        found[language] = labels.load_labels(path)
+    for language, found_labels in found.items():
+        if len(found_labels) != classes:
+            raise ModelLoadError(
+                f"{source.name}: the {language} labels {found_labels.source!r} have "
+                f"{len(found_labels)} labels but the model serves {classes} classes"
+            )
+    return found
+
+
+def _build_catalogue(source: ModelSource) -> _Built:
+    spec = catalogue.spec(source.catalogue_name)
+    model, info = weights.build(spec, source.weights)
+    preprocessing = Preprocessing(
+        mode=spec.preprocess_mode, module=spec.module_short, input_size=spec.input_size
+    )
+    return _Built(model, spec.preprocess_input, spec.name, spec.input_size, info, preprocessing)
+
+
+def _build_file(source: ModelSource) -> _Built:
+    import keras
+
+    path = source.model_file
+    assert path is not None  # only called for file sources
+    if not path.is_file():
+        raise ModelLoadError(f"model file {str(path)!r} does not exist")
+    try:
+        model = keras.saving.load_model(path, safe_mode=source.safe_mode, compile=False)
+    except Exception as exc:
+        raise ModelLoadError(
+            f"cannot load {str(path)!r} (safe_mode={source.safe_mode}): {exc}"
+        ) from exc
+    height, width = model.input_shape[1:3]
+    input_size = (
+        height or catalogue.FALLBACK_INPUT_SIZE,
+        width or catalogue.FALLBACK_INPUT_SIZE,
+    )
+    info = WeightsInfo(kind=WeightsKind.MODEL_FILE, path=str(path), random=False)
+    mode, module, preprocess, family = _file_preprocessing(source, model)
+    preprocessing = Preprocessing(mode=mode, module=module, input_size=input_size)
+    return _Built(model, preprocess, family, input_size, info, preprocessing)
+
+
+def _file_preprocessing(
+    source: ModelSource, model: Any
+) -> tuple[PreprocessMode, str | None, Any, str | None]:
+    """The preprocessing of a user's model: as given, or that of the base it nests."""
+    if source.preprocess is not None:
+        return source.preprocess, None, MODE_FUNCTIONS[source.preprocess], None
+    names = sorted(catalogue.model_names(), key=len, reverse=True)
+    # A saved keras.applications model carries its architecture's name (`resnet50`,
+    # `mobilenetv2_1.00_224`); a fine-tuned one usually nests the base model as a layer.
+    for layer in [model, *model.layers]:
+        if not hasattr(layer, "layers"):
+            continue
+        key = normalize(layer.name)
+        for candidate in names:
+            if key.startswith(normalize(candidate)):
+                spec = catalogue.spec(candidate)
+                logger.info(
+                    "%s: nests %s, using its preprocessing (%s)",
+                    source.name,
+                    spec.name,
+                    spec.preprocess_mode,
+                )
+                return spec.preprocess_mode, spec.module_short, spec.preprocess_input, spec.name
+    raise ModelLoadError(
+        f"cannot tell which preprocessing {str(source.model_file)!r} expects (it nests no "
+        "keras.applications model); pass --preprocess tf|caffe|torch|none "
+        "(InceptionV3, Xception, MobileNet: tf; ResNet50, VGG: caffe; DenseNet: torch; "
+        "EfficientNet, ConvNeXt: none)"
+    )
+
+
+def _mode_function(mode: PreprocessMode) -> Any:
+    from keras.src.applications import imagenet_utils
+
+    def preprocess(x: Any) -> Any:
+        if mode == "none":
+            return x
+        return imagenet_utils.preprocess_input(x, mode=mode)
+
+    return preprocess
+
+
+MODE_FUNCTIONS: dict[PreprocessMode, Any] = {
+    mode: _mode_function(mode) for mode in ("caffe", "tf", "torch", "none")
+}

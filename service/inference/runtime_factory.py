@@ -1,0 +1,125 @@
+"""Which runtime serves a model: Keras, OpenVINO (FP32 or INT8), or the fastest that passed."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from service.errors import ModelLoadError
+from service.inference.catalogue import PreprocessMode
+from service.inference.runtime import KerasRuntime, Runtime, calibrate
+
+logger = logging.getLogger("kerasserve.runtime")
+
+RUNTIMES = ("auto", "keras", "openvino")
+PRECISIONS = ("fp32", "int8")
+
+
+def make_runtime(
+    name: str,
+    model: Any,
+    preprocess: Any,
+    mode: PreprocessMode,
+    input_size: tuple[int, int],
+    buckets: list[int],
+    *,
+    tolerance: float,
+    streams: int = 0,
+    precision: str = "fp32",
+    calibration_dir: Path | None = None,
+) -> Runtime:
+    """Build the runtime `name`.
+
+    `auto` builds every candidate that passes its check (Keras always; OpenVINO when installed
+    and within tolerance; its INT8 model when asked for and past the accuracy gate), times each
+    as the server runs it, and serves the fastest. A candidate that fails is logged loudly and
+    named in the served runtime's detail. An explicit runtime that fails refuses to load.
+    """
+    if name not in RUNTIMES:
+        raise ModelLoadError(f"unknown runtime {name!r}; expected one of {', '.join(RUNTIMES)}")
+    if precision not in PRECISIONS:
+        raise ModelLoadError(
+            f"unknown precision {precision!r}; expected one of {', '.join(PRECISIONS)}"
+        )
+    if precision == "int8" and name == "keras":
+        raise ModelLoadError(
+            "--precision int8 needs the OpenVINO runtime (--runtime openvino or auto)"
+        )
+    keras_runtime = KerasRuntime(model, preprocess, input_size, buckets)
+    if name == "keras":
+        return keras_runtime
+    try:
+        from service.inference.openvino_runtime import OpenVINORuntime
+    except ImportError as exc:
+        if name == "openvino":
+            raise ModelLoadError(
+                f"--runtime openvino needs the openvino package: pip install 'kerasserve[server]' ({exc})"
+            ) from exc
+        logger.warning("runtime auto: OpenVINO is not installed (%s); FALLING BACK to keras", exc)
+        _note(keras_runtime, f"OpenVINO not installed: {exc}")
+        return keras_runtime
+
+    def openvino(prec: str) -> Runtime:
+        extra: dict[str, Any] = {}
+        if prec != "fp32":
+            extra = {"precision": prec, "calibration_dir": calibration_dir}
+        runtime: Runtime = OpenVINORuntime(
+            model,
+            mode,
+            input_size,
+            buckets,
+            keras_runtime,
+            tolerance=tolerance,
+            streams=streams,
+            **extra,
+        )
+        return runtime
+
+    if name == "openvino":
+        return openvino(precision)
+    candidates: list[Runtime] = [keras_runtime]
+    rejected: list[str] = []
+    for prec in ("fp32", "int8") if precision == "int8" else ("fp32",):
+        try:
+            candidates.append(openvino(prec))
+        except ModelLoadError as exc:
+            logger.warning("runtime auto: OpenVINO %s rejected (%s); FALLING BACK", prec, exc)
+            rejected.append(f"OpenVINO {prec} rejected: {exc}")
+    chosen = _fastest(candidates, input_size)
+    for reason in rejected:
+        _note(chosen, reason)
+    return chosen
+
+
+def _note(runtime: Runtime, text: str) -> None:
+    runtime.detail = f"{runtime.detail}; {text}" if runtime.detail else text
+
+
+def label(runtime: Runtime) -> str:
+    precision = getattr(runtime, "precision", None)
+    return f"{runtime.name} {precision}" if precision and precision != "fp32" else runtime.name
+
+
+def _fastest(candidates: list[Runtime], input_size: tuple[int, int]) -> Runtime:
+    """`--runtime auto`: of the runtimes that passed their checks, the one that serves the most
+    images per second here (each at its best bucket up to 8, timed as the server runs it)."""
+    if len(candidates) == 1:
+        return candidates[0]
+    rates: dict[str, float] = {}
+    for runtime in candidates:
+        runtime.warm()
+        small = [size for size in runtime.buckets if size <= 8]
+        rates[label(runtime)] = max(calibrate(runtime, input_size, runs=2, sizes=small).values())
+    chosen = max(candidates, key=lambda r: rates[label(r)])
+    best = rates[label(chosen)]
+    others = ", ".join(
+        f"{name} {rate:.0f} img/s ({best / rate:.2f}x)"
+        for name, rate in rates.items()
+        if name != label(chosen)
+    )
+    measured = f"runtime auto: {label(chosen)} {best:.0f} img/s vs {others} at start-up"
+    logger.info("%s; serving %s", measured, label(chosen))
+    _note(chosen, measured)
+    chosen.selection = {name: round(rate, 1) for name, rate in rates.items()}  # type: ignore[attr-defined]
+    return chosen
