@@ -6,11 +6,16 @@
         answer = client.predict("cat.jpg", model="MobileNetV2", top_k=3)
         for p in answer.results[0].predictions:
             print(p.label, p.probability)
+        for outcome in client.predict_iter(paths, concurrency=4):  # as each one completes
+            print(outcome.index, outcome.result or outcome.error)
 
-Needs only httpx and pydantic: no TensorFlow, Keras, FastAPI or Pillow.
+Needs only httpx and pydantic: no TensorFlow, Keras, FastAPI or Pillow (numpy arrays and PIL
+images are accepted when you have those).
 """
 
 from kerasserve_client._async import AsyncClient
+from kerasserve_client._bulk import ImageOutcome, Progress
+from kerasserve_client._encode import encode_image
 from kerasserve_client._numpy import features_to_numpy
 from kerasserve_client._sync import Client
 from kerasserve_client._uploads import ImageInput
@@ -20,11 +25,14 @@ from kerasserve_client.errors import (
     ClientTimeout,
     ConnectError,
     DeadlineExceeded,
+    Forbidden,
+    InputError,
     InvalidImage,
     InvalidRequest,
     KerasServeError,
     LayerNotFound,
     ModelNotFound,
+    ModelUnavailable,
     NotFound,
     NotReady,
     Overloaded,
@@ -33,6 +41,7 @@ from kerasserve_client.errors import (
     ServerError,
     ShuttingDown,
     TooLarge,
+    TooManyModels,
     TransportError,
     Unauthorized,
     Unavailable,
@@ -47,25 +56,32 @@ __all__ = [
     "ClientTimeout",
     "ConnectError",
     "DeadlineExceeded",
+    "Forbidden",
     "ImageInput",
+    "ImageOutcome",
+    "InputError",
     "InvalidImage",
     "InvalidRequest",
     "KerasServeError",
     "LayerNotFound",
     "ModelNotFound",
+    "ModelUnavailable",
     "NotFound",
     "NotReady",
     "Overloaded",
+    "Progress",
     "ReadyTimeout",
     "RequestTimeout",
     "Retry",
     "ServerError",
     "ShuttingDown",
     "TooLarge",
+    "TooManyModels",
     "TransportError",
     "Unauthorized",
     "Unavailable",
     "UnexpectedResponse",
     "__version__",
+    "encode_image",
     "features_to_numpy",
 ]

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from types import TracebackType
 
 import httpx
 
 from kerasserve_client._base import (
     DEFAULT_CONCURRENCY,
+    DEFAULT_ITER_CONCURRENCY,
     DEFAULT_PER_REQUEST,
     DEFAULT_TIMEOUT,
     DEFAULT_URL,
@@ -18,8 +19,20 @@ from kerasserve_client._base import (
     Call,
     Pooling,
     T,
+    check_predict_options,
     merge,
     split,
+)
+from kerasserve_client._bulk import (
+    BulkRun,
+    Group,
+    ImageOutcome,
+    ProgressCallback,
+    answered,
+    failed,
+    is_fatal,
+    is_image_specific,
+    read_group,
 )
 from kerasserve_client._uploads import ImageInput, Upload, needs_thread, read_upload
 from kerasserve_client.errors import (
@@ -119,10 +132,19 @@ class AsyncClient(BaseClient):
         return self._explicit_model(model) or self._remember_default(await self.models())
 
     async def predict(
-        self, image: ImageInput, *, model: str | None = None, top_k: int | None = None
+        self,
+        image: ImageInput,
+        *,
+        model: str | None = None,
+        top_k: int | None = None,
+        lang: str | None = None,
     ) -> PredictResponse:
-        """Classify one image; `top_k=None` lets the server choose (5)."""
-        call = self._predict_call(await self._model(model), [await _read(image)], top_k)
+        """Classify one image; `top_k=None` lets the server choose (5).
+
+        `lang` picks the labels' language (e.g. "zh-CN"); the answer's `model.labels_language`
+        says which the server used.
+        """
+        call = self._predict_call(await self._model(model), [await _read(image)], top_k, lang)
         return await self._send(call)
 
     async def predict_many(
@@ -131,18 +153,21 @@ class AsyncClient(BaseClient):
         *,
         model: str | None = None,
         top_k: int | None = None,
+        lang: str | None = None,
         per_request: int = DEFAULT_PER_REQUEST,
         concurrency: int = DEFAULT_CONCURRENCY,
     ) -> PredictResponse:
         """Classify several images, `per_request` to a request, `concurrency` requests at once.
 
-        Results come back in input order. The first failure cancels the requests still running.
-        The defaults (4 images a request, 2 in flight) keep one request decoding while another
-        runs, which is what a small CPU server gains from; raise `concurrency` for many cores
-        or several replicas behind a load balancer.
+        Results come back in input order. The first failure cancels the requests still running;
+        to keep going past a bad image, use `predict_iter`. The defaults (4 images a request, 2
+        in flight) keep one request decoding while another runs, which is what a small CPU
+        server gains from; raise `concurrency` for many cores or several replicas behind a load
+        balancer.
         """
         if concurrency < 1:
             raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+        check_predict_options(top_k, lang)
         groups = split(images, per_request)
         name = await self._model(model)
         slots = asyncio.Semaphore(concurrency)
@@ -150,7 +175,7 @@ class AsyncClient(BaseClient):
         async def send(group: list[tuple[int, ImageInput]]) -> PredictResponse:
             async with slots:
                 uploads = [await _read(image, index) for index, image in group]
-                return await self._send(self._predict_call(name, uploads, top_k))
+                return await self._send(self._predict_call(name, uploads, top_k, lang))
 
         # Not a TaskGroup: callers catch `InvalidImage`, not an ExceptionGroup wrapping it.
         tasks = [asyncio.create_task(send(group)) for group in groups]
@@ -161,6 +186,90 @@ class AsyncClient(BaseClient):
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
         return merge(responses)
+
+    def predict_iter(
+        self,
+        images: Iterable[ImageInput],
+        *,
+        model: str | None = None,
+        top_k: int | None = None,
+        lang: str | None = None,
+        per_request: int = 1,
+        concurrency: int = DEFAULT_ITER_CONCURRENCY,
+        on_progress: ProgressCallback | None = None,
+    ) -> AsyncIterator[ImageOutcome]:
+        """Classify many images, yielding each one's `ImageOutcome` as soon as it is answered.
+
+        A bad image yields its own error (`outcome.error`) and the others go on; errors that
+        would fail every image (server unreachable, unknown model, API key, bad parameter) are
+        raised. `concurrency` requests run at once; with `per_request` > 1 a request that fails
+        for one image is resent image by image. `images` may be any iterable, read lazily.
+        `on_progress(progress)` runs after each image, never concurrently with itself. To stop
+        early, close the iterator (`contextlib.aclosing`) so the requests in flight are cancelled.
+
+        >>> async with aclosing(client.predict_iter(paths)) as outcomes:
+        ...     async for outcome in outcomes:
+        ...         print(outcome.index, outcome.result or outcome.error)
+        """
+        # Checked now, not at the first `anext()`: a generator would defer every error.
+        run = BulkRun(
+            images, per_request=per_request, concurrency=concurrency, on_progress=on_progress
+        )
+        check_predict_options(top_k, lang)
+        return self._iterate(run, model, top_k, lang)
+
+    async def _iterate(
+        self, run: BulkRun, model: str | None, top_k: int | None, lang: str | None
+    ) -> AsyncIterator[ImageOutcome]:
+        name = await self._model(model)
+        pending: set[asyncio.Task[list[ImageOutcome]]] = set()
+        try:
+            for group in run.groups():
+                if len(pending) >= run.concurrency:
+                    done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                    for outcome in run.report(_outcomes(done)):
+                        yield outcome
+                pending.add(asyncio.create_task(self._predict_group(name, group, top_k, lang)))
+            while pending:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for outcome in run.report(_outcomes(done)):
+                    yield outcome
+        finally:
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _predict_group(
+        self, name: str, group: Group, top_k: int | None, lang: str | None
+    ) -> list[ImageOutcome]:
+        if any(needs_thread(image) for _, image in group):
+            readable, outcomes = await asyncio.to_thread(read_group, group)
+        else:
+            readable, outcomes = read_group(group)
+        if readable:
+            outcomes += await self._predict_uploads(name, readable, top_k, lang)
+        return outcomes
+
+    async def _predict_uploads(
+        self,
+        name: str,
+        sent: list[tuple[int, ImageInput, Upload]],
+        top_k: int | None,
+        lang: str | None,
+    ) -> list[ImageOutcome]:
+        call = self._predict_call(name, [upload for _, _, upload in sent], top_k, lang)
+        try:
+            response = await self._send(call)
+        except KerasServeError as exc:
+            if is_fatal(exc):
+                raise
+            if len(sent) > 1 and is_image_specific(exc):
+                outcomes: list[ImageOutcome] = []
+                for one in sent:
+                    outcomes += await self._predict_uploads(name, [one], top_k, lang)
+                return outcomes
+            return failed(sent, exc)
+        return answered(sent, response)
 
     async def features(
         self,
@@ -219,6 +328,15 @@ class AsyncClient(BaseClient):
                     self._ready_timeout_message(timeout, last, failure), last=last
                 ) from failure
             await self._sleep(min(interval, remaining))
+
+
+def _outcomes(done: set[asyncio.Task[list[ImageOutcome]]]) -> list[ImageOutcome]:
+    """The outcomes of finished tasks, or the first error among them; every task's exception is
+    retrieved, so none is logged as lost when one is raised."""
+    errors = [exc for task in done if (exc := task.exception()) is not None]
+    if errors:
+        raise errors[0]
+    return [outcome for task in done for outcome in task.result()]
 
 
 async def _read(image: ImageInput, index: int = 0) -> Upload:

@@ -29,6 +29,7 @@ DEFAULT_URL = "http://127.0.0.1:8000"
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_PER_REQUEST = 4
 DEFAULT_CONCURRENCY = 2
+DEFAULT_ITER_CONCURRENCY = 4
 
 Pooling = Literal["avg", "max", "none"]
 T = TypeVar("T", bound=BaseModel)
@@ -142,11 +143,12 @@ class BaseClient:
 
     @staticmethod
     def _predict_call(
-        model: str, uploads: Sequence[Upload], top_k: int | None
+        model: str, uploads: Sequence[Upload], top_k: int | None, lang: str | None = None
     ) -> Call[PredictResponse]:
-        if top_k is not None and top_k < 1:
-            raise ValueError(f"top_k must be >= 1, got {top_k}")
+        check_predict_options(top_k, lang)
         params: dict[str, str | int] = {} if top_k is None else {"top_k": top_k}
+        if lang is not None:
+            params["lang"] = lang
         return Call("POST", f"/v1/models/{_quote(model)}/predict", PredictResponse, params, uploads)
 
     @staticmethod
@@ -187,6 +189,14 @@ class BaseClient:
                 f"kerasserve server of a matching version? Body: {snippet!r}",
                 status_code=response.status_code,
             ) from exc
+
+
+def check_predict_options(top_k: int | None, lang: str | None) -> None:
+    """Fail before anything is read or sent (a bulk run would fail every image alike)."""
+    if top_k is not None and top_k < 1:
+        raise ValueError(f"top_k must be >= 1, got {top_k}")
+    if lang is not None and not lang.strip():
+        raise ValueError(f"lang must be a language tag such as 'en' or 'zh-CN', got {lang!r}")
 
 
 def _shorter(timeout: httpx.Timeout, limit: float) -> httpx.Timeout:

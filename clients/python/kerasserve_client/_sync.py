@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from types import TracebackType
 
 import httpx
 
 from kerasserve_client._base import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_ITER_CONCURRENCY,
     DEFAULT_PER_REQUEST,
     DEFAULT_TIMEOUT,
     DEFAULT_URL,
@@ -16,10 +19,22 @@ from kerasserve_client._base import (
     Call,
     Pooling,
     T,
+    check_predict_options,
     merge,
     split,
 )
-from kerasserve_client._uploads import ImageInput, read_upload
+from kerasserve_client._bulk import (
+    BulkRun,
+    Group,
+    ImageOutcome,
+    ProgressCallback,
+    answered,
+    failed,
+    is_fatal,
+    is_image_specific,
+    read_group,
+)
+from kerasserve_client._uploads import ImageInput, Upload, read_upload
 from kerasserve_client.errors import (
     KerasServeError,
     ReadyTimeout,
@@ -118,10 +133,19 @@ class Client(BaseClient):
         return self._explicit_model(model) or self._remember_default(self.models())
 
     def predict(
-        self, image: ImageInput, *, model: str | None = None, top_k: int | None = None
+        self,
+        image: ImageInput,
+        *,
+        model: str | None = None,
+        top_k: int | None = None,
+        lang: str | None = None,
     ) -> PredictResponse:
-        """Classify one image; `top_k=None` lets the server choose (5)."""
-        call = self._predict_call(self._model(model), [read_upload(image)], top_k)
+        """Classify one image; `top_k=None` lets the server choose (5).
+
+        `lang` picks the labels' language (e.g. "zh-CN"); the answer's `model.labels_language`
+        says which the server used.
+        """
+        call = self._predict_call(self._model(model), [read_upload(image)], top_k, lang)
         return self._send(call)
 
     def predict_many(
@@ -130,19 +154,112 @@ class Client(BaseClient):
         *,
         model: str | None = None,
         top_k: int | None = None,
+        lang: str | None = None,
         per_request: int = DEFAULT_PER_REQUEST,
+        concurrency: int = DEFAULT_CONCURRENCY,
     ) -> PredictResponse:
-        """Classify several images, `per_request` to a request, one request after the other.
+        """Classify several images, `per_request` to a request, `concurrency` requests at once
+        (threads).
 
-        Results come back in input order. For requests in flight at once use `AsyncClient`.
+        Results come back in input order; the first failure is raised once the requests already
+        running end. To keep going past a bad image, use `predict_iter`.
         """
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+        check_predict_options(top_k, lang)
         groups = split(images, per_request)
         name = self._model(model)
-        responses = [
-            self._send(self._predict_call(name, [read_upload(img, i) for i, img in group], top_k))
-            for group in groups
-        ]
-        return merge(responses)
+
+        def send(group: list[tuple[int, ImageInput]]) -> PredictResponse:
+            uploads = [read_upload(image, index) for index, image in group]
+            return self._send(self._predict_call(name, uploads, top_k, lang))
+
+        if concurrency == 1 or len(groups) == 1:
+            return merge([send(group) for group in groups])
+        with ThreadPoolExecutor(min(concurrency, len(groups)), "kerasserve-predict") as pool:
+            futures = [pool.submit(send, group) for group in groups]
+            try:
+                return merge([future.result() for future in futures])
+            finally:
+                for future in futures:
+                    future.cancel()
+
+    def predict_iter(
+        self,
+        images: Iterable[ImageInput],
+        *,
+        model: str | None = None,
+        top_k: int | None = None,
+        lang: str | None = None,
+        per_request: int = 1,
+        concurrency: int = DEFAULT_ITER_CONCURRENCY,
+        on_progress: ProgressCallback | None = None,
+    ) -> Iterator[ImageOutcome]:
+        """Classify many images, yielding each one's `ImageOutcome` as soon as it is answered.
+
+        A bad image yields its own error (`outcome.error`) and the others go on; errors that
+        would fail every image (server unreachable, unknown model, API key, bad parameter) are
+        raised. `concurrency` requests run at once on threads; with `per_request` > 1 a request
+        that fails for one image is resent image by image. `images` may be any iterable, read
+        lazily. `on_progress(progress)` runs in the iterating thread after each image.
+
+        >>> for outcome in client.predict_iter(paths, on_progress=print):
+        ...     print(outcome.index, outcome.result or outcome.error)
+        """
+        # Checked now, not at the first `next()`: a generator would defer every error.
+        run = BulkRun(
+            images, per_request=per_request, concurrency=concurrency, on_progress=on_progress
+        )
+        check_predict_options(top_k, lang)
+        return self._iterate(run, model, top_k, lang)
+
+    def _iterate(
+        self, run: BulkRun, model: str | None, top_k: int | None, lang: str | None
+    ) -> Iterator[ImageOutcome]:
+        concurrency = run.concurrency
+        name = self._model(model)
+        pending: set[Future[list[ImageOutcome]]] = set()
+        pool = ThreadPoolExecutor(concurrency, "kerasserve-predict")
+        try:
+            for group in run.groups():
+                if len(pending) >= concurrency:
+                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        yield from run.report(future.result())
+                pending.add(pool.submit(self._predict_group, name, group, top_k, lang))
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    yield from run.report(future.result())
+        finally:
+            # Stopped early (an error, or the caller broke off): drop what has not started.
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _predict_group(
+        self, name: str, group: Group, top_k: int | None, lang: str | None
+    ) -> list[ImageOutcome]:
+        readable, outcomes = read_group(group)
+        if readable:
+            outcomes += self._predict_uploads(name, readable, top_k, lang)
+        return outcomes
+
+    def _predict_uploads(
+        self,
+        name: str,
+        sent: list[tuple[int, ImageInput, Upload]],
+        top_k: int | None,
+        lang: str | None,
+    ) -> list[ImageOutcome]:
+        call = self._predict_call(name, [upload for _, _, upload in sent], top_k, lang)
+        try:
+            response = self._send(call)
+        except KerasServeError as exc:
+            if is_fatal(exc):
+                raise
+            if len(sent) > 1 and is_image_specific(exc):
+                return [o for one in sent for o in self._predict_uploads(name, [one], top_k, lang)]
+            return failed(sent, exc)
+        return answered(sent, response)
 
     def features(
         self,

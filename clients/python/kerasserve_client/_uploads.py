@@ -1,4 +1,4 @@
-"""Turn what users pass as an image (a path, bytes, a binary file) into one multipart file part."""
+"""Turn what users pass as an image (a path, bytes, a file, pixels) into one multipart file part."""
 
 from __future__ import annotations
 
@@ -8,8 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TypeAlias
 
-ImageInput: TypeAlias = str | os.PathLike[str] | bytes | bytearray | memoryview | IO[bytes]
-"""A path to an image file, its encoded bytes, or a file object opened in binary mode."""
+from kerasserve_client._encode import Pixels, encode_image, is_pixels
+
+ImageInput: TypeAlias = str | os.PathLike[str] | bytes | bytearray | memoryview | IO[bytes] | Pixels
+"""A path to an image file, its encoded bytes, a file object opened in binary mode, or pixels:
+a uint8 numpy array (height, width[, channels]) or a PIL image, sent as PNG."""
 
 # Magic numbers of the formats a server may decode, so bytes without a name get a content type.
 _SIGNATURES: tuple[tuple[bytes, str, str], ...] = (
@@ -53,6 +56,8 @@ def read_upload(image: ImageInput, index: int = 0) -> Upload:
         path = Path(image)
         content = path.read_bytes()
         name = path.name
+    elif is_pixels(image):
+        content = encode_image(image)
     elif hasattr(image, "read"):
         content = image.read()
         if not isinstance(content, bytes):
@@ -64,7 +69,8 @@ def read_upload(image: ImageInput, index: int = 0) -> Upload:
         name = os.path.basename(file_name) if isinstance(file_name, str) else None
     else:
         raise TypeError(
-            f"image {index} is a {type(image).__name__}; pass a path, bytes, or a file opened 'rb'"
+            f"image {index} is a {type(image).__name__}; pass a path, bytes, a file opened 'rb', "
+            "a uint8 numpy array or a PIL image"
         )
     sniffed = sniff(content)
     if name is None:
@@ -77,5 +83,6 @@ def read_upload(image: ImageInput, index: int = 0) -> Upload:
 
 
 def needs_thread(image: ImageInput) -> bool:
-    """Whether reading this input touches the disk (the async client reads those in a thread)."""
+    """Whether reading this input touches the disk or encodes pixels (the async client does those
+    in a thread)."""
     return not isinstance(image, bytes | bytearray | memoryview)

@@ -1,50 +1,81 @@
-"""`kerasserve predict` and `kerasserve features`: the SDK on the command line (no heavy imports).
+"""`kerasserve predict`, `features` and `models --url`: the SDK on the command line (no heavy imports).
 
-Exit codes: 0 done, 1 the server answered an error, 2 bad usage or an unreadable file,
-3 the server could not be reached (or did not answer in time).
+Exit codes: 0 done, 1 the server answered an error (for any image), 2 bad usage or an unreadable
+file, 3 the server could not be reached (or did not answer in time), 130 interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any
 
+from kerasserve_client import _jsonl
 from kerasserve_client._base import DEFAULT_TIMEOUT, DEFAULT_URL
+from kerasserve_client._bulk import ImageOutcome
+from kerasserve_client._progress import ProgressDisplay
+from kerasserve_client._render import features_text, models_table, predict_tables
 from kerasserve_client._sync import Client
 from kerasserve_client._uploads import ImageInput
-from kerasserve_client.errors import APIError, KerasServeError, TransportError
+from kerasserve_client.errors import KerasServeError, TransportError
 from kerasserve_client.retry import Retry
 from schemas import FeaturesResponse, PredictResponse
 
-EXIT_OK, EXIT_API_ERROR, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
+EXIT_OK, EXIT_API_ERROR, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 Subparsers = argparse._SubParsersAction  # argparse has no public name for it
 ClientFactory = Callable[..., Client]
+Command = Callable[[argparse.Namespace], int]
+
+BULK_EPILOG = """\
+Folders are walked for images (.jpg .png .webp ...), hidden files skipped. With --jsonl, each
+image's answer or error is appended to the file as one JSON line as soon as it arrives, a progress
+line goes to stderr, and files the file already has a line for are skipped: run the same command
+again to finish an interrupted job (--redo-errors also retries the images that failed)."""
 
 
 def add_client_commands(
     subparsers: Subparsers[argparse.ArgumentParser], *, client_factory: ClientFactory = Client
 ) -> None:
-    """Register `predict` and `features` on the `kerasserve` command's subparsers.
+    """Register `predict`, `features` and `models --url` on the `kerasserve` command.
 
-    `client_factory(url, api_key=, timeout=, retry=)` builds the client (tests give it a transport).
+    `client_factory(url, api_key=, timeout=, retry=)` builds the client (tests give it a
+    transport). A `models` command already registered (the server's: what Keras can serve) keeps
+    doing that, and gains `--url` to list what a running server serves instead.
     """
     predict = subparsers.add_parser(
         "predict",
-        help="classify images with a running server",
-        description="Upload images to a kerasserve server and print its top classes.",
-        epilog=__doc__.split("\n", 2)[2] if __doc__ else None,
+        help="classify images or folders of images with a running server",
+        description="Upload images to a kerasserve server and print its top classes, or write "
+        "them to a JSON Lines file (--jsonl).",
+        epilog=BULK_EPILOG + "\n\n" + (__doc__.split("\n", 2)[2] if __doc__ else ""),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    predict.add_argument("images", nargs="+", metavar="IMAGE", help="image files ('-': stdin)")
+    predict.add_argument(
+        "images", nargs="+", metavar="IMAGE", help="image files or folders ('-': stdin)"
+    )
     _model_argument(predict)
     predict.add_argument("--top-k", type=int, default=3, help="classes per image (default 3)")
-    _common_arguments(predict)
+    predict.add_argument("--lang", default=None, help="labels' language, e.g. en or zh-CN")
+    predict.add_argument(
+        "--jsonl", type=Path, default=None, metavar="OUT", help="append one JSON line per image"
+    )
+    predict.add_argument(
+        "--concurrency", type=_positive, default=4, help="requests in flight (default 4)"
+    )
+    predict.add_argument(
+        "--per-request", type=_positive, default=1, help="images per request (default 1)"
+    )
+    predict.add_argument(
+        "--redo-errors",
+        action="store_true",
+        help="with --jsonl: predict again the files whose last line is an error",
+    )
+    _common_arguments(predict, default_url=_default_url())
     predict.set_defaults(func=partial(run_predict, make_client=client_factory))
 
     features = subparsers.add_parser(
@@ -64,20 +95,47 @@ def add_client_commands(
     features.add_argument(
         "--show", type=int, default=8, metavar="N", help="values to print per image (default 8)"
     )
-    _common_arguments(features)
+    _common_arguments(features, default_url=_default_url())
     features.set_defaults(func=partial(run_features, make_client=client_factory))
+
+    local = subparsers.choices.get("models")
+    if local is None:
+        models = subparsers.add_parser(
+            "models",
+            help="list the models a running server serves",
+            description="List the models a kerasserve server serves, their versions and state.",
+        )
+        _common_arguments(models, default_url=_default_url())
+        models.set_defaults(func=partial(run_models, make_client=client_factory))
+    else:
+        # The server's `models` lists what Keras can serve without asking anyone; --url asks a
+        # server instead. No default URL there: without --url it stays the local listing.
+        _common_arguments(local, default_url=None, json=False)
+        local.set_defaults(
+            func=partial(run_models, make_client=client_factory, local=local.get_default("func"))
+        )
+
+
+def _default_url() -> str:
+    return os.environ.get("KERASSERVE_URL", DEFAULT_URL)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
 
 
 def _model_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default=None, help="model name (default: the server's default)")
 
 
-def _common_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--url",
-        default=os.environ.get("KERASSERVE_URL", DEFAULT_URL),
-        help=f"server address (default $KERASSERVE_URL or {DEFAULT_URL})",
-    )
+def _common_arguments(
+    parser: argparse.ArgumentParser, *, default_url: str | None, json: bool = True
+) -> None:
+    where = f"$KERASSERVE_URL or {DEFAULT_URL}" if default_url else "none: list what Keras offers"
+    parser.add_argument("--url", default=default_url, help=f"server address (default {where})")
     parser.add_argument(
         "--api-key",
         default=os.environ.get("KERASSERVE_API_KEY"),
@@ -89,124 +147,202 @@ def _common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--retries", type=int, default=2, help="retries when overloaded or unreachable"
     )
-    parser.add_argument("--json", action="store_true", help="print the server's JSON answer")
+    if json:
+        parser.add_argument("--json", action="store_true", help="print the server's JSON answer")
+
+
+def _client(args: argparse.Namespace, make_client: ClientFactory) -> Client:
+    retry = Retry(max_retries=max(args.retries, 0))
+    return make_client(args.url, api_key=args.api_key, timeout=args.timeout, retry=retry)
 
 
 def run_predict(args: argparse.Namespace, make_client: ClientFactory = Client) -> int:
-    def call(client: Client, images: list[ImageInput]) -> PredictResponse:
-        return client.predict_many(images, model=args.model, top_k=args.top_k)
+    if args.jsonl is not None:
+        return _guard(partial(_bulk_predict, args, make_client))
+    return _guard(partial(_predict_tables, args, make_client))
 
-    return _run(args, make_client, call, _predict_table)
+
+def _predict_tables(args: argparse.Namespace, make_client: ClientFactory) -> int:
+    images = _read_inputs(args.images)
+    with _client(args, make_client) as client:
+        outcomes = sorted(
+            client.predict_iter(
+                images,
+                model=args.model,
+                top_k=args.top_k,
+                lang=args.lang,
+                per_request=args.per_request,
+                concurrency=args.concurrency,
+            ),
+            key=lambda outcome: outcome.index,
+        )
+    answered = [o for o in outcomes if o.result is not None and o.model is not None]
+    if args.json and answered:
+        first = answered[0]
+        assert first.model is not None
+        results = [o.result for o in answered if o.result is not None]
+        one_request = len({o.request_id for o in answered}) == 1
+        response = PredictResponse(
+            model=first.model,
+            results=results,
+            request_id=first.request_id if one_request else None,
+        )
+        print(response.model_dump_json(indent=2))
+    elif answered:
+        print(predict_tables(answered))
+    for outcome in outcomes:
+        if outcome.error is not None:
+            _error(f"{_name(images, outcome)}: {outcome.error}")
+    return EXIT_API_ERROR if len(answered) < len(outcomes) else EXIT_OK
+
+
+def _name(images: Sequence[ImageInput], outcome: ImageOutcome) -> str:
+    image = images[outcome.index]
+    return image if isinstance(image, str) else "stdin"
+
+
+def _bulk_predict(args: argparse.Namespace, make_client: ClientFactory) -> int:
+    if "-" in args.images:
+        return _fail("--jsonl reads files and folders, not stdin ('-')", EXIT_USAGE)
+    out: Path = args.jsonl
+    files = _jsonl.expand(args.images)
+    if not files:
+        return _fail(f"no images in {', '.join(args.images)}", EXIT_USAGE)
+    done = _jsonl.done_files(out, redo_errors=args.redo_errors)
+    todo = [file for file in files if _jsonl.key(file) not in done]
+    skipped = len(files) - len(todo)
+    started = time.monotonic()
+    written = failed = 0
+    finished = False
+    display = ProgressDisplay(sys.stderr)
+    try:
+        if todo:
+            with _client(args, make_client) as client, _jsonl.JsonlWriter.append_to(out) as sink:
+                outcomes = client.predict_iter(
+                    todo,
+                    model=args.model,
+                    top_k=args.top_k,
+                    lang=args.lang,
+                    per_request=args.per_request,
+                    concurrency=args.concurrency,
+                    on_progress=display,
+                )
+                for outcome in outcomes:
+                    sink.write(_jsonl.record(todo[outcome.index], outcome))
+                    written += 1
+                    failed += not outcome.ok
+        finished = True
+    finally:
+        # Also when stopped (server gone, Ctrl-C): what was written is kept, and said.
+        display.close()
+        elapsed = time.monotonic() - started
+        _summary(written, failed, skipped, out, elapsed, stopped=not finished)
+    return EXIT_API_ERROR if failed else EXIT_OK
+
+
+def _summary(
+    written: int,
+    failed: int,
+    skipped: int,
+    out: Path,
+    elapsed: float,
+    *,
+    stopped: bool,
+) -> None:
+    rate = f", {written / elapsed:.1f} images/s" if written and elapsed > 0 else ""
+    parts = [f"{written} written to {out} ({written - failed} ok, {failed} failed)"]
+    if skipped:
+        parts.append(f"{skipped} skipped (already in {out.name})")
+    tail = " before stopping" if stopped else ""
+    print(f"kerasserve: {'; '.join(parts)}; {elapsed:.1f} s{rate}{tail}", file=sys.stderr)
 
 
 def run_features(args: argparse.Namespace, make_client: ClientFactory = Client) -> int:
-    def call(client: Client, images: list[ImageInput]) -> list[FeaturesResponse]:
-        return [
-            client.features(image, model=args.model, layer=args.layer, pooling=args.pooling)
-            for image in images
-        ]
-
-    def show(answers: list[FeaturesResponse]) -> str:
-        return "\n".join(_features_text(answer, args.show) for answer in answers)
-
-    return _run(args, make_client, call, show)
-
-
-def _run(
-    args: argparse.Namespace,
-    make_client: ClientFactory,
-    call: Callable[[Client, list[ImageInput]], Any],
-    table: Callable[[Any], str],
-) -> int:
-    try:
+    def call() -> int:
         images = _read_inputs(args.images)
-        retry = Retry(max_retries=max(args.retries, 0))
-        client = make_client(args.url, api_key=args.api_key, timeout=args.timeout, retry=retry)
-        with client:
-            answer = call(client, images)
+        with _client(args, make_client) as client:
+            answers = [
+                client.features(image, model=args.model, layer=args.layer, pooling=args.pooling)
+                for image in images
+            ]
+        if args.json:
+            print(_list_json(answers))
+        else:
+            print("\n".join(features_text(answer, args.show) for answer in answers))
+        return EXIT_OK
+
+    return _guard(call)
+
+
+def run_models(
+    args: argparse.Namespace, make_client: ClientFactory = Client, local: Command | None = None
+) -> int:
+    if args.url is None and local is not None:
+        return _local_models(args, local)
+
+    def call() -> int:
+        with _client(args, make_client) as client:
+            models = client.models()
+        print(models.model_dump_json(indent=2) if args.json else models_table(models, args.url))
+        return EXIT_OK
+
+    return _guard(call)
+
+
+def _local_models(args: argparse.Namespace, local: Command) -> int:
+    try:
+        return local(args)
+    except ImportError as exc:
+        return _fail(
+            f"listing the models Keras can serve needs the server: pip install 'kerasserve[server]' "
+            f"({exc}); to list what a running server serves, pass --url",
+            EXIT_USAGE,
+        )
+
+
+def _guard(command: Callable[[], int]) -> int:
+    """Run a command, turning the errors users cause or meet into a message and an exit code."""
+    try:
+        return command()
     except OSError as exc:  # an input file
         return _fail(f"cannot read {exc.filename}: {exc.strerror}", EXIT_USAGE)
-    except ValueError as exc:
+    except (ValueError, TypeError) as exc:
         return _fail(str(exc), EXIT_USAGE)
     except TransportError as exc:
         return _fail(
             f"{exc}\n  is it running? Start one with `kerasserve serve`, or point --url at it",
             EXIT_UNREACHABLE,
         )
-    except APIError as exc:
-        return _fail(str(exc), EXIT_API_ERROR)
     except KerasServeError as exc:
         return _fail(str(exc), EXIT_API_ERROR)
-    if args.json:
-        print(_to_json(answer))
-    else:
-        print(table(answer))
-    return EXIT_OK
+    except KeyboardInterrupt:
+        return _fail("interrupted", EXIT_INTERRUPTED)
 
 
 def _read_inputs(names: Sequence[str]) -> list[ImageInput]:
-    """Paths, checked before anything is sent; '-' reads the image from stdin."""
+    """Files (folders walked for images), checked before anything is sent; '-' reads stdin."""
     images: list[ImageInput] = []
     for name in names:
         if name == "-":
             images.append(sys.stdin.buffer.read())
-            continue
-        path = Path(name)
-        if not path.is_file():
-            why = "is a directory" if path.is_dir() else "no such file"
-            raise OSError(2, why, name)
-        images.append(path)
+        else:
+            images += _jsonl.expand([name])
+    if not images:
+        raise ValueError(f"no images in {', '.join(names)}")
     return images
 
 
 def _fail(message: str, code: int) -> int:
-    print(f"kerasserve: error: {message}", file=sys.stderr)
+    _error(message)
     return code
 
 
-def _to_json(answer: Any) -> str:
-    if isinstance(answer, list):
-        return "[" + ",\n".join(item.model_dump_json(indent=2) for item in answer) + "]"
-    text: str = answer.model_dump_json(indent=2)
-    return text
+def _error(message: str) -> None:
+    print(f"kerasserve: error: {message}", file=sys.stderr)
 
 
-def _predict_table(answer: PredictResponse) -> str:
-    model = answer.model
-    lines = [
-        f"model {model.name} (runtime {model.runtime.name}, weights {model.weights.kind.value})"
-    ]
-    if model.weights.warning:
-        lines.append(f"warning: {model.weights.warning}")
-    for i, result in enumerate(answer.results):
-        t = result.timing
-        lines += ["", f"{result.filename or f'image {i}'}"]
-        width = max((len(p.label) for p in result.predictions), default=5)
-        lines.append(f"  {'#':>2}  {'label':<{width}}  {'class':<10}  {'probability':>11}")
-        lines += [
-            f"  {rank:>2}  {p.label:<{width}}  {p.class_id:<10}  {p.probability:>11.2%}"
-            for rank, p in enumerate(result.predictions, 1)
-        ]
-        decode = f", decode {t.decode_ms:.1f} ms" if t.decode_ms is not None else ""
-        lines.append(
-            f"  (batch of {t.batch_size}, queue {t.queue_ms:.1f} ms, "
-            f"inference {t.inference_ms:.1f} ms{decode})"
-        )
-    return "\n".join(lines)
-
-
-def _features_text(answer: FeaturesResponse, show: int) -> str:
-    lines = []
-    for i, result in enumerate(answer.results):
-        name = result.filename or f"image {i}"
-        head = f"{name}: {answer.model} layer {answer.layer}, pooling {answer.pooling}"
-        lines.append(f"{head}, shape {tuple(answer.shape)}")
-        vector = result.vector or []
-        values = ", ".join(f"{v:.4g}" for v in vector[:show])
-        more = ", ..." if len(vector) > show else ""
-        norm = math.sqrt(sum(v * v for v in vector))
-        lines.append(f"  [{values}{more}]  L2 norm {norm:.4g}")
-    return "\n".join(lines)
+def _list_json(answers: list[FeaturesResponse]) -> str:
+    return "[" + ",\n".join(item.model_dump_json(indent=2) for item in answers) + "]"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

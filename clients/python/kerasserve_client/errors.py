@@ -7,21 +7,25 @@ KerasServeError
  ├── APIError                  the server answered an error status (`status_code`, `code`, ...)
  │    ├── InvalidImage         400/415 invalid_image, empty_file, unsupported_media_type
  │    ├── InvalidRequest       422/405 missing_image, invalid_request, features_too_large,
- │    │                        method_not_allowed
+ │    │                        invalid_config, method_not_allowed
  │    ├── Unauthorized         401 unauthorized: missing or wrong API key
+ │    │    └── Forbidden       403 forbidden: an admin route without an admin key
  │    ├── NotFound             404 not_found
  │    │    ├── ModelNotFound   404 model_not_found
  │    │    └── LayerNotFound   404 layer_not_found
  │    ├── RequestTimeout       408 request_timeout: the upload did not arrive in time
+ │    ├── TooManyModels        409 too_many_models: loading one more would pass the server's cap
  │    ├── TooLarge             413 payload_too_large, image_too_large, too_many_images
  │    ├── ServerError          500 inference_failed, internal_error
  │    ├── Unavailable          503, retried by default
  │    │    ├── Overloaded      503 overloaded: queue full, `retry_after` says when to come back
  │    │    ├── NotReady        503 not_ready: models still loading
+ │    │    ├── ModelUnavailable 503 model_unavailable: the model failed to load or is unloaded
  │    │    └── ShuttingDown    503 shutting_down
  │    └── DeadlineExceeded     504 deadline_exceeded
  ├── UnexpectedResponse        a success status whose body is not what this API returns
- └── ReadyTimeout              `wait_until_ready` gave up
+ ├── ReadyTimeout              `wait_until_ready` gave up
+ └── InputError                an image could not be read or encoded on this side (never sent)
 """
 
 from __future__ import annotations
@@ -98,6 +102,10 @@ class Unauthorized(APIError):
     pass
 
 
+class Forbidden(Unauthorized):
+    pass
+
+
 class NotFound(APIError):
     pass
 
@@ -111,6 +119,10 @@ class LayerNotFound(NotFound):
 
 
 class RequestTimeout(APIError):
+    pass
+
+
+class TooManyModels(APIError):
     pass
 
 
@@ -134,6 +146,10 @@ class NotReady(Unavailable):
     pass
 
 
+class ModelUnavailable(Unavailable):
+    """The model exists but cannot answer: it failed to load (see `GET /v1/models`) or is gone."""
+
+
 class ShuttingDown(Unavailable):
     pass
 
@@ -148,6 +164,14 @@ class UnexpectedResponse(KerasServeError):
     def __init__(self, message: str, *, status_code: int) -> None:
         super().__init__(message)
         self.status_code = status_code
+
+
+class InputError(KerasServeError):
+    """An input could not be read or encoded, so it was never sent; the cause is chained.
+
+    `predict_iter` yields it as that image's error; the single-image calls raise the cause itself
+    (`OSError`, `TypeError`, `ValueError`).
+    """
 
 
 class ReadyTimeout(KerasServeError):
@@ -165,8 +189,12 @@ ERROR_CLASSES: dict[ErrorCode, type[APIError]] = {
     ErrorCode.MISSING_IMAGE: InvalidRequest,
     ErrorCode.INVALID_REQUEST: InvalidRequest,
     ErrorCode.FEATURES_TOO_LARGE: InvalidRequest,  # ask for pooling or a later layer
+    ErrorCode.INVALID_CONFIG: InvalidRequest,
     ErrorCode.METHOD_NOT_ALLOWED: InvalidRequest,
     ErrorCode.UNAUTHORIZED: Unauthorized,
+    ErrorCode.FORBIDDEN: Forbidden,
+    ErrorCode.TOO_MANY_MODELS: TooManyModels,
+    ErrorCode.MODEL_UNAVAILABLE: ModelUnavailable,
     ErrorCode.MODEL_NOT_FOUND: ModelNotFound,
     ErrorCode.LAYER_NOT_FOUND: LayerNotFound,
     ErrorCode.NOT_FOUND: NotFound,
@@ -187,7 +215,8 @@ ERROR_CLASSES: dict[ErrorCode, type[APIError]] = {
 # For answers without a code we know: a proxy's 502, a newer server's new code.
 _STATUS_CLASSES: dict[int, type[APIError]] = {
     401: Unauthorized,
-    403: Unauthorized,
+    403: Forbidden,
+    409: TooManyModels,
     404: NotFound,
     408: RequestTimeout,
     413: TooLarge,
@@ -233,13 +262,15 @@ def api_error(response: httpx.Response) -> APIError:
     try:
         body = ErrorResponse.model_validate_json(response.content)
     except ValidationError:
-        code = _raw_code(response)
-        text = response.text.strip()[:200] or response.reason_phrase
-        return _error_class(status, code)(
-            text,
+        raw = _raw_body(response)
+        code, message = raw.get("code"), raw.get("message")
+        text = message if isinstance(message, str) and message else None
+        body_request_id = raw.get("request_id")
+        return _error_class(status, code if isinstance(code, str) else None)(
+            text or response.text.strip()[:200] or response.reason_phrase,
             status_code=status,
-            code=code,
-            request_id=request_id,
+            code=code if isinstance(code, str) else None,
+            request_id=body_request_id if isinstance(body_request_id, str) else request_id,
             retry_after=header_retry_after,
         )
     return _error_class(status, body.code)(
@@ -253,14 +284,14 @@ def api_error(response: httpx.Response) -> APIError:
     )
 
 
-def _raw_code(response: httpx.Response) -> str | None:
-    """A code this SDK does not know yet, from a JSON body that is otherwise not ours."""
+def _raw_body(response: httpx.Response) -> dict[str, Any]:
+    """The JSON object of a body that is not an `ErrorResponse` we know: a newer server's code
+    (its message is still worth showing), a proxy's JSON; empty for anything else."""
     try:
         data = response.json()
     except ValueError:
-        return None
-    code = data.get("code") if isinstance(data, dict) else None
-    return code if isinstance(code, str) else None
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def transport_error(exc: httpx.TransportError, url: str) -> TransportError:

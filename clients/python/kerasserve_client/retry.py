@@ -6,7 +6,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from kerasserve_client.errors import APIError, KerasServeError, TransportError
+from kerasserve_client.errors import APIError, KerasServeError, ModelUnavailable, TransportError
 
 
 @dataclass(frozen=True)
@@ -14,7 +14,7 @@ class Retry:
     """Retry policy, shared by `Client` and `AsyncClient`.
 
     Retried by default: answers whose status is in `statuses` (503: overloaded, not ready, shutting
-    down), waiting what their `Retry-After` asks; and connection failures where nothing was sent.
+    down; `model_unavailable` only with a `Retry-After`), waiting what their `Retry-After` asks; and connection failures where nothing was sent.
     Never retried: any 4xx, and, unless `sent_errors=True`, failures after the request may have
     reached the server (a read timeout, a dropped connection), since the server may be doing that
     work already. Predictions are safe to repeat, so turning it on only costs server time.
@@ -66,6 +66,9 @@ class Retry:
 
     def retries(self, error: KerasServeError) -> bool:
         """Whether this kind of error is ever retried under this policy."""
+        if isinstance(error, ModelUnavailable):
+            # A model that failed to load stays failed; one being reloaded says when to return.
+            return error.retry_after is not None and error.status_code in self.statuses
         if isinstance(error, APIError):
             return error.status_code >= 500 and error.status_code in self.statuses
         if isinstance(error, TransportError):

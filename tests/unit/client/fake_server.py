@@ -15,6 +15,9 @@ import httpx
 JPEG = b"\xff\xd8\xff\xe0" + b"fake jpeg body" * 4
 PNG = b"\x89PNG\r\n\x1a\n" + b"fake png body"
 
+BAD_IMAGE = b"<not an image>"
+LABELS = {"en": "class", "zh-CN": "类别"}
+
 WEIGHTS = {"kind": "random", "path": None, "random": True, "warning": "random weights"}
 RUNTIME = {"name": "keras", "detail": None, "max_abs_diff": None}
 
@@ -38,6 +41,10 @@ def model_info(name: str, *, default: bool = False) -> dict[str, Any]:
         },
         "state": "ready",
         "default": default,
+        "version": 2,
+        "versions": [1, 2],
+        "output_kind": "softmax",
+        "labels_languages": ["en", "zh-CN"],
     }
 
 
@@ -81,11 +88,19 @@ class FakeServer:
     """Answers like kerasserve serving `models`; `script()` queues answers for one route first.
 
     A predict answer has one result per uploaded part, named after it, with its byte count as the
-    top class index, so tests can tell which image a result came from.
+    top class index, so tests can tell which image a result came from. Like the server, a request
+    with a part holding `BAD_IMAGE` fails whole (400 invalid_image). Labels follow `?lang=`
+    (`en` or `zh-CN`); `output_kind` is what the model claims to be.
     """
 
-    def __init__(self, models: tuple[str, ...] = ("MobileNetV2",), default: str | None = None):
+    def __init__(
+        self,
+        models: tuple[str, ...] = ("MobileNetV2",),
+        default: str | None = None,
+        output_kind: str | None = "softmax",
+    ):
         self.models = models
+        self.output_kind = output_kind
         self.default = default if default is not None else models[0] if models else None
         self.requests: list[httpx.Request] = []
         self.ready = True
@@ -138,7 +153,13 @@ class FakeServer:
 
     def _predict(self, request: httpx.Request, model: str) -> httpx.Response:
         uploads = parts(request)
+        for i, part in enumerate(uploads):
+            if BAD_IMAGE in part.content:
+                return error(400, "invalid_image", f"image {i} ({part.filename}) does not decode")
         k = int(request.url.params.get("top_k", 5))
+        lang = request.url.params.get("lang", "en")
+        if lang not in LABELS:
+            return error(422, "invalid_request", f"no labels in {lang!r}; have en, zh-CN")
         results = [
             {
                 "filename": part.filename,
@@ -146,7 +167,7 @@ class FakeServer:
                     {
                         "index": len(part.content) + rank,
                         "class_id": f"n{len(part.content) + rank:08d}",
-                        "label": f"class {len(part.content) + rank}",
+                        "label": f"{LABELS[lang]} {len(part.content) + rank}",
                         "probability": 0.5 / (rank + 1),
                     }
                     for rank in range(k)
@@ -155,7 +176,14 @@ class FakeServer:
             }
             for part in uploads
         ]
-        model_ref = {"name": model, "weights": WEIGHTS, "runtime": RUNTIME}
+        model_ref = {
+            "name": model,
+            "version": 2,
+            "weights": WEIGHTS,
+            "runtime": RUNTIME,
+            "output_kind": self.output_kind,
+            "labels_language": lang,
+        }
         body = {"model": model_ref, "results": results, "request_id": f"req-{len(self.requests)}"}
         return httpx.Response(200, content=json.dumps(body).encode(), headers=_json)
 

@@ -13,11 +13,13 @@ from kerasserve_client.errors import (
     ClientTimeout,
     ConnectError,
     DeadlineExceeded,
+    Forbidden,
     InvalidImage,
     InvalidRequest,
     KerasServeError,
     LayerNotFound,
     ModelNotFound,
+    ModelUnavailable,
     NotFound,
     NotReady,
     Overloaded,
@@ -25,6 +27,7 @@ from kerasserve_client.errors import (
     ServerError,
     ShuttingDown,
     TooLarge,
+    TooManyModels,
     TransportError,
     Unauthorized,
     Unavailable,
@@ -47,6 +50,10 @@ CODES = [
     ("features_too_large", 422, InvalidRequest),
     ("method_not_allowed", 405, InvalidRequest),
     ("unauthorized", 401, Unauthorized),
+    ("forbidden", 403, Forbidden),
+    ("too_many_models", 409, TooManyModels),
+    ("invalid_config", 422, InvalidRequest),
+    ("model_unavailable", 503, ModelUnavailable),
     ("model_not_found", 404, ModelNotFound),
     ("layer_not_found", 404, LayerNotFound),
     ("not_found", 404, NotFound),
@@ -120,7 +127,8 @@ def test_overload_family_is_catchable_as_unavailable():
     [
         (400, InvalidRequest),
         (401, Unauthorized),
-        (403, Unauthorized),
+        (403, Forbidden),
+        (409, TooManyModels),
         (404, NotFound),
         (408, RequestTimeout),
         (413, TooLarge),
@@ -151,14 +159,17 @@ def test_an_empty_error_body_uses_the_reason_phrase():
     assert err.message == "Bad Gateway"
 
 
-def test_a_code_newer_than_this_sdk_is_kept_as_text():
-    response = httpx.Response(409, json={"code": "conflict_of_interest", "message": "later"})
+def test_a_code_newer_than_this_sdk_is_kept_as_text_with_its_message():
+    body = {"code": "conflict_of_interest", "message": "later", "request_id": "r9"}
+    response = httpx.Response(418, json=body)
 
     err = api_error(response)
 
     assert type(err) is InvalidRequest
     assert err.code == "conflict_of_interest"
-    assert str(err).startswith("409 conflict_of_interest: ")
+    assert err.message == "later"
+    assert err.request_id == "r9"
+    assert str(err) == "418 conflict_of_interest: later [request r9]"
 
 
 def test_retry_after_header_is_used_when_the_body_has_none():

@@ -116,7 +116,7 @@ async def test_a_text_mode_file_is_refused_with_a_hint(make, tmp_path):
 async def test_an_unsupported_input_type_is_refused(make):
     client = make(model="MobileNetV2")
 
-    with pytest.raises(TypeError, match="pass a path, bytes, or a file opened 'rb'"):
+    with pytest.raises(TypeError, match="pass a path, bytes, a file opened 'rb', a uint8 numpy"):
         await client.predict(12345)
 
 
