@@ -6,62 +6,65 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench import machine, report
-from bench.run import Plan, log, run
+from bench import analysis, machine, report
+from bench.run import ALL_TARGETS, Plan, log, run
 
-RESULTS = Path(__file__).resolve().parent / "results"
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+README = ROOT / "README.md"
+DOCS = ROOT / "docs" / "benchmark.md"
+QUICK_TARGETS = ["raw-keras", "ceiling", "keras"]
 
 
 def _ints(text: str) -> list[int]:
-    return [int(x) for x in text.split(",") if x.strip()]
+    try:
+        values = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected integers like 1,8,32, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected integers >= 1 like 1,8,32, got {text!r}")
+    return values
 
 
-def _names(text: str) -> list[str]:
-    return [x.strip() for x in text.split(",") if x.strip()]
+def _targets(text: str) -> list[str]:
+    names = [x.strip() for x in text.split(",") if x.strip()]
+    unknown = [n for n in names if n not in ALL_TARGETS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown target(s) {unknown or text!r}; pick from {','.join(ALL_TARGETS)}"
+        )
+    return names
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m bench",
-        description="Raw model limit vs the seed's Flask server vs kerasserve (each runtime), one run.",
+        description="The raw limits, the front-end ceiling, plain FastAPI, the classic Flask app "
+        "and kerasserve on each runtime: one run, the same load on each.",
     )
     p.add_argument(
-        "--runtimes",
-        type=_names,
-        default=["keras", "openvino"],
-        help="kerasserve runtimes to measure; one the server refuses is reported unavailable (default keras,openvino)",
+        "--targets",
+        type=_targets,
+        default=None,
+        help=f"a subset, comma-separated (default all: {','.join(ALL_TARGETS)})",
     )
     p.add_argument(
-        "--concurrency",
-        type=_ints,
-        default=[1, 8, 32, 64],
-        help="clients, small photos (default 1,8,32,64)",
+        "--clients", type=_ints, default=[1, 8, 32], help="concurrent clients (default 1,8,32)"
+    )
+    p.add_argument("--warmup", type=float, default=2.0, help="seconds of load before each window")
+    p.add_argument("--duration", type=float, default=7.0, help="measured seconds per point")
+    p.add_argument(
+        "--starts",
+        type=int,
+        default=5,
+        help="fresh starts of the default target at 32 clients, for the spread (default 5)",
     )
     p.add_argument(
-        "--phone-concurrency",
-        type=_ints,
-        default=[1, 8, 32, 64],
-        help="clients, phone photos (default 1,8,32,64)",
-    )
-    p.add_argument(
-        "--variants",
-        type=_names,
-        default=["small", "phone"],
-        help="upload sets (default small,phone)",
-    )
-    p.add_argument(
-        "--warmup", type=float, default=3.0, help="seconds of load before each measured window"
-    )
-    p.add_argument("--duration", type=float, default=8.0, help="measured seconds per point")
-    p.add_argument("--no-seed", action="store_true", help="skip the seed Flask baseline")
-    p.add_argument(
-        "--no-profile",
-        action="store_true",
-        help="skip the py-spy profile of each kerasserve runtime",
-    )
-    p.add_argument(
-        "--once", action="store_true", help="raw limits only before the load, not after too"
+        "--raw-passes",
+        type=int,
+        choices=[1, 2],
+        default=2,
+        help="raw limits before the servers only (1) or before and after (2, the default)",
     )
     p.add_argument(
         "--server-arg",
@@ -69,6 +72,9 @@ def parser() -> argparse.ArgumentParser:
         default=[],
         metavar="ARG",
         help="extra flag for every kerasserve server, e.g. --server-arg=--max-wait-ms=2",
+    )
+    p.add_argument(
+        "--profile", action="store_true", help="also profile each kerasserve target with py-spy"
     )
     p.add_argument(
         "--max-noise",
@@ -91,13 +97,16 @@ def parser() -> argparse.ArgumentParser:
         "--out", type=Path, default=RESULTS, help="results folder (default bench/results)"
     )
     p.add_argument(
-        "--no-readme", action="store_true", help="do not rewrite the README's bench section"
+        "--no-docs",
+        action="store_true",
+        help="do not rewrite docs/benchmark.md's tables and the README's bench section",
     )
     p.add_argument(
         "--quick",
         action="store_true",
-        help="smoke run: keras only, small photos, 8 clients, 1+2 s per point, no profile, results in "
-        "--out (default bench/results/tmp/quick), README untouched",
+        help=f"smoke run: {','.join(QUICK_TARGETS)} (or --targets), 8 clients, 0.5+1.5 s per "
+        "point, one start, batches up to 8; results in --out (default bench/results/tmp/quick), "
+        "docs untouched",
     )
     return p
 
@@ -105,33 +114,32 @@ def parser() -> argparse.ArgumentParser:
 def plan_from(args: argparse.Namespace) -> Plan:
     if args.quick:
         return Plan(
-            runtimes=["keras"],
-            concurrency=[8],
-            phone_concurrency=[],
-            variants=["small"],
-            warmup_s=1.0,
-            measure_s=2.0,
+            targets=args.targets or QUICK_TARGETS,
+            clients=[8],
+            warmup_s=0.5,
+            measure_s=1.5,
+            starts=1,
+            spread_clients=8,
             raw_sizes=[1, 8],
             raw_seconds=0.3,
-            raw_twice=False,
-            seed=not args.no_seed,
-            server_args=args.server_arg,
+            raw_passes=1,
+            server_args=["--max-batch-size", "8", *args.server_arg],
             profile=False,
             quick=True,
             retries=0,
             retry_budget_s=0,
+            ready_timeout_s=120,
         )
     return Plan(
-        runtimes=args.runtimes,
-        concurrency=args.concurrency,
-        phone_concurrency=args.phone_concurrency,
-        variants=args.variants,
+        targets=args.targets or list(ALL_TARGETS),
+        clients=args.clients,
         warmup_s=args.warmup,
         measure_s=args.duration,
-        raw_twice=not args.once,
-        seed=not args.no_seed,
+        starts=args.starts,
+        spread_clients=analysis.HEADLINE_CLIENTS,
+        raw_passes=args.raw_passes,
         server_args=args.server_arg,
-        profile=not args.no_profile,
+        profile=args.profile,
         max_noise_cores=args.max_noise,
         retries=args.retries,
     )
@@ -140,7 +148,10 @@ def plan_from(args: argparse.Namespace) -> Plan:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser().parse_args(argv)
-    plan = plan_from(args)
+    try:
+        plan = plan_from(args)
+    except ValueError as exc:
+        parser().error(str(exc))
     if args.wait_idle > 0:
         log(f"waiting up to {args.wait_idle:.0f} s for an idle machine")
         busy = machine.wait_idle(args.wait_idle)
@@ -148,21 +159,20 @@ def main(argv: list[str] | None = None) -> int:
     out_dir: Path = args.out
     if args.quick and args.out == RESULTS:
         out_dir = RESULTS / "tmp" / "quick"
-    result = run(plan, out_dir / "tmp" if out_dir == RESULTS else out_dir / "work", argv)
-    result["checks"] = report.checks(result)
+    work = out_dir / "tmp" if out_dir == RESULTS else out_dir / "work"
+    result = run(plan, work, argv)
+    result["checks"] = analysis.checks(result)
     paths = report.write(result, out_dir)
     log(f"wrote {', '.join(str(p) for p in paths.values())}")
-    if not (args.quick or args.no_readme):
+    if not (args.quick or args.no_docs):
         image = (
-            paths["png"].relative_to(README.parent)
-            if paths["png"].is_relative_to(README.parent)
-            else paths["png"]
+            paths["png"].relative_to(ROOT) if paths["png"].is_relative_to(ROOT) else paths["png"]
         )
-        if report.update_readme(README, report.markdown(result), str(image)):
-            log(f"updated the bench section of {README}")
-        else:
-            log(
-                f"{README} has no {report.README_START} ... {report.README_END} markers: left alone"
-            )
+        readme = report.short_markdown(result) + f"\n![benchmark]({image})\n"
+        for path, body in ((DOCS, report.markdown(result)), (README, readme)):
+            if report.replace_section(path, body):
+                log(f"updated the bench section of {path}")
+            else:
+                log(f"{path} has no {report.START} ... {report.END} markers: left alone")
     print(paths["md"].read_text())
     return 0

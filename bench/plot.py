@@ -1,11 +1,13 @@
-"""The benchmark's figure: throughput and p99 latency against concurrency, one line per target."""
+"""The benchmark's figure: throughput and p99 latency against clients, one line per target."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from bench.report import ideal_img_s, raw_limit
+from bench import analysis
+
+RAW_COLOURS = {"raw-keras": "grey", "raw-openvino": "tab:purple", "raw-int8": "tab:pink"}
 
 
 def plot(result: dict[str, Any], path: Path) -> None:
@@ -14,54 +16,50 @@ def plot(result: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    variants = [
-        v for v in ("small", "phone") if any(p["variant"] == v for p in result.get("points", []))
-    ]
-    fig, axes = plt.subplots(
-        len(variants) or 1, 2, figsize=(11, 3.8 * max(1, len(variants))), squeeze=False
-    )
-    targets = list(dict.fromkeys(p["target"] for p in result.get("points", [])))
-    keras = raw_limit(result, "keras")
-    cores = int(result.get("machine", {}).get("cores") or 2)
-    for row, variant in enumerate(variants):
-        tput, p99 = axes[row]
-        for target in targets:
-            pts = sorted(
-                (p for p in result["points"] if p["target"] == target and p["variant"] == variant),
-                key=lambda p: p["concurrency"],
+    from bench.report import label
+
+    fig, (tput, p99) = plt.subplots(1, 2, figsize=(12, 4.6))
+    points = result.get("points", [])
+    for target in dict.fromkeys(p["target"] for p in points):
+        pts = sorted((p for p in points if p["target"] == target), key=lambda p: p["concurrency"])
+        xs = [p["concurrency"] for p in pts]
+        style = {"ls": ":", "color": "black"} if target == "ceiling" else {}
+        line = tput.plot(
+            xs, [p["img_s"] for p in pts], marker="o", label=label(result, target), **style
+        )
+        p99.plot(xs, [p["p99_ms"] or float("nan") for p in pts], marker="o", **style)
+        if target == "default" and (stats := analysis.default_spread(result)):
+            tput.errorbar(
+                [analysis.top_clients(result)],
+                [stats["median"]],
+                yerr=[[stats["median"] - stats["min"]], [stats["max"] - stats["median"]]],
+                fmt="none",
+                capsize=4,
+                color=line[0].get_color(),
             )
-            if not pts:
-                continue
-            xs = [p["concurrency"] for p in pts]
-            tput.plot(xs, [p["img_s"] for p in pts], marker="o", label=target)
-            p99.plot(xs, [p["p99_ms"] or float("nan") for p in pts], marker="o", label=target)
-        for rt in result.get("raw", {}):
-            limit = raw_limit(result, rt)
-            if limit and variant == "small":
-                tput.axhline(
-                    limit["best_img_s"],
-                    ls="--",
-                    lw=1,
-                    color="grey" if rt == "keras" else "tab:purple",
-                    label=f"raw {rt} limit",
-                )
-        if keras and variant == "phone" and "decode_ms" in keras:
-            ideal = ideal_img_s(keras["decode_ms"]["phone"], keras["infer_ms_per_img"], cores)
+    for name in result.get("raw", {}):
+        limit = analysis.raw_limit(result, name)
+        if limit:
             tput.axhline(
-                ideal, ls="--", lw=1, color="grey", label="decode + inference ideal (keras)"
+                limit["best_img_s"],
+                ls="--",
+                lw=1,
+                color=RAW_COLOURS.get(name, "grey"),
+                label=f"{label(result, name)} (batch {limit['best_batch']})",
             )
-        for ax, title in ((tput, "throughput (img/s)"), (p99, "p99 latency (ms)")):
-            ax.set_xscale("log", base=2)
-            levels = sorted({p["concurrency"] for p in result["points"] if p["variant"] == variant})
-            ax.set_xticks(levels, [str(c) for c in levels])
-            ax.minorticks_off()
-            ax.set_xlabel("concurrent clients")
-            ax.set_title(f"{variant} photos: {title}")
-            ax.grid(True, alpha=0.3)
+    levels = sorted({p["concurrency"] for p in points}) or [1]
+    for ax, title in ((tput, "throughput (img/s)"), (p99, "p99 latency (ms)")):
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(levels, [str(c) for c in levels])
+        ax.minorticks_off()
+        ax.set_xlabel("concurrent clients (small photos)")
+        ax.set_title(title)
+        ax.grid(True, alpha=0.3)
+    if any(p["p99_ms"] for p in points):
         p99.set_yscale("log")
-        tput.set_ylim(bottom=0)
-        tput.legend(fontsize=8)
+    tput.set_ylim(bottom=0)
+    tput.legend(fontsize=7, loc="upper left", bbox_to_anchor=(0, -0.15), ncol=2)
     fig.suptitle(f"kerasserve benchmark, MobileNetV2, {result['date']}", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)

@@ -122,13 +122,14 @@ def cpu_by_group(
     window_s: float,
 ) -> dict[str, float]:
     """Cores used per thread group: Python threads by name, native ones by OS name."""
-    groups: Counter[str] = Counter()
+    groups: dict[str, float] = {}
     for tid, (comm, cpu) in after.items():
         used = cpu - before.get(tid, (comm, 0.0))[1]
         name = names.get(tid)
         group = re.sub(r"_\d+$", "", name) if name else f"native {comm}"
-        groups[group] += used / window_s
-    return {k: round(v, 3) for k, v in groups.most_common() if v >= 0.005}
+        groups[group] = groups.get(group, 0.0) + used / window_s
+    ordered = sorted(groups.items(), key=lambda kv: -kv[1])
+    return {k: round(v, 3) for k, v in ordered if v >= 0.005}
 
 
 def _thread_samples(raw: str) -> list[tuple[str, int]]:

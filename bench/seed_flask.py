@@ -1,6 +1,6 @@
-"""A port of the seed's Flask server: the baseline users have today.
+"""The classic Flask app: the server behind the classic Flask `/predict` contract, ported as is.
 
-What the seed did, kept as it was: one Flask app, `POST /predict` with the file field
+What the classic app did, kept as it was: one Flask app, `POST /predict` with the file field
 `image`, Pillow open + RGB + resize to 224 (no JPEG draft), `img_to_array`, `preprocess_input`,
 then `model.predict(x)` on a batch of one per request, `decode_predictions` top-5, and Flask's
 own threaded development server (`app.run(threaded=True)`), one process. The only change:

@@ -38,8 +38,9 @@ def free_port() -> int:
 class Target:
     """One server configuration to measure."""
 
-    name: str  # e.g. "kerasserve-keras"
-    kind: str  # "kerasserve" | "seed-flask"
+    name: str  # e.g. "keras": the `--targets` name
+    label: str  # e.g. "kerasserve --runtime keras": how tables show it
+    kind: str  # "kerasserve" | "classic-flask" | "fastapi-plain" | "ceiling"
     runtime: str
     argv: list[str]  # after `python -m`
     predict_path: str
@@ -50,19 +51,61 @@ class Target:
     def shown(self) -> str:
         return "python -m " + " ".join(self.argv)
 
+    @property
+    def has_readyz(self) -> bool:
+        return self.kind in ("kerasserve", "ceiling")
 
-def kerasserve_target(runtime: str, extra: list[str]) -> Target:
+
+# kerasserve's runtimes as the benchmark's target names: the flags each one adds.
+KERASSERVE_RUNTIMES: dict[str, list[str]] = {
+    "default": [],
+    "keras": ["--runtime", "keras"],
+    "openvino": ["--runtime", "openvino"],
+    "int8": ["--runtime", "openvino", "--precision", "int8"],
+}
+OTHER_SERVERS = ("ceiling", "fastapi", "flask")
+SERVER_TARGETS = (*OTHER_SERVERS, *KERASSERVE_RUNTIMES)
+
+
+def kerasserve_target(name: str, extra: list[str]) -> Target:
     argv = ["service", "serve", "--host", HOST, "--model", MODEL, "--weights", "none"]
-    argv += ["--runtime", runtime, *extra]
+    flags = KERASSERVE_RUNTIMES[name]
+    argv += [*flags, *extra]
+    label = "kerasserve " + (" ".join(flags) if flags else "(default flags)")
+    runtime = flags[1] if flags else "auto"
+    return Target(name, label, "kerasserve", runtime, argv, f"/v1/models/{MODEL}/predict")
+
+
+def classic_flask_target() -> Target:
+    argv = ["bench.seed_flask", "--host", HOST]
+    return Target("flask", "the classic Flask app", "classic-flask", "keras", argv, "/predict")
+
+
+def fastapi_plain_target() -> Target:
+    argv = ["bench.fastapi_plain", "--host", HOST]
     return Target(
-        f"kerasserve-{runtime}", "kerasserve", runtime, argv, f"/v1/models/{MODEL}/predict"
+        "fastapi", "plain FastAPI, no batching", "fastapi-plain", "keras", argv, "/predict"
     )
 
 
-def seed_target() -> Target:
-    return Target(
-        "seed-flask", "seed-flask", "keras", ["bench.seed_flask", "--host", HOST], "/predict"
-    )
+def ceiling_target() -> Target:
+    argv = ["bench.ceiling", "--host", HOST]
+    path = f"/v1/models/{MODEL}/predict"
+    return Target("ceiling", "front-end ceiling (no model)", "ceiling", "none", argv, path)
+
+
+def server_target(name: str, extra: list[str]) -> Target:
+    """The target called `name` (one of SERVER_TARGETS); `extra` goes to kerasserve only."""
+    if name in KERASSERVE_RUNTIMES:
+        return kerasserve_target(name, extra)
+    makers = {
+        "ceiling": ceiling_target,
+        "fastapi": fastapi_plain_target,
+        "flask": classic_flask_target,
+    }
+    if name not in makers:
+        raise ValueError(f"unknown server target {name!r}; known: {', '.join(SERVER_TARGETS)}")
+    return makers[name]()
 
 
 @dataclass
@@ -114,10 +157,10 @@ class Running:
                 self.process.wait(10)
 
 
-def start(target: Target, log_dir: Path) -> Running:
+def start(target: Target, log_dir: Path, suffix: str = "") -> Running:
     port = free_port()
     log_dir.mkdir(parents=True, exist_ok=True)
-    log_path = log_dir / f"{target.name}.log"
+    log_path = log_dir / f"{target.name}{suffix}.log"
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
@@ -139,7 +182,7 @@ async def wait_ready(server: Running, warm_request: bytes, timeout: float) -> No
         if time.perf_counter() > deadline:
             raise TimeoutError(f"not ready after {timeout:.0f} s: {server.failure_reason()}")
         try:
-            if server.target.kind == "kerasserve":
+            if server.target.has_readyz:
                 status, _ = await http_get(HOST, server.port, "/readyz", timeout=5)
                 if status != 200:
                     raise ConnectionError(f"readyz {status}")
@@ -152,7 +195,7 @@ async def wait_ready(server: Running, warm_request: bytes, timeout: float) -> No
     server.started_s = time.perf_counter() - server.launched_at
     client = Client(HOST, server.port, [warm_request], 0)
     try:
-        for _ in range(3):  # the seed's first `predict` builds its predict function
+        for _ in range(3):  # the classic app's first `predict` builds its predict function
             sample = await client.one(timeout=120)
             if not sample.ok:
                 raise RuntimeError(f"warm-up request failed ({sample.error}): {server.log_tail(5)}")
@@ -165,13 +208,14 @@ async def describe_model(server: Running) -> dict[str, Any]:
     import json
 
     if server.target.kind != "kerasserve":
-        return {"runtime": "keras", "detail": "model.predict per request (Keras)"}
+        return {"runtime": server.target.runtime, "detail": BASELINE_DETAIL[server.target.kind]}
     status, body = await http_get(HOST, server.port, f"/v1/models/{MODEL}")
     if status != 200:
         return {}
     info = json.loads(body)
     runtime, batching = info.get("runtime", {}), info.get("batching", {})
     return {
+        "version": info.get("version"),
         "runtime": runtime.get("name"),
         "detail": runtime.get("detail"),
         "max_abs_diff": runtime.get("max_abs_diff"),
@@ -181,6 +225,12 @@ async def describe_model(server: Running) -> dict[str, Any]:
         "throughput_by_batch": batching.get("throughput_by_batch"),
     }
 
+
+BASELINE_DETAIL = {
+    "classic-flask": "model.predict per request (Keras), Flask's threaded server",
+    "fastapi-plain": "model(x) per request (Keras, eager) in Starlette's thread pool",
+    "ceiling": "decode_image + a constant top-5, no model",
+}
 
 _HIST = re.compile(rb'^kerasserve_batch_size_(sum|count)\{model="([^"]*)"\} (\S+)$', re.M)
 

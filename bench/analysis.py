@@ -1,0 +1,216 @@
+"""From a run's raw results to its figures: limits, the spread, ratios, and the issue's targets.
+
+Pure functions of the result dictionary `bench.run.run` returns (no I/O), so that tests can
+hold every rule on hand-made results.
+"""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any
+
+KERASSERVE = ("default", "keras", "openvino", "int8")
+HEADLINE_CLIENTS = 32
+CEILING_SHARE = 0.8  # issue 12 item 5: kerasserve's best runtime >= 0.8x the front-end ceiling
+
+
+def top_clients(result: dict[str, Any]) -> int:
+    """The client count the headline figures are taken at (32; the quick smoke run: 8)."""
+    return int(result.get("plan", {}).get("spread_clients") or HEADLINE_CLIENTS)
+
+
+def raw_limit(result: dict[str, Any], name: str) -> dict[str, Any] | None:
+    """The best of a raw target's passes: highest img/s, lowest batch-1 latency."""
+    runs = [r for r in result.get("raw", {}).get(name, []) if "by_batch" in r]
+    if not runs:
+        return None
+    best = max(runs, key=lambda r: r["best_img_s"])
+    return {
+        "best_img_s": best["best_img_s"],
+        "best_batch": best["best_batch"],
+        "infer_ms_per_img": best["infer_ms_per_img"],
+        "batch1_latency_ms": min(r["batch1_latency_ms"] for r in runs),
+        "by_batch": best["by_batch"],
+        "detail": best.get("detail"),
+        "command": best.get("command"),
+        "passes": [r["best_img_s"] for r in runs],
+    }
+
+
+def raw_note(result: dict[str, Any], name: str) -> str | None:
+    """Why a raw target has no figure (skipped, or unavailable), None when it has one."""
+    runs = result.get("raw", {}).get(name, [])
+    if not runs or any("by_batch" in r for r in runs):
+        return None
+    first = runs[0]
+    if "skipped" in first:
+        return f"skipped: {first['skipped']}"
+    return f"unavailable: {first.get('unavailable', '?')}"
+
+
+def point(result: dict[str, Any], target: str, clients: int) -> dict[str, Any] | None:
+    return next(
+        (
+            p
+            for p in result.get("points", [])
+            if p["target"] == target and p["concurrency"] == clients
+        ),
+        None,
+    )
+
+
+def spread(values: list[float]) -> dict[str, float] | None:
+    """Median, min, max and the largest deviation from the median, in % of it."""
+    if not values:
+        return None
+    median = statistics.median(values)
+    deviation = max(abs(v - median) for v in values) / median * 100 if median else 0.0
+    return {
+        "n": len(values),
+        "median": median,
+        "min": min(values),
+        "max": max(values),
+        "max_dev_pct": deviation,
+    }
+
+
+def default_spread(result: dict[str, Any]) -> dict[str, float] | None:
+    starts = result.get("spread", {}).get("starts", [])
+    return spread([s["img_s"] for s in starts if "img_s" in s])
+
+
+def headline(result: dict[str, Any], target: str) -> float | None:
+    """A target's img/s at the top client count (32); for the default target, the median of its starts."""
+    if target == "default":
+        stats = default_spread(result)
+        if stats is not None:
+            return stats["median"]
+    found = point(result, target, top_clients(result))
+    return None if found is None else float(found["img_s"])
+
+
+def best_kerasserve(result: dict[str, Any]) -> tuple[str, float] | None:
+    """kerasserve's fastest runtime at the top client count, as (target, img/s)."""
+    figures = [(t, headline(result, t)) for t in KERASSERVE]
+    measured = [(t, v) for t, v in figures if v is not None]
+    return max(measured, key=lambda tv: tv[1]) if measured else None
+
+
+def rises_with_clients(result: dict[str, Any], target: str) -> list[dict[str, Any]]:
+    """Each step between client counts: does throughput hold or rise (8 >= 1, 32 >= 8)?"""
+    by_clients = {p["concurrency"]: p for p in result.get("points", []) if p["target"] == target}
+    levels = sorted(by_clients)
+    steps = []
+    for low, high in zip(levels, levels[1:], strict=False):
+        a, b = by_clients[low], by_clients[high]
+        steps.append(
+            {
+                "from": low,
+                "to": high,
+                "from_img_s": a["img_s"],
+                "to_img_s": b["img_s"],
+                "holds": b["img_s"] >= a["img_s"],
+            }
+        )
+    return steps
+
+
+def ratios(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every server target at the top client count against the ceiling and the raw limits."""
+    ceiling = headline(result, "ceiling")
+    raws = {name: raw_limit(result, name) for name in ("raw-keras", "raw-openvino", "raw-int8")}
+    rows = []
+    for target in dict.fromkeys(p["target"] for p in result.get("points", [])):
+        value = headline(result, target)
+        if value is None:
+            continue
+        row: dict[str, Any] = {"target": target, "img_s": value}
+        row["vs_ceiling"] = value / ceiling if ceiling else None
+        for name, limit in raws.items():
+            row[f"vs_{name}"] = value / limit["best_img_s"] if limit else None
+        rows.append(row)
+    return rows
+
+
+def _check(
+    name: str, goal: str, measured: float | None, met: bool | None, detail: str
+) -> dict[str, Any]:
+    return {"name": name, "goal": goal, "measured": measured, "met": met, "detail": detail}
+
+
+def checks(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """The issue's targets, met or missed, each with the figures it was decided on."""
+    out = []
+    n = top_clients(result)
+    ceiling = headline(result, "ceiling")
+    best = best_kerasserve(result)
+    goal = f"kerasserve's best runtime, small photos, {n} clients >= {CEILING_SHARE}x the front-end ceiling"
+    if best and ceiling:
+        share = best[1] / ceiling
+        out.append(
+            _check(
+                "front-end ceiling",
+                goal,
+                share,
+                share >= CEILING_SHARE,
+                f"{best[0]} {best[1]:.1f} / ceiling {ceiling:.1f} img/s",
+            )
+        )
+    else:
+        missing = "the ceiling" if not ceiling else "no kerasserve target"
+        out.append(_check("front-end ceiling", goal, None, None, f"not measured: {missing}"))
+
+    steps = rises_with_clients(result, "keras")
+    goal = "kerasserve --runtime keras: throughput never falls as clients rise"
+    if steps:
+        goal += " (" + ", ".join(f"{s['to']} >= {s['from']}" for s in steps) + ")"
+        worst = min(s["to_img_s"] / s["from_img_s"] for s in steps)
+        detail = "; ".join(
+            f"{s['to']} vs {s['from']}: {s['to_img_s']:.1f} vs {s['from_img_s']:.1f} img/s"
+            + ("" if s["holds"] else " **FALLS**")
+            for s in steps
+        )
+        out.append(
+            _check("no fall with clients", goal, worst, all(s["holds"] for s in steps), detail)
+        )
+    else:
+        out.append(_check("no fall with clients", goal, None, None, "not measured"))
+
+    raw_keras = raw_limit(result, "raw-keras")
+    keras_top = point(result, "keras", n)
+    goal = f"kerasserve --runtime keras, {n} clients >= 0.8x the raw Keras limit"
+    if raw_keras and keras_top:
+        share = keras_top["img_s"] / raw_keras["best_img_s"]
+        detail = f"{keras_top['img_s']:.1f} / {raw_keras['best_img_s']:.1f} img/s"
+        out.append(_check("batching vs raw Keras", goal, share, share >= 0.8, detail))
+    else:
+        out.append(_check("batching vs raw Keras", goal, None, None, "not measured"))
+
+    flask_top = point(result, "flask", n)
+    goal = f"kerasserve --runtime keras, {n} clients >= 4x the classic Flask app"
+    if keras_top and flask_top and flask_top["img_s"] > 0:
+        times = keras_top["img_s"] / flask_top["img_s"]
+        detail = f"{keras_top['img_s']:.1f} / {flask_top['img_s']:.1f} img/s"
+        out.append(_check("batching vs the classic Flask app", goal, times, times >= 4, detail))
+    else:
+        out.append(_check("batching vs the classic Flask app", goal, None, None, "not measured"))
+
+    keras1 = point(result, "keras", 1)
+    goal = "kerasserve --runtime keras, 1 client: p50 - raw Keras batch-1 latency <= 10 ms"
+    if raw_keras and keras1 and keras1["p50_ms"] is not None:
+        extra = keras1["p50_ms"] - raw_keras["batch1_latency_ms"]
+        detail = f"p50 {keras1['p50_ms']:.1f} ms vs raw {raw_keras['batch1_latency_ms']:.1f} ms"
+        out.append(_check("waiting costs nothing", goal, extra, extra <= 10, detail))
+    else:
+        out.append(_check("waiting costs nothing", goal, None, None, "not measured"))
+
+    ov_top = point(result, "openvino", n)
+    goal = f"kerasserve --runtime openvino, {n} clients >= 1.5x the raw Keras limit"
+    if raw_keras and ov_top:
+        share = ov_top["img_s"] / raw_keras["best_img_s"]
+        detail = f"{ov_top['img_s']:.1f} / {raw_keras['best_img_s']:.1f} img/s"
+        out.append(_check("past the framework", goal, share, share >= 1.5, detail))
+    else:
+        reason = result.get("targets", {}).get("openvino", {}).get("reason", "not measured")
+        out.append(_check("past the framework", goal, None, None, reason))
+    return out
