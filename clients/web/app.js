@@ -1,318 +1,487 @@
-// kerasserve web page: pick a model, choose/drop/paste/take a photo, show the top predictions.
-// Plain browser JavaScript, no build step and nothing loaded from the internet. URLs are relative
-// to the page, so it works on any host and under a path prefix.
-'use strict';
+// kerasserve web page: pick a model, add photos (choose, drop, paste, camera), see each one's answer.
+// Plain browser JavaScript modules: no build step and nothing loaded from the internet.
 
-(() => {
-  const TOP_K = 5;
-  const TIMEOUT_MS = 60000;
+import { UiError, getJson, upload } from './api.js';
+import { createCard, renderCard } from './gallery.js';
+import { prepare } from './photos.js';
 
-  // A message for people per server error code (docs/API.md); the server's own text goes below it.
-  const CODE_MESSAGES = {
-    invalid_image: 'This file could not be read as an image.',
-    empty_file: 'The file is empty.',
-    unsupported_media_type: 'This is not an image format the server reads. Use a JPEG, PNG or WebP photo.',
-    image_too_large: 'This photo has too many pixels for the server. Choose a smaller one.',
-    payload_too_large: 'This file is too large to upload. Choose a smaller one.',
-    too_many_images: 'Too many photos in one request.',
-    missing_image: 'No photo reached the server.',
-    invalid_request: 'The server rejected the request as malformed.',
-    unauthorized: 'The server requires an API key.',
-    model_not_found: 'The server does not serve this model.',
-    not_found: 'The server has no such address.',
-    method_not_allowed: 'The server does not accept this request method.',
-    request_timeout: 'The upload was too slow to reach the server.',
-    client_closed_request: 'The request was cancelled.',
-    overloaded: 'The server is busy right now.',
-    not_ready: 'The server is still starting up. Try again in a moment.',
-    shutting_down: 'The server is restarting. Try again in a moment.',
-    deadline_exceeded: 'The server took too long to classify the photo.',
-    inference_failed: 'The model failed on this photo.',
-    internal_error: 'The server hit an internal error.',
-  };
+const PARALLEL_UPLOADS = 3; // the server batches what arrives together; more would only queue there
+const TOP_K_MAX = 100; // the server's limit for top_k
+const KEY_STORAGE = 'kerasserve.apiKey'; // sessionStorage: gone when the tab closes
 
-  const $ = (id) => document.getElementById(id);
-  const els = {
-    model: $('model'),
-    modelInfo: $('model-info'),
-    warning: $('weights-warning'),
-    drop: $('drop'),
-    file: $('file'),
-    camera: $('camera'),
-    error: $('error'),
-    errorTitle: $('error-title'),
-    errorDetail: $('error-detail'),
-    errorMeta: $('error-meta'),
-    result: $('result'),
-    preview: $('preview'),
-    filename: $('filename'),
-    resultModel: $('result-model'),
-    status: $('status'),
-    predictions: $('predictions'),
-    timing: $('timing'),
-  };
+const $ = (id) => document.getElementById(id);
+const els = {
+  model: $('model'),
+  modelInfo: $('model-info'),
+  warning: $('weights-warning'),
+  topK: $('top-k'),
+  topKHelp: $('top-k-help'),
+  auth: $('auth'),
+  authText: $('auth-text'),
+  authForm: $('auth-form'),
+  apiKey: $('api-key'),
+  keyInUse: $('key-in-use'),
+  forgetKey: $('forget-key'),
+  drop: $('drop'),
+  choose: $('choose'),
+  cameraButton: $('camera-button'),
+  file: $('file'),
+  camera: $('camera'),
+  error: $('error'),
+  errorTitle: $('error-title'),
+  errorDetail: $('error-detail'),
+  errorMeta: $('error-meta'),
+  reloadModels: $('reload-models'),
+  gallery: $('gallery'),
+  summary: $('summary'),
+  clear: $('clear'),
+  cards: $('cards'),
+  announce: $('announce'),
+};
 
-  const state = { models: [], file: null, previewUrl: null, inFlight: null };
+const state = {
+  models: [],
+  modelsStatus: 'loading', // loading | ready | needs_key | failed
+  apiKey: sessionStorage.getItem(KEY_STORAGE) || '',
+  topK: 5,
+  items: [],
+  nextId: 1,
+  active: 0,
+};
 
-  class UiError extends Error {
-    constructor(title, { detail = '', code = '', requestId = '' } = {}) {
-      super(title);
-      this.detail = detail;
-      this.code = code;
-      this.requestId = requestId;
+/** The labels' language: the browser's, among those the server ships (zh-CN or English). */
+function wantedLanguage(model) {
+  const browser = (navigator.languages && navigator.languages[0]) || navigator.language || 'en';
+  const wanted = /^zh\b/i.test(browser) ? 'zh-CN' : 'en';
+  const offered = model && Array.isArray(model.labels_languages) ? model.labels_languages : null;
+  if (!offered || offered.includes(wanted)) return wanted;
+  return offered.includes('en') ? 'en' : '';
+}
+
+// ---- the page-wide error panel --------------------------------------------------------------
+
+function showError(err, { reload = false } = {}) {
+  const e = err instanceof UiError ? err : new UiError('Something went wrong in this page.', { detail: String(err) });
+  els.errorTitle.textContent = e.message;
+  els.errorDetail.textContent = e.detail;
+  const meta = [e.code && `code: ${e.code}`, e.requestId && `request id: ${e.requestId}`].filter(Boolean);
+  els.errorMeta.textContent = meta.join(' · ');
+  els.error.dataset.code = e.code || '';
+  els.reloadModels.hidden = !reload;
+  els.error.hidden = false;
+}
+
+function clearError() {
+  els.error.hidden = true;
+  els.error.dataset.code = '';
+}
+
+// ---- models ------------------------------------------------------------------------------------
+
+function selectedModel() {
+  if (state.modelsStatus !== 'ready') return null;
+  return state.models.find((m) => m.name === els.model.value) || null;
+}
+
+function showModelInfo() {
+  const m = selectedModel();
+  if (!m) return;
+  const [h, w] = m.input_shape || [];
+  const parts = [
+    typeof m.version === 'number' ? `${m.family || m.name} v${m.version}` : m.family || m.name,
+    `${h}×${w} input`,
+    `${m.num_classes} classes`,
+    m.output_kind === 'multi_label' ? 'independent labels' : m.output_kind,
+    m.runtime && m.runtime.name,
+  ].filter(Boolean);
+  els.modelInfo.textContent = parts.join(' · ');
+  if (m.state === 'failed') els.modelInfo.textContent += ` · failed to load: ${m.error || 'no reason given'}`;
+  showWeightsWarning(m.weights);
+}
+
+function showWeightsWarning(weights) {
+  const random = Boolean(weights && weights.random);
+  els.warning.hidden = !random;
+  const text = (weights && weights.warning) || 'random weights: predictions are meaningless';
+  els.warning.textContent = random ? text.charAt(0).toUpperCase() + text.slice(1) : '';
+}
+
+async function loadModels() {
+  state.modelsStatus = 'loading';
+  els.model.disabled = true;
+  els.model.replaceChildren(new Option('Loading models…', ''));
+  updateWaiting();
+  let body;
+  try {
+    ({ body } = await getJson('v1/models', { apiKey: state.apiKey }));
+    if (!Array.isArray(body.models) || body.models.length === 0) {
+      throw new UiError('The server serves no model.', { code: 'no_models' });
     }
-  }
-
-  const url = (path) => new URL(path, document.baseURI).toString();
-
-  /** fetch with a timeout, JSON parsing and every failure turned into a UiError. */
-  async function call(path, init = {}) {
-    const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(new DOMException('timeout', 'TimeoutError')), TIMEOUT_MS);
-    if (init.signal) init.signal.addEventListener('abort', () => controller.abort(init.signal.reason));
-    let res;
-    let text;
-    try {
-      res = await fetch(url(path), { ...init, signal: controller.signal, headers: { Accept: 'application/json' } });
-      text = await res.text();
-    } catch (err) {
-      if (init.signal && init.signal.aborted) throw err; // superseded by a newer request
-      if (controller.signal.aborted) {
-        throw new UiError(`The server did not answer within ${TIMEOUT_MS / 1000} s.`, { code: 'timeout' });
-      }
-      throw new UiError('Cannot reach the server. Check your connection and that kerasserve is running.', {
-        detail: String(err && err.message ? err.message : err),
-        code: 'network',
-      });
-    } finally {
-      clearTimeout(timer);
-    }
-    const requestId = res.headers.get('X-Request-ID') || '';
-    let body = null;
-    try {
-      body = text ? JSON.parse(text) : null;
-    } catch (err) {
-      body = null;
-    }
-    if (!res.ok) {
-      if (body && typeof body.code === 'string') {
-        let title = CODE_MESSAGES[body.code] || `The server answered with an error (HTTP ${res.status}).`;
-        const retry = typeof body.retry_after === 'number' ? body.retry_after : Number(res.headers.get('Retry-After'));
-        if (retry > 0) title += ` Try again in ${Math.ceil(retry)} s.`;
-        throw new UiError(title, { detail: body.message || '', code: body.code, requestId: body.request_id || requestId });
-      }
-      throw new UiError(`The server answered with an error (HTTP ${res.status}).`, { code: `http_${res.status}`, requestId });
-    }
-    if (body === null || typeof body !== 'object') {
-      throw new UiError('The server sent an answer this page cannot read.', { code: 'unreadable', requestId });
-    }
-    return { body, requestId };
-  }
-
-  function showError(err) {
-    const e = err instanceof UiError ? err : new UiError('Something went wrong in this page.', { detail: String(err) });
-    els.errorTitle.textContent = e.message;
-    els.errorDetail.textContent = e.detail;
-    els.errorDetail.hidden = !e.detail;
-    const meta = [e.code && `code: ${e.code}`, e.requestId && `request id: ${e.requestId}`].filter(Boolean);
-    els.errorMeta.textContent = meta.join(' · ');
-    els.error.dataset.code = e.code || '';
-    els.error.hidden = false;
-  }
-
-  function clearError() {
-    els.error.hidden = true;
-    els.error.dataset.code = '';
-  }
-
-  function selectedModel() {
-    return state.models.find((m) => m.name === els.model.value);
-  }
-
-  function showModelInfo() {
-    const m = selectedModel();
-    if (!m) return;
-    const [h, w] = m.input_shape || [];
-    els.modelInfo.textContent = `${m.family || m.name} · ${h}×${w} input · ${m.num_classes} classes · ${m.runtime ? m.runtime.name : ''}`;
-    showWeightsWarning(m.weights);
-  }
-
-  function showWeightsWarning(weights) {
-    const random = Boolean(weights && weights.random);
-    els.warning.hidden = !random;
-    const text = (weights && weights.warning) || 'random weights: predictions are meaningless';
-    els.warning.textContent = random ? text.charAt(0).toUpperCase() + text.slice(1) : '';
-  }
-
-  async function loadModels() {
-    try {
-      const { body } = await call('v1/models');
-      if (!Array.isArray(body.models) || body.models.length === 0) {
-        throw new UiError('The server serves no model.', { code: 'no_models' });
-      }
-      state.models = body.models;
-      els.model.replaceChildren(
-        ...body.models.map((m) => {
-          const opt = document.createElement('option');
-          opt.value = m.name;
-          opt.textContent = m.weights && m.weights.random ? `${m.name} (random weights)` : m.name;
-          return opt;
-        }),
-      );
-      const def = body.models.some((m) => m.name === body.default_model) ? body.default_model : body.models[0].name;
-      els.model.value = def;
-      els.model.disabled = false;
-      showModelInfo();
-    } catch (err) {
-      els.model.replaceChildren(new Option('No models', ''));
-      showError(err);
-    }
-  }
-
-  function showPreview(file) {
-    if (state.previewUrl) URL.revokeObjectURL(state.previewUrl);
-    state.previewUrl = URL.createObjectURL(file);
-    els.preview.src = state.previewUrl;
-    els.filename.textContent = `${file.name || 'photo'} · ${formatBytes(file.size)}`;
-    els.result.hidden = false;
-  }
-
-  function formatBytes(n) {
-    if (n >= 1024 * 1024) return `${(n / 1024 / 1024).toFixed(1)} MB`;
-    if (n >= 1024) return `${Math.round(n / 1024)} KB`;
-    return `${n} B`;
-  }
-
-  const ms = (v) => (typeof v === 'number' ? `${v.toFixed(1)} ms` : '–');
-  const prettyLabel = (label) => String(label).replace(/_/g, ' ');
-
-  function renderPredictions(result) {
-    const items = result.predictions.map((p) => {
-      const pct = Math.max(0, Math.min(100, p.probability * 100));
-      const li = document.createElement('li');
-      li.className = 'prediction';
-      li.dataset.testid = 'prediction';
-      const head = document.createElement('div');
-      head.className = 'prediction-head';
-      const label = document.createElement('span');
-      label.className = 'label';
-      label.textContent = prettyLabel(p.label);
-      label.title = p.class_id || '';
-      const value = document.createElement('span');
-      value.className = 'value';
-      value.textContent = `${pct.toFixed(1)}%`;
-      head.append(label, value);
-      const bar = document.createElement('div');
-      bar.className = 'bar';
-      bar.setAttribute('role', 'progressbar');
-      bar.setAttribute('aria-label', prettyLabel(p.label));
-      bar.setAttribute('aria-valuemin', '0');
-      bar.setAttribute('aria-valuemax', '100');
-      bar.setAttribute('aria-valuenow', pct.toFixed(1));
-      const fill = document.createElement('span');
-      fill.style.width = `${pct}%`;
-      bar.append(fill);
-      li.append(head, bar);
-      return li;
-    });
-    els.predictions.replaceChildren(...items);
-    const t = result.timing || {};
-    $('t-batch').textContent = String(t.batch_size ?? '–');
-    $('t-queue').textContent = ms(t.queue_ms);
-    $('t-inference').textContent = ms(t.inference_ms);
-    $('t-decode').textContent = ms(t.decode_ms);
-    els.timing.hidden = false;
-  }
-
-  async function classify() {
-    const file = state.file;
-    const model = els.model.value;
-    if (!file) return;
-    if (!model) {
-      showError(new UiError('No model to ask: the model list did not load.', { code: 'no_models' }));
+  } catch (err) {
+    els.model.replaceChildren(new Option('No models', ''));
+    if (err instanceof UiError && err.status === 401) {
+      state.modelsStatus = 'needs_key';
+      askForKey();
+      updateWaiting();
       return;
     }
-    if (state.inFlight) state.inFlight.abort();
-    const controller = new AbortController();
-    state.inFlight = controller;
+    state.modelsStatus = 'failed';
+    showError(err, { reload: true });
+    updateWaiting();
+    return;
+  }
+  state.models = body.models;
+  els.model.replaceChildren(
+    ...body.models.map((m) => {
+      const notes = [m.weights && m.weights.random && 'random weights', m.state === 'failed' && 'failed'];
+      const text = notes.some(Boolean) ? `${m.name} (${notes.filter(Boolean).join(', ')})` : m.name;
+      const opt = new Option(text, m.name);
+      opt.disabled = m.state === 'failed';
+      return opt;
+    }),
+  );
+  const usable = body.models.filter((m) => m.state !== 'failed');
+  const def = usable.find((m) => m.name === body.default_model) || usable[0];
+  if (!def) {
+    state.modelsStatus = 'failed';
+    const reasons = body.models.map((m) => `${m.name}: ${m.error || 'failed'}`).join('; ');
+    showError(new UiError('No model on this server could be loaded.', { detail: reasons, code: 'no_models' }), {
+      reload: true,
+    });
+    updateWaiting();
+    return;
+  }
+  els.model.value = def.name;
+  els.model.disabled = false;
+  state.modelsStatus = 'ready';
+  if (els.error.dataset.code === 'no_models' || !els.reloadModels.hidden) clearError();
+  if (state.apiKey) keyAccepted();
+  showModelInfo();
+  updateWaiting();
+}
 
-    clearError();
-    showPreview(file);
-    els.predictions.replaceChildren();
-    els.timing.hidden = true;
-    els.resultModel.textContent = model;
-    els.result.setAttribute('aria-busy', 'true');
-    els.status.textContent = 'Classifying…';
-    els.status.hidden = false;
+// ---- the API key ------------------------------------------------------------------------------
 
-    const form = new FormData();
-    form.append('image', file, file.name || 'photo');
-    try {
-      const path = `v1/models/${encodeURIComponent(model)}/predict?top_k=${TOP_K}`;
-      const { body } = await call(path, { method: 'POST', body: form, signal: controller.signal });
-      const result = Array.isArray(body.results) ? body.results[0] : null;
-      if (!result || !Array.isArray(result.predictions)) {
-        throw new UiError('The server sent an answer this page cannot read.', { code: 'unreadable' });
-      }
-      if (controller !== state.inFlight) return;
-      els.status.hidden = true;
-      els.resultModel.textContent = body.model && body.model.name ? body.model.name : model;
-      if (body.model) showWeightsWarning(body.model.weights);
-      renderPredictions(result);
-    } catch (err) {
-      if (controller !== state.inFlight) return; // a newer photo replaced this one
-      els.status.hidden = true;
-      els.result.hidden = true;
-      showError(err);
-    } finally {
-      if (controller === state.inFlight) {
-        state.inFlight = null;
-        els.result.removeAttribute('aria-busy');
-      }
+function askForKey() {
+  const refused = Boolean(state.apiKey);
+  els.authText.textContent = refused
+    ? 'The server refused this API key. Check it and enter it again.'
+    : 'This server asks for an API key. It stays in this tab only and is sent with each request.';
+  els.authText.dataset.refused = String(refused);
+  els.authForm.hidden = false;
+  els.keyInUse.hidden = true;
+  els.auth.hidden = false;
+  // Take focus only when nobody is using it: the key is the one thing left to do then.
+  if (document.activeElement === document.body || document.activeElement === null) els.apiKey.focus();
+}
+
+function keyAccepted() {
+  els.authForm.hidden = true;
+  els.keyInUse.hidden = false;
+  els.auth.hidden = false;
+}
+
+els.authForm.addEventListener('submit', (e) => {
+  e.preventDefault();
+  const key = els.apiKey.value.trim();
+  if (!key) {
+    els.apiKey.setAttribute('aria-invalid', 'true');
+    els.authText.textContent = 'Enter the API key first.';
+    els.apiKey.focus();
+    return;
+  }
+  els.apiKey.removeAttribute('aria-invalid');
+  els.apiKey.value = '';
+  state.apiKey = key;
+  sessionStorage.setItem(KEY_STORAGE, key);
+  // Photos the server turned away for want of a key go again once the models answer.
+  for (const item of state.items) {
+    if (item.state === 'failed' && item.error && item.error.status === 401) setState(item, 'waiting');
+  }
+  els.forgetKey.focus();
+  loadModels();
+});
+
+els.forgetKey.addEventListener('click', () => {
+  sessionStorage.removeItem(KEY_STORAGE);
+  state.apiKey = '';
+  els.authText.textContent = 'The key is forgotten. Enter one to send photos again.';
+  els.authText.dataset.refused = 'false';
+  els.authForm.hidden = false;
+  els.keyInUse.hidden = true;
+  els.apiKey.focus();
+});
+
+// ---- top-k ------------------------------------------------------------------------------------
+
+function readTopK() {
+  const raw = els.topK.value.trim();
+  const n = Number(raw);
+  const ok = raw !== '' && Number.isInteger(n) && n >= 1 && n <= TOP_K_MAX;
+  if (ok) els.topK.removeAttribute('aria-invalid');
+  else els.topK.setAttribute('aria-invalid', 'true');
+  els.topKHelp.textContent = ok
+    ? `How many classes each photo shows, 1 to ${TOP_K_MAX}.`
+    : `Enter a whole number from 1 to ${TOP_K_MAX}; photos keep using ${state.topK} until then.`;
+  els.topKHelp.classList.toggle('invalid', !ok);
+  return ok ? n : null;
+}
+
+els.topK.addEventListener('input', readTopK);
+els.topK.addEventListener('change', () => {
+  const n = readTopK();
+  if (n === null || n === state.topK) return;
+  state.topK = n;
+  classifyAgain();
+});
+
+// ---- the queue ----------------------------------------------------------------------------------
+
+function waitingNote() {
+  if (state.modelsStatus === 'needs_key') return 'Waiting for an API key…';
+  return 'Waiting for the model list…';
+}
+
+/** Move an item to `next` and show it; the one place an item's state changes. */
+function setState(item, next, fields = {}) {
+  Object.assign(item, fields, { state: next });
+  if (next === 'waiting') item.note = waitingNote();
+  renderCard(item);
+  updateSummary();
+}
+
+/** Photos waiting on the model list go as soon as it is in, or are refused once it failed. */
+function updateWaiting() {
+  for (const item of state.items) {
+    if (item.state !== 'waiting') continue;
+    if (state.modelsStatus === 'ready') setState(item, 'queued');
+    else if (state.modelsStatus === 'failed') {
+      setState(item, 'failed', {
+        error: new UiError('Not sent: the model list did not load, so there is no model to ask.', {
+          detail: 'Reload the model list, then try this photo again.',
+          code: 'no_models',
+        }),
+      });
+      announce(`${item.name}: not sent, no model list.`);
+    } else setState(item, 'waiting');
+  }
+  pump();
+}
+
+function enqueue(item) {
+  if (state.modelsStatus === 'ready') setState(item, 'queued');
+  else {
+    setState(item, 'waiting');
+    if (state.modelsStatus === 'failed') loadModels();
+  }
+  pump();
+}
+
+function pump() {
+  while (state.active < PARALLEL_UPLOADS && state.modelsStatus === 'ready') {
+    const next = state.items.find((i) => i.state === 'queued');
+    if (!next) return;
+    send(next);
+  }
+}
+
+async function send(item) {
+  const model = selectedModel();
+  const lang = wantedLanguage(model);
+  const controller = new AbortController();
+  item.controller = controller;
+  item.attempt += 1;
+  item.requestedLanguage = lang;
+  state.active += 1;
+  setState(item, 'uploading', { progress: 0 });
+  const query = new URLSearchParams({ top_k: String(state.topK) });
+  if (lang) query.set('lang', lang);
+  const path = `v1/models/${encodeURIComponent(model.name)}/predict?${query}`;
+  try {
+    const { body } = await upload(path, item.prepared.blob, item.prepared.filename, {
+      apiKey: state.apiKey,
+      signal: controller.signal,
+      onProgress: (fraction) => {
+        if (item.state === 'uploading') setState(item, 'uploading', { progress: fraction });
+      },
+      onSent: () => {
+        if (item.state === 'uploading') setState(item, 'classifying');
+      },
+    });
+    const result = Array.isArray(body.results) ? body.results[0] : null;
+    if (!result || !Array.isArray(result.predictions) || !body.model) {
+      throw new UiError('The server sent an answer this page cannot read.', { code: 'unreadable' });
+    }
+    setState(item, 'done', { answer: { model: body.model, result } });
+    if (body.model.weights && selectedModel() && body.model.name === selectedModel().name) {
+      showWeightsWarning(body.model.weights);
+    }
+    const top = result.predictions[0];
+    announce(top ? `${item.name}: ${top.label}, ${(top.probability * 100).toFixed(1)}%.` : `${item.name}: done.`);
+  } catch (err) {
+    if (err && err.name === 'AbortError') return; // removed, or sent again with other settings
+    const error = err instanceof UiError ? err : new UiError('Something went wrong in this page.', { detail: String(err) });
+    setState(item, 'failed', { error });
+    announce(`${item.name}: ${error.message}`);
+    if (error.status === 401) {
+      state.modelsStatus = 'needs_key';
+      askForKey();
+    }
+  } finally {
+    state.active -= 1;
+    if (item.controller === controller) item.controller = null;
+    pump();
+  }
+}
+
+/** Ask again for every answered or pending photo (the model or top-k changed). */
+function classifyAgain() {
+  for (const item of state.items) {
+    if (['done', 'uploading', 'classifying'].includes(item.state)) {
+      if (item.controller) item.controller.abort();
+      setState(item, 'queued');
     }
   }
+  pump();
+}
 
-  function useFile(file) {
-    if (!file) return;
-    state.file = file;
-    classify();
-  }
+async function addFiles(files) {
+  const list = [...files];
+  if (list.length === 0) return;
+  clearError();
+  els.gallery.hidden = false;
+  const items = list.map((file) => {
+    const item = {
+      id: state.nextId++,
+      name: file.name || 'photo',
+      size: file.size,
+      file,
+      prepared: null,
+      previewUrl: null,
+      state: 'preparing',
+      note: '',
+      progress: null,
+      answer: null,
+      error: null,
+      attempt: 0,
+      controller: null,
+      requestedLanguage: '',
+    };
+    item.card = createCard(item, { onRetry: retry, onRemove: remove });
+    state.items.push(item);
+    els.cards.append(item.card.root);
+    setState(item, 'preparing');
+    return item;
+  });
+  await Promise.all(
+    items.map(async (item) => {
+      item.prepared = await prepare(item.file);
+      item.previewUrl = URL.createObjectURL(item.prepared.width === null ? item.file : item.prepared.blob);
+      item.file = null; // what is sent, retries included, is `prepared`
+      if (state.items.includes(item)) enqueue(item);
+    }),
+  );
+}
 
-  // Choosing, taking, dropping, pasting.
-  els.file.addEventListener('change', () => {
-    useFile(els.file.files[0]);
-    els.file.value = ''; // choosing the same file again still triggers a change
-  });
-  els.camera.addEventListener('change', () => {
-    useFile(els.camera.files[0]);
-    els.camera.value = '';
-  });
-  for (const type of ['dragenter', 'dragover']) {
-    els.drop.addEventListener(type, (e) => {
-      e.preventDefault();
-      els.drop.classList.add('dragging');
-    });
+function retry(item) {
+  item.card.parts.title.focus(); // the button goes away; keep the keyboard on this card
+  enqueue(item);
+}
+
+function remove(item) {
+  const at = state.items.indexOf(item);
+  if (at < 0) return;
+  if (item.controller) item.controller.abort();
+  state.items.splice(at, 1);
+  item.card.root.remove();
+  if (item.previewUrl) URL.revokeObjectURL(item.previewUrl);
+  const neighbour = state.items[at] || state.items[at - 1];
+  if (neighbour) neighbour.card.parts.remove.focus();
+  else els.choose.focus();
+  if (state.items.length === 0) els.gallery.hidden = true;
+  updateSummary();
+  pump();
+}
+
+els.clear.addEventListener('click', () => {
+  for (const item of [...state.items]) {
+    if (item.controller) item.controller.abort();
+    if (item.previewUrl) URL.revokeObjectURL(item.previewUrl);
+    item.card.root.remove();
   }
-  for (const type of ['dragleave', 'drop']) {
-    els.drop.addEventListener(type, () => els.drop.classList.remove('dragging'));
-  }
-  els.drop.addEventListener('drop', (e) => {
+  state.items = [];
+  els.gallery.hidden = true;
+  updateSummary();
+  els.choose.focus();
+});
+
+function updateSummary() {
+  const count = (s) => state.items.filter((i) => i.state === s).length;
+  const total = state.items.length;
+  const done = count('done');
+  const failed = count('failed');
+  const pending = total - done - failed;
+  const parts = [`${total} photo${total === 1 ? '' : 's'}`, `${done} answered`];
+  if (failed) parts.push(`${failed} failed`);
+  if (pending) parts.push(`${pending} in progress`);
+  els.summary.textContent = parts.join(' · ');
+}
+
+let announceTimer = null;
+function announce(text) {
+  // One polite live region for the whole gallery, so a screen reader hears each photo once.
+  clearTimeout(announceTimer);
+  els.announce.textContent = text;
+  announceTimer = setTimeout(() => (els.announce.textContent = ''), 5000);
+}
+
+// ---- choosing, taking, dropping, pasting ------------------------------------------------------
+
+els.choose.addEventListener('click', () => els.file.click());
+els.cameraButton.addEventListener('click', () => els.camera.click());
+for (const input of [els.file, els.camera]) {
+  input.addEventListener('change', () => {
+    addFiles(input.files);
+    input.value = ''; // choosing the same file again still triggers a change
+  });
+}
+
+// The whole page takes a drop; the drop zone lights up while something is dragged over it.
+let dragDepth = 0;
+window.addEventListener('dragenter', (e) => {
+  e.preventDefault();
+  dragDepth += 1;
+  els.drop.classList.add('dragging');
+});
+window.addEventListener('dragover', (e) => e.preventDefault());
+window.addEventListener('dragleave', () => {
+  dragDepth = Math.max(0, dragDepth - 1);
+  if (dragDepth === 0) els.drop.classList.remove('dragging');
+});
+window.addEventListener('drop', (e) => {
+  e.preventDefault(); // a file dropped outside a handler would navigate away from the page
+  dragDepth = 0;
+  els.drop.classList.remove('dragging');
+  const files = e.dataTransfer ? e.dataTransfer.files : null;
+  if (files && files.length) addFiles(files);
+  else showError(new UiError('Nothing to classify: drop image files.', { code: 'no_file' }));
+});
+document.addEventListener('paste', (e) => {
+  const files = e.clipboardData ? e.clipboardData.files : null;
+  if (files && files.length) {
     e.preventDefault();
-    const files = e.dataTransfer ? e.dataTransfer.files : null;
-    if (files && files.length) useFile(files[0]);
-    else showError(new UiError('Nothing to classify: drop an image file.', { code: 'no_file' }));
-  });
-  // Dropping a file anywhere else would navigate away from the page.
-  window.addEventListener('dragover', (e) => e.preventDefault());
-  window.addEventListener('drop', (e) => e.preventDefault());
-  document.addEventListener('paste', (e) => {
-    const item = [...(e.clipboardData ? e.clipboardData.files : [])][0];
-    if (item) useFile(item);
-  });
-  els.model.addEventListener('change', () => {
-    showModelInfo();
-    if (state.file) classify();
-  });
+    addFiles(files);
+  }
+});
 
+els.model.addEventListener('change', () => {
+  showModelInfo();
+  classifyAgain();
+});
+els.reloadModels.addEventListener('click', () => {
+  clearError();
   loadModels();
-})();
+});
+
+readTopK();
+loadModels();
