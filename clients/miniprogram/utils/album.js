@@ -15,9 +15,11 @@ function call(wx, name, options = {}) {
 
 /**
  * Makes sure the app may write to the album, asking or sending the user to the settings.
+ * @param {WechatMiniprogram.Wx} wx
+ * @param {(key: string) => string} t the page's translator, for the explanation
  * @returns {Promise<boolean>} true when allowed
  */
-async function ensureAlbumPermission(wx) {
+async function ensureAlbumPermission(wx, t) {
   const setting = await call(wx, 'getSetting');
   const granted = setting && setting.authSetting ? setting.authSetting[SCOPE] : undefined;
   if (granted === true) return true;
@@ -26,15 +28,15 @@ async function ensureAlbumPermission(wx) {
       await call(wx, 'authorize', { scope: SCOPE });
       return true;
     } catch (err) {
-      if (/privacy/i.test(String((err && err.errMsg) || ''))) throw privacyError(err.errMsg);
+      if (/privacy/i.test(String((err && err.errMsg) || ''))) throw privacyError(err);
       // Refused just now: fall through to the explanation.
     }
   }
   const answer = await call(wx, 'showModal', {
-    title: 'Allow saving photos',
-    content: 'To save the photo, allow "Add to Album" in the settings.',
-    confirmText: 'Settings',
-    cancelText: 'Not now',
+    title: t('album.modalTitle'),
+    content: t('album.modalContent'),
+    confirmText: t('album.modalConfirm'),
+    cancelText: t('album.modalCancel'),
   });
   if (!answer || !answer.confirm) return false;
   const after = await call(wx, 'openSetting');
@@ -43,15 +45,18 @@ async function ensureAlbumPermission(wx) {
 
 /**
  * Saves `filePath` to the album.
+ * @param {WechatMiniprogram.Wx} wx
+ * @param {string} filePath
+ * @param {(key: string) => string} t the page's translator
  * @returns {Promise<'saved'|'denied'>} 'denied' when the user kept the permission off
  */
-async function saveToAlbum(wx, filePath) {
+async function saveToAlbum(wx, filePath, t) {
   let allowed;
   try {
-    allowed = await ensureAlbumPermission(wx);
+    allowed = await ensureAlbumPermission(wx, t);
   } catch (err) {
     if (err && err.isClientError) throw err;
-    throw new ClientError('permission', 'Could not check the album permission. Try again.', {
+    throw new ClientError('permission', 'error.permissionCheck', {
       detail: String((err && err.errMsg) || err),
     });
   }
@@ -61,8 +66,8 @@ async function saveToAlbum(wx, filePath) {
   } catch (err) {
     const errMsg = String((err && err.errMsg) || '');
     if (/cancel/i.test(errMsg)) return 'denied';
-    if (/privacy/i.test(errMsg)) throw privacyError(errMsg);
-    throw new ClientError('device', 'Could not save the photo to the album.', { detail: errMsg });
+    if (/privacy/i.test(errMsg)) throw privacyError(err);
+    throw new ClientError('device', 'error.saveFailed', { detail: errMsg });
   }
   return 'saved';
 }

@@ -11,10 +11,16 @@ function modelsUrl(baseUrl) {
   return `${trimSlash(baseUrl)}/v1/models`;
 }
 
-/** URL of POST /v1/models/{model}/predict?top_k=N. */
-function predictUrl(baseUrl, model, topK) {
-  const query = topK ? `?top_k=${encodeURIComponent(String(topK))}` : '';
-  return `${trimSlash(baseUrl)}/v1/models/${encodeURIComponent(model)}/predict${query}`;
+/**
+ * URL of POST /v1/models/{model}/predict?top_k=N&lang=L. `lang` picks the labels' language
+ * (the server falls back, and says so in `model.labels_language`, when it lacks it).
+ */
+function predictUrl(baseUrl, model, topK, lang) {
+  const query = [];
+  if (topK) query.push(`top_k=${encodeURIComponent(String(topK))}`);
+  if (lang) query.push(`lang=${encodeURIComponent(lang)}`);
+  const tail = query.length ? `?${query.join('&')}` : '';
+  return `${trimSlash(baseUrl)}/v1/models/${encodeURIComponent(model)}/predict${tail}`;
 }
 
 /**
@@ -41,16 +47,20 @@ function fetchModels(wx, { baseUrl, timeoutMs = 10000 }) {
 }
 
 /**
- * Uploads one photo (multipart field `image`) and parses the predictions.
+ * Starts uploading one photo (multipart field `image`); the promise gives the parsed predictions.
+ * `abort()` cancels it: the promise then rejects with a ClientError of kind `cancelled`.
  * @param {WechatMiniprogram.Wx} wx
- * @param {{baseUrl: string, model: string, filePath: string, topK?: number, timeoutMs?: number}} opts
- * @returns {Promise<ReturnType<typeof parsePredictResponse>>}
+ * @param {{baseUrl: string, model: string, filePath: string, topK?: number, lang?: string,
+ *   timeoutMs?: number, onProgress?: (percent: number) => void}} opts
+ * @returns {{promise: Promise<ReturnType<typeof parsePredictResponse>>, abort: () => void}}
  */
-function uploadPredict(wx, { baseUrl, model, filePath, topK = 5, timeoutMs = 30000 }) {
-  const url = predictUrl(baseUrl, model, topK);
-  return new Promise((resolve, reject) => {
+function startUpload(wx, { baseUrl, model, filePath, topK = 5, lang, timeoutMs = 30000, onProgress }) {
+  const url = predictUrl(baseUrl, model, topK, lang);
+  /** @type {WechatMiniprogram.UploadTask|null} */
+  let task = null;
+  const promise = new Promise((resolve, reject) => {
     // No Content-Type header: wx.uploadFile writes multipart/form-data with its own boundary.
-    wx.uploadFile({
+    task = wx.uploadFile({
       url,
       filePath,
       name: 'image',
@@ -60,6 +70,27 @@ function uploadPredict(wx, { baseUrl, model, filePath, topK = 5, timeoutMs = 300
       fail: (err) => reject(fromWxFail(err, { url, timeoutMs })),
     });
   });
+  // The executor above ran synchronously, so `task` is set here (TypeScript cannot tell).
+  const started = /** @type {WechatMiniprogram.UploadTask|null} */ (task);
+  if (onProgress && started && typeof started.onProgressUpdate === 'function') {
+    started.onProgressUpdate((res) => onProgress(clampPercent(res && res.progress)));
+  }
+  return {
+    promise,
+    abort: () => {
+      if (started && typeof started.abort === 'function') started.abort();
+    },
+  };
+}
+
+/** Uploads one photo and parses the predictions (startUpload without the handle). */
+function uploadPredict(wx, opts) {
+  return startUpload(wx, opts).promise;
+}
+
+function clampPercent(value) {
+  const n = Number(value);
+  return Number.isFinite(n) ? Math.min(100, Math.max(0, Math.round(n))) : 0;
 }
 
 function settle(resolve, reject, fn) {
@@ -70,4 +101,4 @@ function settle(resolve, reject, fn) {
   }
 }
 
-module.exports = { modelsUrl, predictUrl, fetchModels, uploadPredict };
+module.exports = { modelsUrl, predictUrl, fetchModels, startUpload, uploadPredict };

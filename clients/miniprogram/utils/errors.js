@@ -1,65 +1,74 @@
 /**
- * Every failure the user can meet, turned into one `ClientError` with a message for people.
+ * Every failure the user can meet, turned into one `ClientError` that names a string of
+ * utils/strings.js (so the page can say it in the user's language) and, for developers, a hint.
  *
  *   ClientError.kind
  *    ├── network      the request never got an answer (offline, DNS, refused, TLS)
  *    ├── timeout      no answer within the timeout
+ *    ├── cancelled    the user cancelled the upload (UploadTask.abort): not an error to show
  *    ├── domain       the URL is not on the mini-program's domain whitelist
  *    ├── http         the server answered with a non-200 status (`code` is its ErrorCode)
  *    ├── parse        the server answered with a body we cannot read
- *    ├── permission   camera, album or privacy access refused
+ *    ├── permission   camera, album or privacy access refused by the user
+ *    ├── config       the mini-program itself is misconfigured (API not in the privacy guide)
  *    └── device       a local API failed (choosing, compressing or saving a photo)
  */
+const { STRINGS } = require('./strings.js');
+const { translator } = require('./i18n.js');
 
-/** What to tell the user for each server `ErrorCode` (docs/API.md). */
-const CODE_MESSAGES = {
-  invalid_image: 'This file could not be read as an image. Try another photo.',
-  empty_file: 'The photo was empty. Take or choose it again.',
-  unsupported_media_type: 'This is not an image format the server reads. Use a JPEG, PNG or WebP photo.',
-  image_too_large: 'This photo has too many pixels for the server. Choose a smaller one.',
-  payload_too_large: 'This photo is too large to upload. Choose a smaller one.',
-  too_many_images: 'Too many photos in one request. Send one at a time.',
-  missing_image: 'No photo reached the server. Try again.',
-  invalid_request: 'The server rejected the request as malformed.',
-  features_too_large: 'The requested features are too large to send back. Ask for pooled features.',
-  unauthorized: 'The server refused access: this app is not authorised to use it.',
-  model_not_found: 'The server does not serve this model. Pick another one.',
-  layer_not_found: 'The server does not have this layer.',
-  not_found: 'The server has no such address. Check the server URL in config.js.',
-  method_not_allowed: 'The server does not accept this request method.',
-  request_timeout: 'The upload was too slow to reach the server. Try again on a better connection.',
-  client_closed_request: 'The request was cancelled before the server answered. Try again.',
-  overloaded: 'The server is busy right now.',
-  not_ready: 'The server is still starting up. Try again in a moment.',
-  shutting_down: 'The server is restarting. Try again in a moment.',
-  deadline_exceeded: 'The server took too long to classify the photo. Try again.',
-  inference_failed: 'The model failed on this photo. Try another one.',
-  internal_error: 'The server hit an internal error.',
-};
+const english = translator('en');
+
+/** The WeChat errno of "api scope is not declared in the privacy agreement". */
+const ERRNO_PRIVACY_UNDECLARED = 112;
 
 class ClientError extends Error {
   /**
    * @param {string} kind one of the kinds in the tree above
-   * @param {string} message what to tell the user
+   * @param {string} key the strings.js key of what to tell the user
    * @param {object} [info]
+   * @param {Record<string, string|number>} [info.params] parameters of `key`
+   * @param {string} [info.devKey] a strings.js key of a hint for developers (develop only)
+   * @param {Record<string, string|number>} [info.devParams]
    * @param {string} [info.code] the server's ErrorCode, for kind `http`
    * @param {number} [info.status] HTTP status
    * @param {string} [info.detail] the server's own message or the raw errMsg
    * @param {string} [info.requestId] X-Request-ID, to find the request in the server log
    * @param {number} [info.retryAfter] seconds, for 503 answers
+   * @param {boolean} [info.settings] true when opening the settings can fix it
    */
-  constructor(kind, message, info = {}) {
-    super(message);
+  constructor(kind, key, info = {}) {
+    const params = info.params || {};
+    const retryAfter = info.retryAfter == null ? null : info.retryAfter;
+    super(messageOf({ key, params, retryAfter }, english));
     this.name = 'ClientError';
     // A marker, not instanceof: DevTools' ES5 transpiling breaks instanceof on Error subclasses.
     this.isClientError = true;
     this.kind = kind;
+    this.key = key;
+    this.params = params;
+    this.devKey = info.devKey || '';
+    this.devParams = info.devParams || {};
     this.code = info.code || null;
     this.status = info.status || null;
     this.detail = info.detail || '';
     this.requestId = info.requestId || null;
-    this.retryAfter = info.retryAfter == null ? null : info.retryAfter;
+    this.retryAfter = retryAfter;
+    this.settings = info.settings === true;
   }
+}
+
+/**
+ * The text for people of an error, in the language of `t`, with "try again in N s" when the
+ * server said when.
+ * @param {{key: string, params?: object, retryAfter?: number|null}} err
+ * @param {(key: string, params?: object) => string} t
+ */
+function messageOf(err, t) {
+  const text = t(err.key, err.params || {});
+  if (err.retryAfter == null || !(err.retryAfter > 0)) return text;
+  const retry = t('error.retryIn', { seconds: Math.max(1, Math.ceil(err.retryAfter)) });
+  // Chinese sentences end in a full-width stop and take no space after it.
+  return /[。！？]$/.test(text) ? `${text}${retry}` : `${text} ${retry}`;
 }
 
 /**
@@ -70,28 +79,27 @@ class ClientError extends Error {
 function fromWxFail(err, ctx) {
   const errMsg = String((err && err.errMsg) || 'request:fail');
   const lower = errMsg.toLowerCase();
+  const origin = originOf(ctx.url);
+  if (/:fail abort/.test(lower)) {
+    return new ClientError('cancelled', 'toast.cancelled', { detail: errMsg });
+  }
   if (lower.includes('timeout') || lower.includes('timed out')) {
-    const secs = ctx.timeoutMs ? ` (${Math.round(ctx.timeoutMs / 1000)} s)` : '';
-    return new ClientError('timeout', `The server did not answer in time${secs}. Try again.`, {
+    const seconds = ctx.timeoutMs ? Math.round(ctx.timeoutMs / 1000) : 60;
+    return new ClientError('timeout', 'error.timeout', { params: { seconds }, detail: errMsg });
+  }
+  if (lower.includes('domain list') || lower.includes('url not in domain')) {
+    return new ClientError('domain', 'error.domain', {
+      devKey: 'dev.domain',
+      devParams: { origin },
       detail: errMsg,
     });
   }
-  if (lower.includes('domain list') || lower.includes('url not in domain')) {
-    return new ClientError(
-      'domain',
-      `${originOf(ctx.url)} is not on this mini-program's domain whitelist. ` +
-        'Add it in the admin console, or tick "do not verify domain" in DevTools.',
-      { detail: errMsg },
-    );
-  }
-  if (lower.includes('privacy')) {
-    return privacyError(errMsg);
-  }
-  return new ClientError(
-    'network',
-    `Cannot reach the server at ${originOf(ctx.url)}. Check your connection and that the server is running.`,
-    { detail: errMsg },
-  );
+  if (lower.includes('privacy')) return privacyError(err);
+  return new ClientError('network', 'error.network', {
+    devKey: 'dev.network',
+    devParams: { origin },
+    detail: errMsg,
+  });
 }
 
 /**
@@ -104,48 +112,53 @@ function fromWxFail(err, ctx) {
 function fromHttpError(status, body, requestId, retryAfterHeader) {
   const isErrorBody = body && typeof body === 'object' && typeof body.code === 'string';
   if (!isErrorBody) {
-    return new ClientError('http', `The server answered with an error (HTTP ${status}).`, {
-      status,
-      requestId,
-    });
+    return new ClientError('http', 'error.http', { params: { status }, status, requestId });
   }
   const code = body.code;
-  const retryAfter = numberOr(body.retry_after, retryAfterHeader);
-  let message = CODE_MESSAGES[code] || `The server answered with an error (HTTP ${status}).`;
-  if (retryAfter != null && retryAfter > 0) {
-    message += ` Try again in ${Math.max(1, Math.ceil(retryAfter))} s.`;
-  }
-  return new ClientError('http', message, {
+  const known = Object.prototype.hasOwnProperty.call(STRINGS.en.code, code);
+  return new ClientError('http', known ? `code.${code}` : 'error.http', {
+    params: { status },
+    devKey: code === 'not_found' ? 'dev.notFound' : '',
     code,
     status,
     detail: typeof body.message === 'string' ? body.message : '',
     requestId: body.request_id || requestId,
-    retryAfter,
+    retryAfter: numberOr(body.retry_after, retryAfterHeader),
   });
 }
 
-function parseError(message, info) {
-  return new ClientError('parse', message, info);
+function parseError(key, info) {
+  return new ClientError('parse', key, info);
 }
 
-function privacyError(errMsg) {
-  return new ClientError(
-    'permission',
-    'Please agree to the privacy guide first: the app needs it to use the camera and your album.',
-    { detail: errMsg },
-  );
+/**
+ * A privacy failure. The user saying no (errno 104, "privacy permission is not authorized") asks
+ * for the agreement; an API missing from the privacy guide (errno 112, "api scope is not declared
+ * in the privacy agreement") is the developer's to fix, and asking the user to agree cannot help.
+ * @param {{errMsg?: string, errno?: number}|string} err
+ */
+function privacyError(err) {
+  const errMsg = typeof err === 'string' ? err : String((err && err.errMsg) || '');
+  const errno = err && typeof err === 'object' ? err.errno : undefined;
+  if (errno === ERRNO_PRIVACY_UNDECLARED || /not declared|privacy agreement/i.test(errMsg)) {
+    return new ClientError('config', 'error.privacyUndeclared', {
+      devKey: 'dev.privacyUndeclared',
+      detail: errMsg,
+    });
+  }
+  return new ClientError('permission', 'error.privacyRefused', { detail: errMsg });
 }
 
 /** Turns anything thrown into a ClientError, so pages never show a raw stack. */
 function toClientError(err) {
   if (err && err.isClientError === true) return err;
   const detail = err && (err.errMsg || err.message) ? String(err.errMsg || err.message) : String(err);
-  return new ClientError('device', 'Something went wrong on this phone. Try again.', { detail });
+  return new ClientError('device', 'error.device', { detail });
 }
 
 function originOf(url) {
   const m = /^(https?:\/\/[^/?#]+)/i.exec(String(url || ''));
-  return m ? m[1] : String(url || 'the server');
+  return m ? m[1] : String(url || '?');
 }
 
 function numberOr(value, fallback) {
@@ -155,8 +168,9 @@ function numberOr(value, fallback) {
 }
 
 module.exports = {
-  CODE_MESSAGES,
+  ERRNO_PRIVACY_UNDECLARED,
   ClientError,
+  messageOf,
   fromWxFail,
   fromHttpError,
   parseError,

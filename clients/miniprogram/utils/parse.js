@@ -44,7 +44,7 @@ function readAnswer(res) {
     );
   }
   if (!json.ok) {
-    throw parseError('The server sent an answer this app cannot read.', {
+    throw parseError('error.parse', {
       status,
       requestId,
       detail: String((res && res.data) || '').slice(0, 200),
@@ -53,8 +53,8 @@ function readAnswer(res) {
   return { body: json.value, requestId };
 }
 
-function malformed(what, requestId) {
-  return parseError('The server sent an answer this app cannot read.', {
+function malformed(what, requestId, key = 'error.parse') {
+  return parseError(key, {
     status: 200,
     requestId,
     detail: `unexpected response: ${what}`,
@@ -74,6 +74,13 @@ function readWeights(weights) {
   };
 }
 
+const OUTPUT_KINDS = ['softmax', 'logits', 'binary', 'multi_label'];
+
+/** `model.output_kind`; a server from before it existed answered softmax probabilities. */
+function readOutputKind(kind) {
+  return OUTPUT_KINDS.includes(kind) ? kind : 'softmax';
+}
+
 /** Probability → a whole percentage for the bar width, clamped to 0..100. */
 function toPercent(probability) {
   const p = Number(probability);
@@ -83,7 +90,8 @@ function toPercent(probability) {
 
 /**
  * Parses a `PredictResponse` answer for one uploaded photo.
- * @returns {{model: string, weights: {kind: string, random: boolean, warning: string},
+ * @returns {{model: string, version: number|null, outputKind: string,
+ *   labelsLanguage: string|null, weights: {kind: string, random: boolean, warning: string},
  *   runtime: string, predictions: Array<{label: string, classId: string, index: number,
  *   probability: number, percent: number}>, timing: {batchSize: number, queueMs: number,
  *   inferenceMs: number, decodeMs: number|null}, requestId: string|null}}
@@ -112,6 +120,9 @@ function parsePredictResponse(res) {
   const model = body.model || {};
   return {
     model: typeof model.name === 'string' ? model.name : '',
+    version: typeof model.version === 'number' ? model.version : null,
+    outputKind: readOutputKind(model.output_kind),
+    labelsLanguage: typeof model.labels_language === 'string' ? model.labels_language : null,
     weights: readWeights(model.weights),
     runtime: model.runtime && typeof model.runtime.name === 'string' ? model.runtime.name : '',
     predictions,
@@ -127,24 +138,37 @@ function parsePredictResponse(res) {
 
 /**
  * Parses a `ModelList` answer of GET /v1/models.
- * @returns {{models: Array<{name: string, state: string, weights: object, inputSize: number[]}>,
- *   defaultModel: string}}
+ * Models whose state is `failed` are listed apart, with their error: they cannot answer.
+ * @returns {{models: Array<{name: string, state: string, version: number|null, outputKind: string,
+ *   labelsLanguages: string[], weights: object, inputShape: number[]}>,
+ *   failed: Array<{name: string, error: string}>, defaultModel: string}}
  */
 function parseModelList(res) {
   const { body, requestId } = readAnswer(res);
   if (!body || !Array.isArray(body.models)) throw malformed('no model list', requestId);
-  const models = body.models
+  const all = body.models
     .filter((m) => m && typeof m.name === 'string')
     .map((m) => ({
       name: m.name,
       state: typeof m.state === 'string' ? m.state : 'unknown',
+      error: typeof m.error === 'string' ? m.error : '',
+      version: typeof m.version === 'number' ? m.version : null,
+      outputKind: readOutputKind(m.output_kind),
+      labelsLanguages: Array.isArray(m.labels_languages)
+        ? m.labels_languages.filter((l) => typeof l === 'string')
+        : [],
       weights: readWeights(m.weights),
       inputShape: Array.isArray(m.input_shape) ? m.input_shape : [],
     }));
-  if (models.length === 0) throw malformed('the server serves no model', requestId);
+  const failed = all.filter((m) => m.state === 'failed').map((m) => ({ name: m.name, error: m.error }));
+  const models = all.filter((m) => m.state !== 'failed');
+  if (models.length === 0) {
+    const what = failed.length ? `every model failed: ${failed.map((m) => m.name).join(', ')}` : 'no model';
+    throw malformed(what, requestId, 'error.noModels');
+  }
   const named = typeof body.default_model === 'string' ? body.default_model : '';
   const defaultModel = models.some((m) => m.name === named) ? named : models[0].name;
-  return { models, defaultModel };
+  return { models, failed, defaultModel };
 }
 
 function numberOr(value, fallback) {
@@ -157,5 +181,6 @@ module.exports = {
   readAnswer,
   parsePredictResponse,
   parseModelList,
+  readOutputKind,
   toPercent,
 };

@@ -1,5 +1,6 @@
-/** Turns parsed answers and errors into the plain data the WXML templates render. */
-const { toClientError } = require('./errors.js');
+/** Turns parsed answers, errors and history into the plain data the WXML templates render. */
+const { messageOf, toClientError } = require('./errors.js');
+const { languageName, sameLanguage } = require('./i18n.js');
 
 /** ImageNet labels come as `golden_retriever`; people read `golden retriever`. */
 function prettyLabel(label) {
@@ -7,46 +8,92 @@ function prettyLabel(label) {
 }
 
 function ms(value) {
-  return `${Math.round(value * 10) / 10} ms`;
+  return Math.round(value * 10) / 10;
 }
 
 /**
  * The page data for a successful prediction.
+ * Multi-label answers are independent yes/no likelihoods, one per label: each row says whether
+ * the label is likely, and the note says the percentages are not shares of one whole.
  * @param {ReturnType<import('./parse.js')['parsePredictResponse']>} result
+ * @param {{t: (key: string, params?: object) => string, lang: string, develop: boolean}} ctx
  */
-function resultView(result) {
-  const t = result.timing;
-  const parts = [`batch of ${t.batchSize}`, `queue ${ms(t.queueMs)}`, `inference ${ms(t.inferenceMs)}`];
-  if (t.decodeMs != null) parts.push(`decode ${ms(t.decodeMs)}`);
+function resultView(result, { t, lang, develop }) {
+  const multi = result.outputKind === 'multi_label';
+  const tm = result.timing;
+  let timingText = '';
+  if (develop) {
+    timingText = t('dev.timing', { batch: tm.batchSize, queue: ms(tm.queueMs), inference: ms(tm.inferenceMs) });
+    if (tm.decodeMs != null) timingText += ` · ${t('dev.decode', { decode: ms(tm.decodeMs) })}`;
+  }
+  const labelsLanguage = result.labelsLanguage || '';
+  const foreign = labelsLanguage !== '' && !sameLanguage(lang, labelsLanguage);
   return {
     predictions: result.predictions.map((p) => ({
       index: p.index,
       label: prettyLabel(p.label),
       percent: p.percent,
+      likely: multi ? p.probability >= 0.5 : false,
     })),
-    timingText: parts.join(' · '),
-    resultModel: result.model,
-    weightsWarning: result.weights.warning,
+    outputKind: result.outputKind,
+    multiLabel: multi,
+    resultTitle: multi ? t('result.titleMulti') : t('result.title'),
+    resultNote: multi ? t('result.multiNote') : '',
+    labelsNote: foreign ? t('result.labelsIn', { language: languageName(t, labelsLanguage) }) : '',
+    labelsLatin: /^en/i.test(labelsLanguage) || labelsLanguage === '',
+    timingText,
+    resultModel: result.version != null ? `${result.model} v${result.version}` : result.model,
+    weightsWarning: result.weights.random ? t('warn.randomWeights') : '',
     requestId: result.requestId || '',
   };
 }
 
 /**
- * The page data for an error card: never empty, never a stack trace.
+ * The page data for an error card: never empty, never a stack trace. The server's own message,
+ * the raw errMsg and developer hints are for the develop environment only.
  * @param {unknown} err
  * @param {'upload'|'models'|'save'|'choose'} action what "Try again" should redo
+ * @param {{t: (key: string, params?: object) => string, develop: boolean}} ctx
  */
-function errorView(err, action) {
+function errorView(err, action, { t, develop }) {
   const e = toClientError(err);
-  const codeOrKind = e.code || e.kind;
   return {
-    title: e.message,
-    detail: e.detail ? `${e.detail}` : '',
-    code: codeOrKind,
+    title: messageOf(e, t),
+    devHint: develop && e.devKey ? t(e.devKey, e.devParams) : '',
+    detail: develop && e.detail ? `${e.detail}` : '',
+    code: e.code || e.kind,
     status: e.status || 0,
     requestId: e.requestId || '',
+    requestIdText: e.requestId ? t('error.requestId', { id: e.requestId }) : '',
+    settings: e.settings,
     action: action || '',
   };
 }
 
-module.exports = { prettyLabel, resultView, errorView };
+function pad(n) {
+  return String(n).padStart(2, '0');
+}
+
+/** `MM-DD HH:mm` in the phone's time zone. */
+function shortTime(ms) {
+  const d = new Date(ms);
+  return `${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+/**
+ * The page data for the history list.
+ * @param {Array<{id: string, thumb: string, label: string, probability: number,
+ *   outputKind: string, model: string, time: number}>} entries
+ */
+function historyView(entries) {
+  return entries.map((e) => ({
+    id: e.id,
+    thumb: e.thumb,
+    label: prettyLabel(e.label),
+    percentText: `${Math.round(Math.min(1, Math.max(0, Number(e.probability) || 0)) * 100)}%`,
+    model: e.model,
+    timeText: shortTime(e.time),
+  }));
+}
+
+module.exports = { prettyLabel, resultView, errorView, historyView, shortTime };
