@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import inspect
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
 from kerasserve_client import AsyncClient, Client
+from kerasserve_client.cli import add_client_commands
 
 from tests.unit.client.fake_server import FakeServer
 
@@ -85,3 +87,35 @@ async def make(
     yield build
     for twin in made:
         await twin.close()
+
+
+def client_parser(fake: FakeServer, *, local_models: Callable[..., int] | None = None):
+    """The `kerasserve` parser with the client commands talking to `fake`; `local_models`
+    registers a `models` command first, as the server's CLI does."""
+
+    def factory(url, **kwargs):
+        kwargs["retry"] = 0  # what the retry flags build is tested in test_retry.py
+        return Client(url, transport=fake.transport(), **kwargs)
+
+    parser = argparse.ArgumentParser(prog="kerasserve")
+    sub = parser.add_subparsers(dest="command", required=True)
+    if local_models is not None:
+        models = sub.add_parser("models")
+        models.add_argument("--json", action="store_true")
+        models.set_defaults(func=local_models)
+    add_client_commands(sub, client_factory=factory)
+    return parser
+
+
+@pytest.fixture
+def run(fake):
+    """Run a client command against `fake`; returns (exit code, stdout, stderr)."""
+    parser = client_parser(fake)
+
+    def run_command(capsys, *argv: object) -> tuple[int, str, str]:
+        args = parser.parse_args([str(a) for a in argv])
+        code = args.func(args)
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run_command

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
 
 import httpx
 import pytest
-from kerasserve_client import Client
-from kerasserve_client.cli import add_client_commands
 
 from schemas import FeaturesResponse, PredictResponse
 from tests.support.live_server import free_port
@@ -25,28 +22,6 @@ def images(tmp_path):
         path.write_bytes(JPEG + name.encode())
         paths.append(path)
     return paths
-
-
-@pytest.fixture
-def run(fake):
-    """Run a client command against `fake`; returns (exit code, stdout, stderr)."""
-
-    def factory(url, **kwargs):
-        kwargs["retry"] = 0  # what the retry flags build is tested in test_retry.py
-        return Client(url, transport=fake.transport(), **kwargs)
-
-    parser = argparse.ArgumentParser(prog="kerasserve")
-    add_client_commands(
-        parser.add_subparsers(dest="command", required=True), client_factory=factory
-    )
-
-    def run_command(capsys, *argv: str) -> tuple[int, str, str]:
-        args = parser.parse_args([str(a) for a in argv])
-        code = args.func(args)
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run_command
 
 
 def test_predict_prints_a_table_per_image(run, fake, images, capsys):
