@@ -23,7 +23,7 @@ from starlette.types import Scope
 from batching import BatchPolicy
 from service import __version__
 from service.errors import ModelLoadError, ServiceError
-from service.http import docs, errors, features
+from service.http import docs, errors, features, v2
 from service.http.metrics import Metrics
 from service.http.middleware import RequestContextMiddleware
 from service.http.routes import admin, api, ops
@@ -166,11 +166,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     errors.install(app)
+    v2.install(app)
     docs.install(app)
     app.include_router(api)
     app.include_router(admin)
     app.include_router(features.router)
     app.include_router(ops)
+    app.include_router(v2.router)
     web = _web_root()
     if web is not None:
         app.mount("/", WebPage(directory=web, html=True), name="web")

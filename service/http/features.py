@@ -16,8 +16,10 @@ from service.http.disconnect import until_disconnect
 from service.http.errors import openapi_errors
 from service.http.routes import MULTIPART_BODY, ModelName, State, json_response
 from service.http.security import require_api_key
+from service.http.state import AppState
 from service.http.upload import read_upload
-from service.inference.loaded import server_timing
+from service.inference.features import Pooling
+from service.inference.loaded import LoadedModel, server_timing
 
 router = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)])
 
@@ -88,7 +90,18 @@ async def features(
     The default (`layer` unset, `pooling=avg`) is what `include_top=False, pooling='avg'`
     gives: an embedding for search, deduplication and similarity.
     """
-    served = state.registry.get(model)
+    with state.registry.use(model) as served:
+        return await _features(request, state, served, layer, pooling, format)
+
+
+async def _features(
+    request: Request,
+    state: AppState,
+    served: LoadedModel,
+    layer: str | None,
+    pooling: Pooling | None,
+    format: str | None,  # noqa: A002 - the query parameter's public name
+) -> Response:
     extractors = served.features
     layer_name, pool = extractors.resolve(layer, pooling)
     binary = format == "npy" or (

@@ -160,8 +160,8 @@ async def predict(
     requests. Results come back in upload order with the batch each image rode in, and
     `model.version` says which version answered.
     """
-    served = state.registry.get(model)
-    return await _predict(request, state, served, top_k, lang or accept_language)
+    with state.registry.use(model) as served:
+        return await _predict(request, state, served, top_k, lang or accept_language)
 
 
 @api.post("/models/{model}/versions/{version}/predict", **PREDICT_DOC)  # type: ignore[arg-type]
@@ -175,8 +175,8 @@ async def predict_version(
     accept_language: AcceptLanguage = None,
 ) -> Response:
     """Like `/v1/models/{model}/predict`, answered by one loaded version of the model."""
-    served = state.registry.get(model, version)
-    return await _predict(request, state, served, top_k, lang or accept_language)
+    with state.registry.use(model, version) as served:
+        return await _predict(request, state, served, top_k, lang or accept_language)
 
 
 @api.get(
@@ -286,18 +286,18 @@ async def legacy_predict(
         name = state.registry.default_name
         if name is None:
             raise NotReady("no model is loaded")
-        served = state.registry.get(name)
-        settings = state.settings
-        upload = await read_upload(
-            request,
-            max_bytes=settings.max_body_bytes,
-            max_images=1,
-            timeout_s=settings.upload_timeout_s,
-        )
-        images, names = upload.require_images()
-        (result,) = await until_disconnect(
-            request, served.classify(images, 5, lang=accept_language, names=names)
-        )
+        with state.registry.use(name) as served:
+            settings = state.settings
+            upload = await read_upload(
+                request,
+                max_bytes=settings.max_body_bytes,
+                max_images=1,
+                timeout_s=settings.upload_timeout_s,
+            )
+            images, names = upload.require_images()
+            (result,) = await until_disconnect(
+                request, served.classify(images, 5, lang=accept_language, names=names)
+            )
     except Exception as exc:
         status, error, headers = describe(exc)
         request.state.error_code = error.code.value

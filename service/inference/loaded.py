@@ -162,7 +162,7 @@ class LoadedModel:
     ) -> list[Classified]:
         """Decode, batch and classify `images`, in order; each gets its top `top_k` classes."""
         _, chosen = self.labels_for(lang)
-        async with self._lease():
+        async with self.lease():
             inferred = await self._infer(images, names, request_id, self._submit_predict)
         return [
             Classified(
@@ -186,7 +186,7 @@ class LoadedModel:
         request_id: str | None = None,
     ) -> list[Inferred]:
         """Decode and batch `images` through the output of `layer` (pooled), in order."""
-        async with self._lease():
+        async with self.lease():
             extractors = self.features
             output = await extractors.get(layer, pooling)
 
@@ -259,7 +259,8 @@ class LoadedModel:
         raw = self.runtime.raw(np.stack(items))
         return list(heads.apply(self.output_kind, raw, sigmoid_applied=self.sigmoid_applied))
 
-    def _lease(self) -> _Lease:
+    def lease(self) -> _Lease:
+        """Hold the model for a request: a retiring version waits until every lease ends."""
         return _Lease(self)
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -368,19 +369,30 @@ def _tuning(batcher: Batcher[Any, Any]) -> dict[str, Any] | None:
 
 
 class _Lease:
-    """Counts a request in for as long as it uses the model, so a retiring version drains it."""
+    """Counts a request in for as long as it uses the model, so a retiring version drains it.
+
+    Taken synchronously, in the same step of the event loop as the lookup that found the
+    model (see `Registry.use`): a swap that happens later sees the request and waits for it.
+    """
 
     def __init__(self, model: LoadedModel) -> None:
         self.model = model
 
-    async def __aenter__(self) -> None:
+    def __enter__(self) -> LoadedModel:
         self.model._inflight += 1
         self.model._idle.clear()
+        return self.model
 
-    async def __aexit__(self, *exc_info: object) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.model._inflight -= 1
         if self.model._inflight == 0:
             self.model._idle.set()
+
+    async def __aenter__(self) -> LoadedModel:
+        return self.__enter__()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.__exit__()
 
 
 def _check_pixels(image: np.ndarray, h: int, w: int) -> np.ndarray:

@@ -8,6 +8,7 @@ the old version finishes every request it accepted before it is released.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -129,6 +130,13 @@ class Registry:
                 f"model {entry.name} is unloaded; POST /v1/models/{entry.name}/load loads it"
             )
         raise NotReady(f"model {entry.name} is loading; retry shortly")
+
+    def use(
+        self, name: str, version: int | None = None
+    ) -> contextlib.AbstractContextManager[LoadedModel]:
+        """`with registry.use(name) as model:` the model, held for the whole request: found and
+        leased in one step, so a swap or unload that comes later waits for this request."""
+        return self.get(name, version).lease()
 
     @property
     def ready(self) -> bool:

@@ -132,6 +132,52 @@ class KerasRuntime:
     # TensorFlow already spreads one batch over every core (its own thread pools).
     parallelism = 1
 
+    @staticmethod
+    def configure_threads(intra_op: int, inter_op: int) -> tuple[int, int]:
+        """Size TensorFlow's thread pools; returns the (intra-op, inter-op) counts in force.
+
+        0 means TensorFlow's default (one per core, both pools). TensorFlow fixes its pools
+        when it runs its first op, so call this before any model is built (at start-up,
+        before loading); afterwards a different request is logged and left unapplied.
+
+        Why it matters on a small CPU: the intra-op pool splits every op over its threads
+        and waits for the slowest, so a decode thread or the event loop taking one of the
+        cores stalls the whole op; inter-op threads run independent ops side by side, which
+        a chain-shaped CNN hardly has, each asking the intra-op pool for every core again.
+
+        >>> KerasRuntime.configure_threads(0, 0)  # doctest: +SKIP
+        (0, 0)
+        """
+        if intra_op < 0 or inter_op < 0:
+            raise ValueError(
+                f"thread counts must be >= 0 (0: TensorFlow's default), "
+                f"got intra_op={intra_op}, inter_op={inter_op}"
+            )
+        import tensorflow as tf
+
+        pools = tf.config.threading
+        current = (
+            pools.get_intra_op_parallelism_threads(),
+            pools.get_inter_op_parallelism_threads(),
+        )
+        if current == (intra_op, inter_op):
+            return current
+        try:
+            pools.set_intra_op_parallelism_threads(intra_op)
+            pools.set_inter_op_parallelism_threads(inter_op)
+        except RuntimeError as exc:
+            logger.warning(
+                "TensorFlow is already running with intra-op %d / inter-op %d threads (0: "
+                "one per core); intra_op=%d, inter_op=%d come too late and are not applied "
+                "(%s): configure threads before the first model is built",
+                *current,
+                intra_op,
+                inter_op,
+                exc,
+            )
+            return current
+        return intra_op, inter_op
+
     def __init__(
         self,
         model: Any,
@@ -145,7 +191,12 @@ class KerasRuntime:
         self.buckets = buckets
         self.input_size = input_size
         self.max_abs_diff: float | None = 0.0
-        self.detail: str | None = f"TensorFlow {tf.__version__}, tf.function graph"
+        intra = tf.config.threading.get_intra_op_parallelism_threads() or "default"
+        inter = tf.config.threading.get_inter_op_parallelism_threads() or "default"
+        self.detail: str | None = (
+            f"TensorFlow {tf.__version__}, tf.function graph, "
+            f"threads intra-op {intra} / inter-op {inter}"
+        )
         spec = tf.TensorSpec([None, *input_size, 3], tf.uint8)
         preprocess = make_preprocess(preprocess_input, input_size)
 
