@@ -131,6 +131,7 @@ class Batcher(Generic[T, R]):
         self._last_arrival: float | None = None
         self._arrival_gap: float | None = None
         self._batch_s: float | None = None
+        self._last_done: float | None = None
         self._running: set[asyncio.Task[None]] = set()
         self.stats = BatcherStats()
 
@@ -368,9 +369,14 @@ class Batcher(Generic[T, R]):
                 failure.__cause__ = exc
                 _set_exception(item.future, failure)
             return
-        run_s = self._clock() - start
+        done = self._clock()
+        run_s = done - start
         if self.tuner is not None:
-            self.tuner.record(size, run_s, backlog=backlog)
+            # Charged from when the model could take this batch: a batch that queued behind
+            # another (in the runtime's own executor) did not cost its waiting time.
+            since = start if self._last_done is None else max(start, self._last_done)
+            self.tuner.record(size, done - since, backlog=backlog)
+        self._last_done = done
         self._batch_s = (
             run_s if self._batch_s is None else (1 - _EWMA) * self._batch_s + _EWMA * run_s
         )

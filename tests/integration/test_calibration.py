@@ -1,8 +1,14 @@
-"""Start-up calibration measures every bucket and caps the batch where throughput peaks."""
+"""Start-up calibration measures every bucket and caps the batch where throughput peaks;
+TensorFlow's thread pools are sized before the first model."""
+
+import json
+import os
+import subprocess
+import sys
 
 import httpx
 
-from tests.support.live_server import live_server
+from tests.support.live_server import ROOT, live_server
 from tests.support.models import photos
 
 
@@ -24,3 +30,47 @@ def test_calibrated_server_reports_its_measurements_and_serves():
     assert info["max_batch_size"] in (1, 2, 4, 8)
     best = max(info["throughput_by_batch"].values())
     assert info["throughput_by_batch"][str(info["max_batch_size"])] >= 0.9 * best
+
+
+THREADS_SCRIPT = """
+import json, logging, sys
+import numpy as np
+logging.basicConfig(level=logging.WARNING, stream=sys.stdout, format="LOG %(message)s")
+from service.inference.runtime import KerasRuntime
+first = KerasRuntime.configure_threads(1, 1)
+import keras, tensorflow as tf
+model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3), keras.layers.Flatten()])
+runtime = KerasRuntime(model, lambda x: x / 255.0, (8, 8), [1, 2])
+runtime.warm()
+out = runtime.predict(np.zeros((2, 8, 8, 3), dtype=np.uint8))
+late = KerasRuntime.configure_threads(2, 2)
+print(json.dumps({
+    "first": first, "late": late, "detail": runtime.detail, "rows": int(out.shape[0]),
+    "tf": [tf.config.threading.get_intra_op_parallelism_threads(),
+           tf.config.threading.get_inter_op_parallelism_threads()],
+}))
+"""
+
+
+def test_thread_pools_are_sized_before_the_first_model_and_a_late_change_is_refused():
+    # A fresh process: TensorFlow sizes its pools once per process, at its first op.
+    proc = subprocess.run(
+        [sys.executable, "-c", THREADS_SCRIPT],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = proc.stdout.strip().splitlines()
+    result = json.loads(lines[-1])
+    assert result["first"] == [1, 1]
+    assert result["tf"] == [1, 1]
+    assert result["late"] == [1, 1]  # what is in force, not what was asked
+    assert "threads intra-op 1 / inter-op 1" in result["detail"]
+    assert result["rows"] == 2
+    assert any(
+        line.startswith("LOG TensorFlow is already running with intra-op 1 / inter-op 1")
+        for line in lines
+    )

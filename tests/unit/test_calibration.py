@@ -2,7 +2,7 @@
 
 import pytest
 
-from service.inference.runtime import best_batch
+from service.inference.runtime import KerasRuntime, best_batch
 
 
 def test_stops_where_throughput_stops_growing():
@@ -23,3 +23,9 @@ def test_flat_curve_picks_one():
 @pytest.mark.parametrize("within", [0.5, 0.99])
 def test_the_best_itself_always_qualifies(within):
     assert best_batch({1: 10, 2: 20, 4: 40}, within) in (2, 4)
+
+
+@pytest.mark.parametrize(("intra", "inter"), [(-1, 0), (0, -2)])
+def test_negative_thread_counts_are_refused_before_tensorflow_is_touched(intra, inter):
+    with pytest.raises(ValueError, match=f"intra_op={intra}, inter_op={inter}"):
+        KerasRuntime.configure_threads(intra, inter)

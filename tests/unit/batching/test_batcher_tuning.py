@@ -108,3 +108,24 @@ def test_a_tuner_with_buckets_beyond_the_maximum_is_refused():
 
     with pytest.raises(ValueError, match="largest bucket 32 exceeds max_batch_size 8"):
         Batcher(fn, BatchPolicy(max_batch_size=8), tuner=BatchSizeTuner([1, 2, 4, 8, 16, 32]))
+
+
+async def test_a_batch_queued_behind_another_is_charged_only_its_own_run():
+    # Two batches in flight on one model thread (the second waits in the executor): the
+    # second's wall time includes the first's, but the tuner must see one batch's cost.
+    now = [0.0]
+    one_at_a_time = asyncio.Lock()
+
+    async def model(items: list[int]) -> list[int]:
+        async with one_at_a_time:
+            await asyncio.sleep(0)
+            now[0] += 0.040
+        return items
+
+    tuner = BatchSizeTuner([1, 2, 4], initial=4)
+    policy = BatchPolicy(max_batch_size=4, max_wait_s=0, max_concurrent_batches=2)
+    async with Batcher(model, policy, clock=lambda: now[0], tuner=tuner) as b:
+        await asyncio.gather(*(b.submit(i) for i in range(8)))
+    snap = tuner.snapshot()
+    assert snap["batches"] == 2
+    assert snap["by_bucket"]["4"]["median_ms"] == pytest.approx(40 + 1e3 * 0.001)
