@@ -60,7 +60,9 @@ def create_app(decode_workers: int | None = None) -> FastAPI:
     @app.exception_handler(ServiceError)
     async def bad_image(_request: Request, exc: ServiceError) -> JSONResponse:
         # The decoder's own errors, with kerasserve's codes: a bad upload is a clear 4xx.
-        body = {"code": exc.code.value, "message": exc.message}
+        body: dict[str, Any] = {"code": exc.code.value, "message": exc.message}
+        if exc.extra:
+            body["extra"] = exc.extra
         return JSONResponse(body, status_code=exc.status)
 
     @app.post(f"/v1/models/{MODEL}/predict")

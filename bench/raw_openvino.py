@@ -28,7 +28,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 from bench import machine  # noqa: E402
-from bench.raw import pixels, sizes_arg, summarize  # noqa: E402
+from bench.raw import SIZE, pixels, sizes_arg, summarize  # noqa: E402
 
 REQUESTS_PER_STREAM = 2
 QUANTIZE_MODULE = "service.inference.quantize"
@@ -57,19 +57,26 @@ def with_uint8_input(ov: Any, ov_model: Any) -> Any:
     return ppp.build()
 
 
-def quantized(ov_model: Any, data: np.ndarray) -> tuple[Any, str]:
-    """The INT8 model from kerasserve's quantizer, when it exists."""
+def quantized(ov_model: Any) -> tuple[Any, str]:
+    """The INT8 model as kerasserve makes it: NNCF, calibrated on its built-in photo views."""
     import importlib
 
     try:
         quantize = importlib.import_module(QUANTIZE_MODULE)
     except ModuleNotFoundError as exc:
         raise Skipped(f"{QUANTIZE_MODULE} is not there yet ({exc}); no INT8 figure") from exc
-    fn = getattr(quantize, "quantize_openvino", None) or getattr(quantize, "quantize", None)
-    if fn is None:
-        public = [n for n in dir(quantize) if not n.startswith("_")]
-        raise Skipped(f"{QUANTIZE_MODULE} has no quantize function (it has {public})")
-    return fn(ov_model, data), f"{QUANTIZE_MODULE}.{fn.__name__}"
+    needed = ("quantize", "load_views", "photo_set")
+    missing = [name for name in needed if not hasattr(quantize, name)]
+    if missing:
+        raise Skipped(f"{QUANTIZE_MODULE} has no {', '.join(missing)}; no INT8 figure")
+    samples = quantize.load_views(quantize.photo_set(None), SIZE)
+
+    def preprocess(batch: np.ndarray) -> np.ndarray:
+        # MobileNetV2's `tf` mode, as keras.applications.mobilenet_v2.preprocess_input.
+        return np.asarray(batch, np.float32) / 127.5 - 1.0
+
+    model = quantize.quantize(ov_model, samples, preprocess)
+    return model, f"{QUANTIZE_MODULE}.quantize (NNCF, {len(samples)} built-in calibration views)"
 
 
 def time_queue(compiled: Any, batch: np.ndarray, seconds: float) -> dict[str, float]:
@@ -129,7 +136,7 @@ def measure(sizes: list[int], seconds: float, precision: str, work: Path) -> dic
     base = core.read_model(xml)
     source = "Keras model.export(format='openvino')"
     if precision == "int8":
-        base, how = quantized(base, data)
+        base, how = quantized(base)
         source += f", then {how}"
     load_s = time.perf_counter() - started
     config = {"PERFORMANCE_HINT": "THROUGHPUT", "INFERENCE_PRECISION_HINT": "f32"}

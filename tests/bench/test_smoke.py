@@ -1,4 +1,4 @@
-"""Smoke run of the benchmark: `python -m bench --quick` finishes and writes results that parse."""
+"""Smoke runs of the benchmark: `python -m bench --quick` finishes and writes results that parse."""
 
 from __future__ import annotations
 
@@ -17,36 +17,74 @@ for module in ("flask", "psutil", "matplotlib", "sklearn"):
     )
 
 
-@pytest.mark.timeout(240)
-def test_quick_run_writes_json_markdown_and_plot(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--out", str(tmp_path)],
+def run_bench(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bench", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=230,
+        timeout=timeout,
         check=False,
     )
+
+
+@pytest.mark.timeout(200)
+def test_quick_run_writes_json_markdown_and_plot(tmp_path: Path) -> None:
+    proc = run_bench("--quick", "--out", str(tmp_path), timeout=190)
     assert proc.returncode == 0, proc.stderr[-3000:]
 
     result = json.loads((tmp_path / "latest.json").read_text())
     assert result["command"].startswith("python -m bench --quick")
-    raw = result["raw"]["keras"][0]
-    assert "unavailable" not in raw, raw
+    (raw,) = result["raw"]["raw-keras"]
+    assert "by_batch" in raw, raw
     assert raw["best_img_s"] > 0
-    assert raw["decode"]["phone"]["ms_per_img"] > 0
+    assert raw["detail"].startswith("tf.function(model(")
     targets = {p["target"]: p for p in result["points"]}
-    assert set(targets) == {"seed-flask", "kerasserve-keras"}, result["targets"]
+    assert set(targets) == {"ceiling", "keras"}, result["targets"]
     for point in targets.values():
+        assert point["concurrency"] == 8
         assert point["img_s"] > 0, point
         assert point["errors"] == 0, point
         assert point["p50_ms"] <= point["p99_ms"]
         assert point["server_cpu_cores"] > 0
-        assert point["server_peak_rss_mb"] > 100
-    assert targets["kerasserve-keras"]["mean_batch"] >= 1
-    assert {c["name"] for c in result["checks"]} >= {"batching vs raw", "waiting costs nothing"}
+    assert targets["keras"]["server_peak_rss_mb"] > 100
+    assert targets["keras"]["mean_batch"] >= 1
+    assert result["targets"]["keras"]["runtime"] == "keras"
+    checks = {c["name"]: c for c in result["checks"]}
+    ceiling = checks["front-end ceiling"]
+    assert ceiling["measured"] == pytest.approx(
+        targets["keras"]["img_s"] / targets["ceiling"]["img_s"]
+    )
+    assert checks["batching vs raw Keras"]["measured"] is not None
 
     table = (tmp_path / "latest.md").read_text()
-    assert "| small | kerasserve-keras | 8 |" in table
-    assert "| small | seed-flask | 8 |" in table
+    assert "| kerasserve --runtime keras | 8 |" in table
+    assert "| front-end ceiling (no model) | 8 |" in table
     assert (tmp_path / "latest.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.timeout(120)
+def test_a_flag_the_server_refuses_skips_that_target_with_its_stderr_line(tmp_path: Path) -> None:
+    proc = run_bench(
+        "--quick",
+        "--targets",
+        "keras",
+        "--server-arg=--no-such-flag",
+        "--out",
+        str(tmp_path),
+        timeout=110,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads((tmp_path / "latest.json").read_text())
+    entry = result["targets"]["keras"]
+    assert entry["status"] == "skipped"
+    assert "unrecognized arguments: --no-such-flag" in entry["reason"]
+    assert result["points"] == []
+    assert "skipped: " in (tmp_path / "latest.md").read_text()
+
+
+def test_an_unknown_target_is_refused_with_the_known_names() -> None:
+    proc = run_bench("--targets", "keras,nope", timeout=60)
+    assert proc.returncode == 2
+    assert "unknown target(s) ['nope']" in proc.stderr
+    assert "raw-keras" in proc.stderr

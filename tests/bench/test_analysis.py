@@ -1,0 +1,191 @@
+"""The benchmark's figures from hand-made results: spread, ratios, the targets, the tables."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from bench import analysis, report
+
+
+def pt(target: str, clients: int, img_s: float, p50: float = 10.0) -> dict[str, Any]:
+    return {
+        "variant": "small",
+        "target": target,
+        "runtime": "?",
+        "concurrency": clients,
+        "img_s": img_s,
+        "p50_ms": p50,
+        "p95_ms": p50 * 1.5,
+        "p99_ms": p50 * 2,
+        "errors": 0,
+        "mean_batch": 1.0,
+        "server_cpu_cores": 1.5,
+        "other_cpu_cores": 0.01,
+    }
+
+
+def raw(best: float, batch1_ms: float = 20.0) -> dict[str, Any]:
+    return {
+        "by_batch": [{"batch": 1, "img_s": best / 2}, {"batch": 4, "img_s": best}],
+        "best_batch": 4,
+        "best_img_s": best,
+        "infer_ms_per_img": 1e3 / best,
+        "batch1_latency_ms": batch1_ms,
+        "detail": "d",
+        "command": "python -m bench.raw",
+    }
+
+
+def result(**overrides: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "date": "2026-11-28T02:00:00+00:00",
+        "command": "python -m bench",
+        "machine": {"cpu": "EPYC", "cores": 2, "load_avg_start": [0.1, 0, 0]},
+        "plan": {"warmup_s": 2, "measure_s": 7, "spread_clients": 32},
+        "images": {"small": {"count": 6, "bytes_mean": 70_000}},
+        "raw": {
+            "raw-keras": [raw(60.0, 25.0), raw(64.0, 22.0)],
+            "raw-openvino": [raw(140.0)],
+            "raw-int8": [{"skipped": "service.inference.quantize is not there yet"}],
+        },
+        "targets": {
+            "ceiling": {"status": "ok", "label": "front-end ceiling (no model)", "command": "c"},
+            "keras": {"status": "ok", "label": "kerasserve --runtime keras", "command": "k"},
+            "int8": {
+                "status": "skipped",
+                "label": "kerasserve --runtime openvino --precision int8",
+                "command": "i",
+                "reason": "exited with 2: error: unrecognized arguments: --precision int8",
+            },
+        },
+        "points": [
+            pt("ceiling", 1, 300),
+            pt("ceiling", 8, 390),
+            pt("ceiling", 32, 400),
+            pt("keras", 1, 30, p50=30.0),
+            pt("keras", 8, 50),
+            pt("keras", 32, 52),
+            pt("openvino", 32, 100),
+            pt("flask", 32, 10),
+            pt("default", 32, 95),
+        ],
+        "spread": {
+            "target": "default",
+            "clients": 32,
+            "starts": [
+                {"start": i + 1, "img_s": v, "p50_ms": 300.0, "p99_ms": 400.0, "errors": 0}
+                for i, v in enumerate([95, 90, 100, 99, 80])
+            ],
+        },
+    }
+    base.update(overrides)
+    return base
+
+
+def test_spread_is_median_min_max_and_the_largest_deviation_in_percent() -> None:
+    stats = analysis.spread([95, 90, 100, 99, 80])
+    assert stats == {
+        "n": 5,
+        "median": 95,
+        "min": 80,
+        "max": 100,
+        "max_dev_pct": pytest.approx(15 / 95 * 100),
+    }
+    assert analysis.spread([]) is None
+
+
+def test_the_default_target_counts_with_the_median_of_its_starts() -> None:
+    r = result()
+    assert analysis.headline(r, "default") == 95
+    assert analysis.best_kerasserve(r) == ("openvino", 100)
+
+
+def test_ceiling_target_is_met_at_0_8_and_missed_below() -> None:
+    checks = {c["name"]: c for c in analysis.checks(result())}
+    assert checks["front-end ceiling"]["measured"] == pytest.approx(100 / 400)
+    assert checks["front-end ceiling"]["met"] is False
+    points = [p for p in result()["points"] if p["target"] != "ceiling"] + [pt("ceiling", 32, 120)]
+    checks = {c["name"]: c for c in analysis.checks(result(points=points))}
+    assert checks["front-end ceiling"]["measured"] == pytest.approx(100 / 120)
+    assert checks["front-end ceiling"]["met"] is True
+
+
+def test_a_fall_in_throughput_as_clients_rise_is_flagged() -> None:
+    checks = {c["name"]: c for c in analysis.checks(result())}
+    assert checks["no fall with clients"]["met"] is True
+    assert "(8 >= 1, 32 >= 8)" in checks["no fall with clients"]["goal"]
+    points = [p for p in result()["points"] if p["target"] != "keras"]
+    points += [pt("keras", 1, 30), pt("keras", 8, 50), pt("keras", 32, 47)]
+    check = {c["name"]: c for c in analysis.checks(result(points=points))}["no fall with clients"]
+    assert check["met"] is False
+    assert check["measured"] == pytest.approx(47 / 50)
+    assert "32 vs 8: 47.0 vs 50.0 img/s **FALLS**" in check["detail"]
+
+
+def test_raw_limits_take_the_best_pass_and_the_lowest_batch1_latency() -> None:
+    limit = analysis.raw_limit(result(), "raw-keras")
+    assert limit is not None
+    assert limit["best_img_s"] == 64
+    assert limit["batch1_latency_ms"] == 22
+    assert limit["passes"] == [60, 64]
+    assert analysis.raw_limit(result(), "raw-int8") is None
+    assert (
+        analysis.raw_note(result(), "raw-int8")
+        == "skipped: service.inference.quantize is not there yet"
+    )
+
+
+def test_ratios_put_every_target_against_the_ceiling_and_each_raw_limit() -> None:
+    rows = {r["target"]: r for r in analysis.ratios(result())}
+    assert rows["keras"]["vs_ceiling"] == pytest.approx(52 / 400)
+    assert rows["keras"]["vs_raw-keras"] == pytest.approx(52 / 64)
+    assert rows["openvino"]["vs_raw-openvino"] == pytest.approx(100 / 140)
+    assert rows["openvino"]["vs_raw-int8"] is None
+    assert rows["default"]["img_s"] == 95  # the median of the five starts
+
+
+def test_older_targets_keep_their_figures() -> None:
+    checks = {c["name"]: c for c in analysis.checks(result())}
+    assert checks["batching vs raw Keras"]["measured"] == pytest.approx(52 / 64)
+    assert checks["batching vs the classic Flask app"]["measured"] == pytest.approx(5.2)
+    assert checks["waiting costs nothing"]["measured"] == pytest.approx(30 - 22)
+    assert checks["past the framework"]["measured"] == pytest.approx(100 / 64)
+
+
+def test_markdown_shows_skipped_targets_with_their_reason_and_the_spread() -> None:
+    r = result()
+    r["checks"] = analysis.checks(r)
+    text = report.markdown(r)
+    assert (
+        "| kerasserve --runtime openvino --precision int8 | skipped: exited with 2: error: unrecognized arguments: --precision int8 |"
+        in text
+    )
+    assert "skipped: service.inference.quantize is not there yet" in text
+    assert (
+        "Median 95.0 img/s, min 80.0, max 100.0, largest deviation from the median 15.8% (n = 5)."
+        in text
+    )
+    assert "| front-end ceiling (no model) | 32 | 400.0 |" in text
+    short = report.short_markdown(r)
+    assert (
+        "| kerasserve --runtime keras | 30.0 (30 / 60) | 50.0 (10 / 20) | 52.0 (10 / 20) | 0.13x |"
+        in short
+    )
+    assert "front-end ceiling missed (0.25)" in short
+
+
+def test_replace_section_rewrites_only_between_the_markers(tmp_path: Any) -> None:
+    page = tmp_path / "page.md"
+    page.write_text(f"intro\n{report.START}\nold\n{report.END}\noutro\n")
+    assert report.replace_section(page, "new table")
+    text = page.read_text()
+    assert text.startswith("intro\n")
+    assert text.endswith("\noutro\n")
+    assert "new table" in text
+    assert "old" not in text
+    bare = tmp_path / "bare.md"
+    bare.write_text("no markers")
+    assert not report.replace_section(bare, "x")
+    assert bare.read_text() == "no markers"
