@@ -1,14 +1,15 @@
-"""`kerasserve predict` (the console script's `service.cli:main`) against a real server."""
+"""`kerasserve predict` and `models` (the console script's `service.cli:main`) against a real server."""
 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
 import pytest
 
-from schemas import PredictResponse
+from schemas import ModelList, PredictResponse
 from tests.support.live_server import ROOT, free_port
 from tests.support.models import photos
 
@@ -36,7 +37,9 @@ def test_predict_prints_a_table_for_each_photo(server, photo_files):
 
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0] == "model MobileNetV2 (runtime keras, weights random)"
+    assert re.fullmatch(
+        r"model MobileNetV2 v\d+ \(runtime keras, weights random, labels en\)", lines[0]
+    )
     assert lines[1].startswith("warning: ")
     for name in ("photo.jpg", "more.jpg"):
         start = lines.index(name)
@@ -85,3 +88,81 @@ def test_features_prints_the_vector_summary(server, photo_files):
     assert ", pooling avg, shape (" in head
     assert values.startswith("  [")
     assert "L2 norm" in values
+
+
+@pytest.fixture(scope="module")
+def photo_folder(tmp_path_factory):
+    """40 photos in two sub-folders, and a text file the walk must leave out."""
+    root = tmp_path_factory.mktemp("bulk")
+    for i, data in enumerate(photos(40, size=(240, 320), seed=11)):
+        path = root / "photos" / ("a" if i < 20 else "b") / f"photo{i:02d}.jpg"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    (root / "photos" / "notes.txt").write_text("not a photo")
+    return root
+
+
+def test_bulk_run_over_40_photos_writes_40_lines_and_a_second_run_none(server, photo_folder):
+    out = photo_folder / "out.jsonl"
+    command = ("predict", str(photo_folder / "photos"), "--jsonl", str(out), "--concurrency", "4")
+
+    first = kerasserve(*command, "--url", server.base_url)
+
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == ""
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(records) == 40
+    assert len({r["file"] for r in records}) == 40
+    assert all(r["ok"] and len(r["predictions"]) == 3 for r in records)
+    assert {r["model"]["name"] for r in records} == {"MobileNetV2"}
+    progress, summary = first.stderr.splitlines()[:-1], first.stderr.splitlines()[-1]
+    assert [line.split()[0] for line in progress] == [f"{n}/40" for n in range(4, 41, 4)]
+    assert summary.startswith(f"kerasserve: 40 written to {out} (40 ok, 0 failed); ")
+
+    second = kerasserve(*command, "--url", server.base_url)
+
+    assert second.returncode == 0, second.stderr
+    assert len(out.read_text().splitlines()) == 40
+    assert second.stderr.startswith(f"kerasserve: 0 written to {out} (0 ok, 0 failed); 40 skipped")
+
+
+def test_bulk_run_records_a_bad_file_and_goes_on(server, tmp_path, photo_folder):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    (folder / "good.jpg").write_bytes((photo_folder / "photos/a/photo00.jpg").read_bytes())
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    out = tmp_path / "out.jsonl"
+
+    result = kerasserve("predict", str(folder), "--jsonl", str(out), "--url", server.base_url)
+
+    assert result.returncode == 1
+    records = {
+        json.loads(line)["file"].rsplit("/", 1)[-1]: json.loads(line)
+        for line in out.read_text().splitlines()
+    }
+    assert records["good.jpg"]["ok"]
+    assert records["broken.jpg"]["error"]["code"] == "invalid_image"
+    assert records["broken.jpg"]["error"]["status"] == 400
+    assert "(1 ok, 1 failed)" in result.stderr
+
+
+def test_models_url_lists_the_running_servers_models(server):
+    table = kerasserve("models", "--url", server.base_url)
+    as_json = kerasserve("models", "--url", server.base_url, "--json")
+
+    assert table.returncode == 0, table.stderr
+    header, row = table.stdout.splitlines()[:2]
+    assert header.split()[:4] == ["model", "version", "state", "output"]
+    assert row.split()[:2] == ["MobileNetV2", "*"]
+    assert "ready" in row.split()
+    assert table.stdout.splitlines()[-1] == f"1 model at {server.base_url}"
+    listing = ModelList.model_validate_json(as_json.stdout)
+    assert [m.name for m in listing.models] == ["MobileNetV2"]
+
+
+def test_models_without_url_still_lists_what_keras_can_serve():
+    result = kerasserve("models", "--json")
+
+    assert result.returncode == 0, result.stderr
+    names = {entry["name"] for entry in json.loads(result.stdout)}
+    assert {"MobileNetV2", "ResNet50"} <= names

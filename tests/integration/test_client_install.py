@@ -50,6 +50,11 @@ async def many():
         return await client.predict_many([photo] * 5, per_request=2, concurrency=2)
 
 assert len(asyncio.run(many()).results) == 5
+
+with Client(url, model="MobileNetV2") as client:
+    outcomes = sorted(client.predict_iter([photo, b"not a photo", photo]), key=lambda o: o.index)
+assert [o.ok for o in outcomes] == [True, False, True], outcomes
+assert outcomes[1].error.status_code == 400
 heavy = sorted(m for m in {heavy!r} if m in sys.modules)
 assert not heavy, heavy
 print("sdk ok", answer.results[0].predictions[0].label)
@@ -134,3 +139,33 @@ def _run(python: Path, *args: object) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=180,
     )
+
+
+def test_bulk_predict_and_models_url_work_from_the_bare_venv(venv_python, server, photo, tmp_path):
+    kerasserve = venv_python.parent / "kerasserve"
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(3):
+        (folder / f"p{i}.jpg").write_bytes(photo.read_bytes())
+    out = tmp_path / "out.jsonl"
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [str(kerasserve), *args]
+        return subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+
+    bulk = run("predict", "photos", "--jsonl", str(out), "--url", server.base_url)
+    again = run("predict", "photos", "--jsonl", str(out), "--url", server.base_url)
+    models = run("models", "--url", server.base_url)
+    local = run("models")
+
+    assert bulk.returncode == 0, bulk.stderr
+    assert len(out.read_text().splitlines()) == 3
+    assert again.returncode == 0, again.stderr
+    assert "0 written" in again.stderr
+    assert "3 skipped" in again.stderr
+    assert models.returncode == 0, models.stderr
+    assert models.stdout.splitlines()[1].startswith("MobileNetV2 *")
+    # Without TensorFlow there is no local catalogue: a message that says what to do instead.
+    assert local.returncode == 2
+    assert "pass --url" in local.stderr
+    assert "Traceback" not in local.stderr

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import io
+import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 from kerasserve_client import (
     AsyncClient,
     Client,
+    ImageOutcome,
     InvalidImage,
     InvalidRequest,
     ModelNotFound,
@@ -17,9 +21,10 @@ from kerasserve_client import (
     Unauthorized,
     features_to_numpy,
 )
+from PIL import Image
 
 from schemas import ErrorCode, ModelList, PredictResponse
-from tests.support.live_server import live_server
+from tests.support.live_server import ROOT, live_server
 from tests.support.models import photos, save_model
 
 API_KEY = "sdk-test-key"
@@ -185,6 +190,128 @@ def test_features_as_numpy(client, images):
     assert answer.layer in {layer.name for layer in client.layers().layers}
     assert array.shape == (1, *answer.shape)
     assert np.isfinite(array).all()
+
+
+def test_predict_iter_yields_every_photo_and_the_bad_one_its_own_error(client, images):
+    one_by_one = [client.predict(image, top_k=5).results[0] for image in images]
+    inputs = [*images[:10], b"definitely not an image", *images[10:]]
+    seen = []
+
+    outcomes = list(client.predict_iter(inputs, top_k=5, concurrency=4, on_progress=seen.append))
+
+    assert sorted(o.index for o in outcomes) == list(range(len(inputs)))
+    bad = [o for o in outcomes if not o.ok]
+    assert [o.index for o in bad] == [10]
+    assert isinstance(bad[0].error, InvalidImage)
+    good = sorted((o for o in outcomes if o.ok), key=lambda o: o.index)
+    _assert_same_predictions(one_by_one, [o.unwrap() for o in good])
+    assert max(o.unwrap().timing.batch_size for o in good) > 1, "threads sent nothing together"
+    assert (len(seen), seen[-1].done, seen[-1].failed, seen[-1].total) == (25, 25, 1, 25)
+
+
+async def test_async_predict_iter_equals_one_by_one(client, aclient, images):
+    one_by_one = [client.predict(image, top_k=5).results[0] for image in images[:12]]
+
+    outcomes: list[ImageOutcome] = [
+        o async for o in aclient.predict_iter(images[:12], top_k=5, concurrency=6)
+    ]
+
+    outcomes.sort(key=lambda o: o.index)
+    _assert_same_predictions(one_by_one, [o.unwrap() for o in outcomes])
+    assert max(o.unwrap().timing.batch_size for o in outcomes) > 1, "nothing was batched"
+
+
+def test_numpy_and_pil_pixels_get_the_answer_of_the_same_pixels_as_png(client, images):
+    with Image.open(io.BytesIO(images[2])) as photo:
+        pil = photo.convert("RGB")
+    array = np.asarray(pil)
+    png = io.BytesIO()
+    pil.save(png, format="PNG")
+
+    answers = [client.predict(x, top_k=5).results[0] for x in (png.getvalue(), array, pil)]
+
+    png_answer = answers[0].predictions
+    for other in answers[1:]:  # the same pixels, so the same classes and probabilities
+        assert [p.index for p in other.predictions] == [p.index for p in png_answer]
+        np.testing.assert_allclose(
+            [p.probability for p in other.predictions],
+            [p.probability for p in png_answer],
+            rtol=1e-5,
+        )
+    assert [a.filename for a in answers] == ["image-0.png"] * 3
+
+
+def test_answers_say_version_output_kind_and_labels_language(client, images):
+    info = client.model("MobileNetV2")
+    answer = client.predict(images[0], top_k=5)
+
+    assert isinstance(answer.model.version, int)
+    assert answer.model.version == info.version
+    assert answer.model.output_kind == info.output_kind == "softmax"
+    assert answer.model.labels_language == info.labels_languages[0]
+
+
+def test_lang_picks_the_labels_language(client, images):
+    languages = client.model("MobileNetV2").labels_languages
+    if "zh-CN" not in languages:
+        pytest.skip(f"this model's labels come in {languages} only")
+
+    english = client.predict(images[0], top_k=5, lang="en")
+    chinese = client.predict(images[0], top_k=5, lang="zh-CN")
+
+    assert (english.model.labels_language, chinese.model.labels_language) == ("en", "zh-CN")
+    en, zh = english.results[0].predictions, chinese.results[0].predictions
+    assert [p.index for p in en] == [p.index for p in zh]
+    assert all(a.label != b.label for a, b in zip(en, zh, strict=True))
+
+
+DOC = ROOT / "docs" / "python-client.md"
+DOC_EXAMPLES = re.findall(r"```python\n(.*?)```", DOC.read_text(encoding="utf-8"), re.S)
+
+
+@pytest.fixture(scope="module")
+def doc_folder(tmp_path_factory):
+    """The files the documentation's examples name."""
+    folder = tmp_path_factory.mktemp("doc-examples")
+    for name, data in zip(("cat.jpg", "a.jpg", "b.jpg", "c.jpg"), photos(4, seed=31), strict=True):
+        (folder / name).write_bytes(data)
+    (folder / "photos").mkdir()
+    for i, data in enumerate(photos(5, size=(120, 160), seed=32)):
+        (folder / "photos" / f"p{i}.jpg").write_bytes(data)
+    (folder / "photos" / "broken.jpg").write_bytes(b"not a photo")
+    return folder
+
+
+def test_the_documentation_has_an_example_per_part():
+    assert len(DOC_EXAMPLES) >= 10
+    text = "\n".join(DOC_EXAMPLES)
+    for call in (
+        "predict(",
+        "predict_iter(",
+        "predict_many(",
+        "features(",
+        "layers(",
+        "models(",
+        "model(",
+        "health(",
+        "ready(",
+        "wait_until_ready(",
+        "encode_image(",
+        "lang=",
+    ):
+        assert call in text, call
+
+
+@pytest.mark.parametrize("number", range(len(DOC_EXAMPLES)))
+def test_each_documentation_example_runs_against_a_live_server(server, doc_folder, number):
+    code = DOC_EXAMPLES[number].replace("http://127.0.0.1:8000", server.base_url)
+
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=doc_folder, capture_output=True, text=True, timeout=120
+    )
+
+    assert result.returncode == 0, f"example {number}:\n{code}\n{result.stderr}"
+    assert "Traceback" not in result.stderr
 
 
 def _assert_same_predictions(expected, actual) -> None:
