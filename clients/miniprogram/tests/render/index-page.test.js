@@ -1,31 +1,53 @@
-// The page rendered by miniprogram-simulate, with WeChat's APIs replaced by fakes: what a user
-// sees after loading, picking a photo, an upload that works and uploads that fail.
+// The page rendered by miniprogram-simulate, with WeChat's APIs replaced by fakes, driven the way
+// a user drives it: taps on the buttons and changes of the picker dispatched on the WXML nodes
+// (a handler renamed in the WXML or the page fails these tests).
 const { attrsOf, load, mount, settle, textOf } = require('../support/simulate.js');
-const { answer, errorBody, fakeWx, modelListBody, predictBody } = require('../support/fake-wx.js');
+const {
+  answer, errorBody, fakeFs, fakeWx, memoryStorage, modelListBody, predictBody,
+} = require('../support/fake-wx.js');
+const { STORAGE_KEY } = require('../../utils/history.js');
+const { STRINGS } = require('../../utils/strings.js');
 
 const id = load('pages/index/index');
 
+const ZH = STRINGS['zh-CN'];
+const EN = STRINGS.en;
 const PHOTO = { success: { tempFiles: [{ tempFilePath: 'wxfile://tmp/cat.jpg', size: 200000 }] } };
 
-/** Puts a fresh set of fake APIs on simulate's global `wx`; returns the recorded calls. */
-function installWx(answers, sync = {}) {
+/**
+ * Puts a fresh set of fake APIs on simulate's global `wx`.
+ * @returns {{calls: Array, tasks: Array, storage: object, fs: object}}
+ */
+function installWx(answers = {}, sync = {}, { language = 'zh_CN', env = 'develop', storage = memoryStorage(), fs = fakeFs() } = {}) {
   const fake = fakeWx(
     {
       request: () => answer(200, modelListBody()),
       chooseMedia: () => PHOTO,
+      getImageInfo: () => ({ success: { width: 640, height: 480, orientation: 'up' } }),
+      compressImage: (o) => ({ success: { tempFilePath: `${o.src}.small.jpg` } }),
       uploadFile: () => answer(200, predictBody()),
+      openSetting: () => ({ success: { authSetting: { 'scope.camera': true } } }),
+      showModal: () => ({ success: { confirm: true, cancel: false } }),
       ...answers,
     },
     {
-      getAccountInfoSync: () => ({ miniProgram: { envVersion: 'develop' } }),
-      showLoading: () => {},
-      hideLoading: () => {},
+      getAccountInfoSync: () => ({ miniProgram: { envVersion: env } }),
+      getAppBaseInfo: () => ({ language }),
+      setNavigationBarTitle: () => {},
+      showShareMenu: () => {},
       showToast: () => {},
+      getStorageSync: storage.getStorageSync,
+      setStorageSync: storage.setStorageSync,
+      removeStorageSync: storage.removeStorageSync,
+      getFileSystemManager: () => fs.manager,
+      onNeedPrivacyAuthorization: () => {},
+      openPrivacyContract: () => {},
       ...sync,
     },
   );
-  for (const [name, fn] of Object.entries(fake)) if (name !== 'calls') global.wx[name] = fn;
-  return fake.calls;
+  for (const [name, fn] of Object.entries(fake)) if (!['calls', 'tasks'].includes(name)) global.wx[name] = fn;
+  global.wx.env = { USER_DATA_PATH: 'wxfile://usr' };
+  return { calls: fake.calls, tasks: fake.tasks, storage, fs };
 }
 
 async function openPage() {
@@ -35,118 +57,238 @@ async function openPage() {
   return page;
 }
 
+/** A real tap on the node with `selector`, then time for the handler's promises. */
+async function tap(page, selector) {
+  const node = page.querySelector(selector);
+  if (!node) throw new Error(`nothing to tap at ${selector}`);
+  node.dispatchEvent('tap');
+  await settle();
+  await settle();
+}
+
 const text = (page, sel) => {
   const node = page.querySelector(sel);
   return node ? textOf(node) : null;
 };
-
-test('loading the page lists the models, picks the default and warns about random weights', async () => {
-  installWx({
-    request: () =>
-      answer(200, { ...modelListBody(), default_model: 'MobileNetV2' }),
-  });
-  const page = await openPage();
-  expect(page.instance.data.modelNames).toEqual(['MobileNetV2', 'ResNet50']);
-  expect(text(page, '.picker-value')).toBe('MobileNetV2');
-  expect(text(page, '#weights-warning')).toMatch(/random weights: predictions are meaningless/);
-  expect(text(page, '.server')).toBe('Server: http://127.0.0.1:8000');
-  expect(page.querySelector('#error')).toBeUndefined();
-});
-
-test('a model with real weights shows no warning', async () => {
-  installWx({});
-  const page = await openPage();
-  expect(text(page, '.picker-value')).toBe('ResNet50');
-  expect(page.querySelector('#weights-warning')).toBeUndefined();
-  page.instance.onModelChange({ detail: { value: '0' } });
-  await settle();
-  expect(text(page, '.picker-value')).toBe('MobileNetV2');
-  expect(page.querySelector('#weights-warning')).toBeDefined();
-});
-
-test('choosing a photo shows it, a loading state, then the predictions list and timing', async () => {
+const apis = (calls) => calls.map((c) => c.api);
+const held = () => {
   let release;
-  const held = new Promise((resolve) => {
+  const promise = new Promise((resolve) => {
     release = resolve;
   });
-  const calls = installWx({ uploadFile: () => held.then(() => answer(200, predictBody())) });
+  return { promise, release };
+};
+
+test('loading in Chinese: the title, the buttons, the models, the default, the random-weights warning', async () => {
+  const { calls } = installWx({ request: () => answer(200, { ...modelListBody(), default_model: 'MobileNetV2' }) });
   const page = await openPage();
+  expect(calls.find((c) => c.api === 'setNavigationBarTitle').options.title).toBe('图像识别');
+  expect(text(page, '#camera-button')).toBe('点我试试');
+  expect(text(page, '#album-button')).toBe('使用相册图片');
+  expect(page.instance.data.modelNames).toEqual(['MobileNetV2', 'ResNet50']);
+  expect(text(page, '.picker-label')).toBe('模型');
+  expect(text(page, '.picker-value')).toBe('MobileNetV2');
+  expect(text(page, '#weights-warning')).toBe(`⚠ ${ZH.warn.randomWeights}`);
+  expect(text(page, '#server')).toBe('服务器：http://127.0.0.1:8000');
+  expect(text(page, '.hint')).toBe(ZH.hint.empty);
+  expect(page.querySelector('#error')).toBeUndefined();
+  expect(calls.find((c) => c.api === 'showShareMenu').options.menus).toEqual(['shareAppMessage', 'shareTimeline']);
+});
 
-  const picking = page.instance.onChooseAlbum();
-  await settle();
+test('an English WeChat gets English words and English labels', async () => {
+  const { calls } = installWx({}, {}, { language: 'en' });
+  const page = await openPage();
+  expect(calls.find((c) => c.api === 'setNavigationBarTitle').options.title).toBe('Image recognition');
+  expect(text(page, '#camera-button')).toBe('Take a photo');
+  expect(text(page, '#server')).toBe('Server: http://127.0.0.1:8000');
+  await tap(page, '#album-button');
+  expect(calls.find((c) => c.api === 'uploadFile').options.url).toBe(
+    'http://127.0.0.1:8000/v1/models/ResNet50/predict?top_k=5&lang=en',
+  );
+  expect(text(page, '.result-title')).toBe('Top predictions');
+  expect(page.querySelector('#labels-note')).toBeUndefined();
+});
+
+test('a release build shows no developer text: no server URL, no timing, no whitelist hint', async () => {
+  installWx(
+    { uploadFile: () => ({ fail: { errMsg: 'uploadFile:fail url not in domain list' } }) },
+    { getAccountInfoSync: () => ({ miniProgram: { envVersion: 'release' } }) },
+  );
+  const page = await openPage();
+  expect(page.querySelector('#server')).toBeUndefined();
+  await tap(page, '#album-button');
+  expect(text(page, '.error-title')).toBe(ZH.error.domain);
+  expect(page.querySelector('.error-dev')).toBeUndefined();
+  expect(page.querySelector('.error-detail')).toBeUndefined();
+  expect(textOf(page)).not.toMatch(/config\.js|合法域名|127\.0\.0\.1|Server/);
+});
+
+test('the same failure in develop explains the whitelist to the developer', async () => {
+  installWx({ uploadFile: () => ({ fail: { errMsg: 'uploadFile:fail url not in domain list' } }) });
+  const page = await openPage();
+  await tap(page, '#album-button');
+  expect(text(page, '.error-title')).toBe(ZH.error.domain);
+  expect(text(page, '.error-dev')).toMatch(/^http:\/\/127\.0\.0\.1:8000 不在 uploadFile \/ request 合法域名中/);
+  expect(text(page, '.error-detail')).toBe('uploadFile:fail url not in domain list');
+});
+
+test('tapping the album button: shrink, upload with a progress bar, then results and a history entry', async () => {
+  const gate = held();
+  const { calls, tasks, storage, fs } = installWx({
+    getImageInfo: () => ({ success: { width: 4032, height: 3024, orientation: 'up' } }),
+    uploadFile: () => gate.promise.then(() => answer(200, predictBody())),
+  });
+  const page = await openPage();
+  await tap(page, '#album-button');
+
   expect(attrsOf(page, 'photo').src).toBe('wxfile://tmp/cat.jpg');
-  expect(text(page, '#loading')).toBe('Classifying…');
-  expect(page.querySelector('#predictions')).toBeUndefined();
-  expect(calls.map((c) => c.api)).toContain('showLoading');
+  expect(text(page, '#status')).toBe('上传中 0%');
+  const upload = tasks[tasks.length - 1];
+  upload.progress(40);
+  await settle();
+  expect(text(page, '#status')).toBe('上传中 40%');
+  expect(Number(attrsOf(page, 'upload-progress').percent)).toBe(40);
+  expect(text(page, '#cancel-button')).toBe('取消上传');
+  expect(attrsOf(page, 'camera-button').disabled).toBe(true);
+  upload.progress(100);
+  await settle();
+  expect(text(page, '#status')).toBe('识别中…');
+  expect(page.querySelector('#cancel-button')).toBeUndefined();
 
-  release();
-  await picking;
+  gate.release();
+  await settle();
   await settle();
   expect(page.querySelector('#loading')).toBeUndefined();
+  const sent = calls.find((c) => c.api === 'uploadFile').options;
+  expect(sent.url).toBe('http://127.0.0.1:8000/v1/models/ResNet50/predict?top_k=5&lang=zh-CN');
+  expect(sent.filePath).toBe('wxfile://tmp/cat.jpg.small.jpg');
+  expect(sent.name).toBe('image');
+  const shrink = calls.find((c) => c.api === 'compressImage' && c.options.src === 'wxfile://tmp/cat.jpg').options;
+  expect(shrink.compressedWidth).toBe(1024);
+
+  expect(page.querySelector('#result').dom.getAttribute('data-kind')).toBe('single');
+  expect(text(page, '.result-title')).toBe('识别结果');
+  expect(text(page, '.result-model')).toBe('MobileNetV2 v1');
   const list = page.querySelector('#predictions');
-  expect(list.querySelectorAll('.row')).toHaveLength(2);
   expect(list.querySelectorAll('.label').map(textOf)).toEqual(['tabby', 'Egyptian cat']);
   expect(list.querySelectorAll('.percent').map(textOf)).toEqual(['83%', '10%']);
   expect(list.querySelector('.bar').dom.getAttribute('style')).toMatch(/width:\s*83%/);
-  expect(text(page, '#timing')).toBe('batch of 3 · queue 0.4 ms · inference 31.2 ms · decode 4.1 ms');
-  expect(text(page, '.result-model')).toBe('MobileNetV2');
-
-  const upload = calls.find((c) => c.api === 'uploadFile').options;
-  expect(upload.url).toBe('http://127.0.0.1:8000/v1/models/ResNet50/predict?top_k=5');
-  expect(upload.name).toBe('image');
-  expect(calls.map((c) => c.api)).toContain('hideLoading');
+  expect(list.querySelectorAll('.verdict')).toHaveLength(0);
+  // The server answered English labels to a Chinese app: say so.
+  expect(text(page, '#labels-note')).toBe('标签语言：英文');
+  expect(text(page, '#timing')).toBe('批大小 3 · 排队 0.4 ms · 推理 31.2 ms · 解码 4.1 ms');
   // Album photos are already in the album: no save button.
   expect(page.querySelector('#save-button')).toBeUndefined();
+
+  const [entry] = storage.store.get(STORAGE_KEY);
+  expect(entry).toMatchObject({ label: 'tabby', model: 'MobileNetV2', probability: 0.83 });
+  expect(fs.files.has(entry.thumb)).toBe(true);
+  expect(page.querySelectorAll('.history-item')).toHaveLength(1);
+  expect(text(page, '.history-label')).toBe('tabby');
+  expect(text(page, '.history-meta')).toMatch(/^83% · MobileNetV2 · \d\d-\d\d \d\d:\d\d$/);
 });
 
-test('an error answer shows its message, the server detail, and a retry that works', async () => {
-  let attempts = 0;
-  const calls = installWx({
-    uploadFile: () => {
-      attempts += 1;
-      return attempts === 1
-        ? answer(413, errorBody('image_too_large', 'image has 60000000 pixels; the limit is 50000000'))
-        : answer(200, predictBody());
-    },
-  });
+test('zh-CN labels from the server are shown as they are, with no language note', async () => {
+  const body = predictBody();
+  body.model.labels_language = 'zh-CN';
+  body.results[0].predictions = [{ index: 281, class_id: 'n02123045', label: '虎斑猫', probability: 0.83 }];
+  installWx({ uploadFile: () => answer(200, body) });
   const page = await openPage();
-  await page.instance.onTakePhoto();
-  await settle();
+  await tap(page, '#album-button');
+  expect(page.querySelector('#predictions').querySelectorAll('.label').map(textOf)).toEqual(['虎斑猫']);
+  expect(page.querySelector('#labels-note')).toBeUndefined();
+});
 
-  const error = page.querySelector('#error');
-  expect(error.dom.getAttribute('data-code')).toBe('image_too_large');
-  expect(text(page, '.error-title')).toBe('This photo has too many pixels for the server. Choose a smaller one.');
-  expect(text(page, '.error-detail')).toBe('image has 60000000 pixels; the limit is 50000000');
-  expect(text(page, '.error-meta')).toBe('Request ID: req-err');
+test('tapping cancel aborts the upload: a toast, no error card, the buttons back', async () => {
+  const gate = held();
+  const { calls, tasks } = installWx({ uploadFile: () => gate.promise.then(() => answer(200, predictBody())) });
+  const page = await openPage();
+  await tap(page, '#album-button');
+  expect(page.querySelector('#cancel-button')).toBeDefined();
+  await tap(page, '#cancel-button');
+  expect(tasks[tasks.length - 1].aborted).toBe(true);
+  expect(page.querySelector('#loading')).toBeUndefined();
+  expect(page.querySelector('#error')).toBeUndefined();
   expect(page.querySelector('#predictions')).toBeUndefined();
-  const apis = calls.map((c) => c.api);
-  expect(apis.lastIndexOf('hideLoading')).toBeGreaterThan(apis.lastIndexOf('uploadFile'));
-
-  await page.instance.onRetry();
+  expect(calls.filter((c) => c.api === 'showToast').map((c) => c.options.title)).toEqual(['已取消上传']);
+  expect(attrsOf(page, 'album-button').disabled).toBe(false);
+  gate.release();
   await settle();
+  expect(page.querySelector('#predictions')).toBeUndefined();
+});
+
+test('changing the picker switches the model and classifies the photo again with it', async () => {
+  const { calls } = installWx();
+  const page = await openPage();
+  expect(text(page, '.picker-value')).toBe('ResNet50');
+  expect(page.querySelector('#weights-warning')).toBeUndefined();
+  await tap(page, '#album-button');
+  page.querySelector('#model-picker').dispatchEvent('change', { detail: { value: 0 } });
+  await settle();
+  await settle();
+  expect(text(page, '.picker-value')).toBe('MobileNetV2');
+  expect(page.querySelector('#weights-warning')).toBeDefined();
+  const urls = calls.filter((c) => c.api === 'uploadFile').map((c) => c.options.url);
+  expect(urls).toEqual([
+    'http://127.0.0.1:8000/v1/models/ResNet50/predict?top_k=5&lang=zh-CN',
+    'http://127.0.0.1:8000/v1/models/MobileNetV2/predict?top_k=5&lang=zh-CN',
+  ]);
+});
+
+test('an error answer shows its message and request id; tapping Try again works; a camera photo can be saved', async () => {
+  let attempts = 0;
+  const { calls } = installWx(
+    {
+      uploadFile: () => {
+        attempts += 1;
+        return attempts === 1
+          ? answer(413, errorBody('image_too_large', 'image has 60000000 pixels; the limit is 50000000'))
+          : answer(200, predictBody());
+      },
+      getSetting: () => ({ success: { authSetting: {} } }),
+      authorize: () => ({ success: {} }),
+      saveImageToPhotosAlbum: () => ({ success: {} }),
+    },
+  );
+  const page = await openPage();
+  await tap(page, '#camera-button');
+  expect(calls.find((c) => c.api === 'chooseMedia').options.sourceType).toEqual(['camera']);
+  expect(page.querySelector('#error').dom.getAttribute('data-code')).toBe('image_too_large');
+  expect(text(page, '.error-title')).toBe(ZH.code.image_too_large);
+  expect(text(page, '.error-detail')).toBe('image has 60000000 pixels; the limit is 50000000');
+  expect(text(page, '.error-meta')).toBe('请求编号：req-err');
+  expect(text(page, '#retry-button')).toBe('重试');
+  expect(page.querySelector('#predictions')).toBeUndefined();
+
+  await tap(page, '#retry-button');
   expect(page.querySelector('#error')).toBeUndefined();
   expect(page.querySelector('#predictions').querySelectorAll('.row')).toHaveLength(2);
-  // A camera photo can be saved.
-  expect(page.querySelector('#save-button')).toBeDefined();
+
+  expect(text(page, '#save-button')).toBe('保存到相册');
+  await tap(page, '#save-button');
+  const list = apis(calls);
+  expect(list.slice(list.indexOf('getSetting'))).toEqual(['getSetting', 'authorize', 'saveImageToPhotosAlbum', 'showToast']);
+  expect(calls.find((c) => c.api === 'saveImageToPhotosAlbum').options.filePath).toBe('wxfile://tmp/cat.jpg');
+  expect(calls.find((c) => c.api === 'showToast').options.title).toBe('已保存到相册');
 });
 
 test.each([
-  ['network failure', { fail: { errMsg: 'uploadFile:fail connect ECONNREFUSED' } }, 'network', /Cannot reach the server/],
-  ['timeout', { fail: { errMsg: 'uploadFile:fail timeout' } }, 'timeout', /did not answer in time/],
-  ['unreadable body', answer(200, 'not json'), 'parse', /cannot read/],
-  ['overload', answer(503, errorBody('overloaded', 'queue full', { retry_after: 1 })), 'overloaded', /busy.*Try again in 1 s/],
-  ['text file', answer(415, errorBody('unsupported_media_type', 'text/plain is not an image')), 'unsupported_media_type', /not an image format/],
-])('%s is shown, never silent', async (_what, outcome, code, re) => {
+  ['network failure', { fail: { errMsg: 'uploadFile:fail connect ECONNREFUSED' } }, 'network', ZH.error.network],
+  ['timeout', { fail: { errMsg: 'uploadFile:fail timeout' } }, 'timeout', '识别服务 30 秒内没有响应，请重试。'],
+  ['unreadable body', answer(200, 'not json'), 'parse', ZH.error.parse],
+  ['overload', answer(503, errorBody('overloaded', 'queue full', { retry_after: 1 })), 'overloaded', '识别服务正忙。1 秒后再试。'],
+  ['unavailable model', answer(503, errorBody('model_unavailable', 'failed to load')), 'model_unavailable', ZH.code.model_unavailable],
+  ['text file', answer(415, errorBody('unsupported_media_type', 'text/plain is not an image')), 'unsupported_media_type', ZH.code.unsupported_media_type],
+])('%s is shown, never silent', async (_what, outcome, code, message) => {
   installWx({ uploadFile: () => outcome });
   const page = await openPage();
-  await page.instance.onChooseAlbum();
-  await settle();
+  await tap(page, '#album-button');
   expect(page.querySelector('#error').dom.getAttribute('data-code')).toBe(code);
-  expect(text(page, '.error-title')).toMatch(re);
+  expect(text(page, '.error-title')).toBe(message);
   expect(page.instance.data.busy).toBe(false);
 });
 
-test('the model list failing says so, and Try again reloads it', async () => {
+test('the model list failing says so, and tapping Try again reloads it', async () => {
   let attempts = 0;
   installWx({
     request: () => {
@@ -155,38 +297,188 @@ test('the model list failing says so, and Try again reloads it', async () => {
     },
   });
   const page = await openPage();
-  expect(text(page, '.error-title')).toMatch(/did not answer in time/);
+  expect(text(page, '.error-title')).toBe('识别服务 10 秒内没有响应，请重试。');
   expect(attrsOf(page, 'camera-button').disabled).toBe(true);
-  await page.instance.onRetry();
-  await settle();
+  await tap(page, '#retry-button');
   expect(page.querySelector('#error')).toBeUndefined();
   expect(text(page, '.picker-value')).toBe('ResNet50');
   expect(attrsOf(page, 'camera-button').disabled).toBe(false);
 });
 
-test('cancelling the picker changes nothing and uploads nothing', async () => {
-  const calls = installWx({ chooseMedia: () => ({ fail: { errMsg: 'chooseMedia:fail cancel' } }) });
+test('failed models stay out of the picker; developers see why', async () => {
+  const body = modelListBody();
+  Object.assign(body.models[1], { state: 'failed', error: 'no weights file' });
+  installWx({ request: () => answer(200, body) });
   const page = await openPage();
-  await page.instance.onTakePhoto();
-  await settle();
-  expect(page.querySelector('#error')).toBeUndefined();
-  expect(page.querySelector('#photo')).toBeUndefined();
-  expect(calls.map((c) => c.api)).not.toContain('uploadFile');
+  expect(page.instance.data.modelNames).toEqual(['MobileNetV2']);
+  expect(text(page, '#failed-models')).toBe('加载失败的模型：ResNet50 (no weights file)');
+  installWx({ request: () => answer(200, body) }, { getAccountInfoSync: () => ({ miniProgram: { envVersion: 'trial' } }) });
+  const release = await openPage();
+  expect(release.querySelector('#failed-models')).toBeUndefined();
 });
 
-test('saving a camera photo goes through the album permission and confirms', async () => {
-  const calls = installWx({
-    getSetting: () => ({ success: { authSetting: {} } }),
-    authorize: () => ({ success: {} }),
-    saveImageToPhotosAlbum: () => ({ success: {} }),
-  });
+test('cancelling the picker changes nothing and uploads nothing', async () => {
+  const { calls } = installWx({ chooseMedia: () => ({ fail: { errMsg: 'chooseMedia:fail cancel' } }) });
   const page = await openPage();
-  await page.instance.onTakePhoto();
+  await tap(page, '#camera-button');
+  expect(page.querySelector('#error')).toBeUndefined();
+  expect(page.querySelector('#photo')).toBeUndefined();
+  expect(apis(calls)).not.toContain('uploadFile');
+});
+
+test('a refused camera offers a button that opens the settings', async () => {
+  const { calls } = installWx({ chooseMedia: () => ({ fail: { errMsg: 'chooseMedia:fail auth deny' } }) });
+  const page = await openPage();
+  await tap(page, '#camera-button');
+  expect(text(page, '.error-title')).toBe(ZH.error.cameraDenied);
+  expect(text(page, '#settings-button')).toBe('去设置');
+  expect(page.querySelector('#retry-button')).toBeUndefined();
+  await tap(page, '#settings-button');
+  expect(apis(calls)).toContain('openSetting');
+  expect(page.querySelector('#error')).toBeUndefined();
+});
+
+/** chooseMedia that needs the privacy agreement: it calls the page's listener and waits. */
+function privacyGatedWx(extra = {}) {
+  const answers = [];
+  let listener = null;
+  const env = installWx(
+    {
+      chooseMedia: () =>
+        new Promise((resolveCall) => {
+          listener((answerPrivacy) => {
+            answers.push(answerPrivacy);
+            if (answerPrivacy.event === 'agree') resolveCall(PHOTO);
+            if (answerPrivacy.event === 'disagree') {
+              resolveCall({ fail: { errMsg: 'chooseMedia:fail privacy permission is not authorized', errno: 104 } });
+            }
+          }, { referrer: 'chooseMedia' });
+        }),
+    },
+    {
+      onNeedPrivacyAuthorization: (fn) => {
+        listener = fn;
+      },
+      ...extra,
+    },
+  );
+  return { ...env, answers };
+}
+
+test('privacy at first use: our sheet appears on the first tap; agreeing lets chooseMedia go on', async () => {
+  const { calls, answers } = privacyGatedWx();
+  const page = await openPage();
+  expect(page.querySelector('#privacy-sheet')).toBeUndefined();
+  await tap(page, '#album-button');
+  expect(page.querySelector('#privacy-sheet')).toBeDefined();
+  expect(text(page, '.sheet-title')).toBe('隐私保护提示');
+  expect(answers).toEqual([{ event: 'exposureAuthorization' }]);
+  expect(apis(calls)).not.toContain('uploadFile');
+
+  await tap(page, '#privacy-contract');
+  expect(apis(calls)).toContain('openPrivacyContract');
+
+  expect(attrsOf(page, 'agree-btn').openType).toBe('agreePrivacyAuthorization');
+  // What WeChat fires on the button with open-type="agreePrivacyAuthorization" once tapped.
+  page.querySelector('#agree-btn').dispatchEvent('agreeprivacyauthorization');
   await settle();
-  await page.instance.onSave();
-  const apis = calls.map((c) => c.api);
-  expect(apis.slice(apis.indexOf('getSetting'))).toEqual([
-    'getSetting', 'authorize', 'saveImageToPhotosAlbum', 'showToast',
-  ]);
-  expect(calls.find((c) => c.api === 'showToast').options.title).toBe('Saved to album');
+  await settle();
+  expect(answers[1]).toEqual({ buttonId: 'agree-btn', event: 'agree' });
+  expect(page.querySelector('#privacy-sheet')).toBeUndefined();
+  expect(apis(calls)).toContain('uploadFile');
+  expect(page.querySelector('#predictions')).toBeDefined();
+});
+
+test('declining the privacy sheet explains why, and Try again asks again', async () => {
+  const { answers } = privacyGatedWx();
+  const page = await openPage();
+  await tap(page, '#camera-button');
+  await tap(page, '#privacy-disagree');
+  expect(answers[1]).toEqual({ event: 'disagree' });
+  expect(page.querySelector('#privacy-sheet')).toBeUndefined();
+  expect(text(page, '.error-title')).toBe(ZH.error.privacyRefused);
+  await tap(page, '#retry-button');
+  expect(page.querySelector('#privacy-sheet')).toBeDefined();
+});
+
+test('an API missing from the privacy guide (errno 112) is not shown as "please agree"', async () => {
+  const undeclared = { fail: { errMsg: 'chooseMedia:fail api scope is not declared in the privacy agreement', errno: 112 } };
+  installWx({ chooseMedia: () => undeclared }, { getAccountInfoSync: () => ({ miniProgram: { envVersion: 'release' } }) });
+  const page = await openPage();
+  await tap(page, '#camera-button');
+  expect(text(page, '.error-title')).toBe(ZH.error.privacyUndeclared);
+  expect(text(page, '.error-title')).not.toMatch(/同意/);
+  expect(page.querySelector('#retry-button')).toBeUndefined();
+  expect(page.querySelector('#privacy-sheet')).toBeUndefined();
+  expect(page.querySelector('.error-dev')).toBeUndefined();
+});
+
+test('a multi-label answer shows independent likelihoods, not one distribution', async () => {
+  const body = predictBody();
+  body.model.output_kind = 'multi_label';
+  body.results[0].predictions = [
+    { index: 3, class_id: 'dog', label: 'dog', probability: 0.91 },
+    { index: 7, class_id: 'cat', label: 'cat', probability: 0.88 },
+    { index: 9, class_id: 'car', label: 'car', probability: 0.12 },
+  ];
+  installWx({ uploadFile: () => answer(200, body) });
+  const page = await openPage();
+  await tap(page, '#album-button');
+  expect(page.querySelector('#result').dom.getAttribute('data-kind')).toBe('multi_label');
+  expect(text(page, '.result-title')).toBe('可能包含的内容');
+  expect(text(page, '#result-note')).toBe(ZH.result.multiNote);
+  const list = page.querySelector('#predictions');
+  expect(list.querySelectorAll('.percent').map(textOf)).toEqual(['91%', '88%', '12%']);
+  expect(list.querySelectorAll('.verdict').map(textOf)).toEqual(['可能有', '可能有', '可能没有']);
+  expect(list.querySelectorAll('.midline')).toHaveLength(3);
+});
+
+test('history from earlier visits is shown; tapping Clear (and confirming) empties it', async () => {
+  const storage = memoryStorage({
+    [STORAGE_KEY]: [
+      { id: 'b', thumb: 'wxfile://usr/history-b.jpg', label: 'goldfish', probability: 0.7, outputKind: 'softmax', model: 'ResNet50', time: new Date(2025, 4, 2, 8, 30).getTime() },
+      { id: 'a', thumb: 'wxfile://usr/history-a.jpg', label: 'tabby', probability: 0.9, outputKind: 'softmax', model: 'ResNet50', time: new Date(2025, 4, 1, 20, 5).getTime() },
+    ],
+  });
+  const fs = fakeFs(new Set(['wxfile://usr/history-a.jpg', 'wxfile://usr/history-b.jpg']));
+  const { calls } = installWx({}, {}, { storage, fs });
+  const page = await openPage();
+  expect(text(page, '#history .result-title')).toBe('历史记录');
+  expect(page.querySelectorAll('.history-label').map(textOf)).toEqual(['goldfish', 'tabby']);
+  expect(page.querySelectorAll('.history-meta').map(textOf)).toEqual(['70% · ResNet50 · 05-02 08:30', '90% · ResNet50 · 05-01 20:05']);
+
+  await tap(page, '#clear-history');
+  const modal = calls.find((c) => c.api === 'showModal').options;
+  expect(modal.title).toBe('清空历史记录？');
+  expect(modal.content).toBe('将删除这台手机上保存的 2 条记录。');
+  await settle();
+  expect(page.querySelector('#history')).toBeUndefined();
+  expect(storage.store.has(STORAGE_KEY)).toBe(false);
+  expect(fs.files.size).toBe(0);
+});
+
+test('declining the Clear confirmation keeps the history', async () => {
+  const storage = memoryStorage({ [STORAGE_KEY]: [{ id: 'a', thumb: '', label: 'tabby', probability: 0.9, outputKind: 'softmax', model: 'm', time: 1 }] });
+  installWx({ showModal: () => ({ success: { confirm: false, cancel: true } }) }, {}, { storage });
+  const page = await openPage();
+  await tap(page, '#clear-history');
+  expect(page.querySelectorAll('.history-item')).toHaveLength(1);
+  expect(storage.store.get(STORAGE_KEY)).toHaveLength(1);
+});
+
+test('sharing: the photo and its top result to a chat and to Moments', async () => {
+  installWx();
+  const page = await openPage();
+  expect(page.instance.onShareAppMessage()).toEqual({ title: ZH.share.plain, path: '/pages/index/index' });
+  await tap(page, '#album-button');
+  expect(page.instance.onShareAppMessage()).toEqual({
+    title: '图像识别认出了：tabby',
+    path: '/pages/index/index',
+    imageUrl: 'wxfile://tmp/cat.jpg',
+  });
+  expect(page.instance.onShareTimeline()).toEqual({
+    title: '图像识别认出了：tabby',
+    query: '',
+    imageUrl: 'wxfile://tmp/cat.jpg',
+  });
 });

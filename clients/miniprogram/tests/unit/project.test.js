@@ -80,3 +80,55 @@ test('pages stay thin: no wx.request or wx.uploadFile outside utils/', () => {
     expect({ file, io: /wx\.(request|uploadFile)\s*\(/.test(read(file)) }).toEqual({ file, io: false });
   }
 });
+
+describe('release-ready configuration', () => {
+  const { execFileSync } = require('child_process');
+  const config = require('../../config.js');
+  const git = (...args) => execFileSync('git', args, { cwd: ROOT, encoding: 'utf8' });
+
+  test.each(['trial', 'release'])('the %s URL is HTTPS on a domain (no IP, no localhost)', (env) => {
+    for (const urls of [config.TRACKED_BASE_URLS, config.BASE_URLS]) {
+      const url = new URL(urls[env]);
+      expect(url.protocol).toBe('https:');
+      expect(url.hostname).not.toMatch(/^(localhost|\d+\.\d+\.\d+\.\d+|\[.*\])$/);
+      expect(url.hostname).toContain('.');
+    }
+  });
+
+  test('a local override sets the develop URL only', () => {
+    const local = { developUrl: 'http://192.0.2.7:8000', trial: 'http://evil', release: 'http://evil' };
+    const urls = config.applyLocalOverride(config.TRACKED_BASE_URLS, local);
+    expect(urls.develop).toBe('http://192.0.2.7:8000');
+    expect(urls.trial).toBe(config.TRACKED_BASE_URLS.trial);
+    expect(urls.release).toBe(config.TRACKED_BASE_URLS.release);
+    expect(config.applyLocalOverride(config.TRACKED_BASE_URLS, null)).toEqual(config.TRACKED_BASE_URLS);
+    expect(config.applyLocalOverride(config.TRACKED_BASE_URLS, { developUrl: ' ' })).toEqual(config.TRACKED_BASE_URLS);
+  });
+
+  test('config.local.js is git-ignored and never tracked', () => {
+    expect(git('check-ignore', '-v', 'config.local.js')).toMatch(/config\.local\.js/);
+    expect(git('ls-files', '--', 'config.local.js').trim()).toBe('');
+  });
+
+  test('no tracked file of the mini-program holds a LAN address', () => {
+    const lan = /\b(192\.168\.\d+\.\d+|10\.\d+\.\d+\.\d+|172\.(1[6-9]|2\d|3[01])\.\d+\.\d+)\b/;
+    const tracked = git('ls-files', '--', '.').split('\n').filter((f) => f && !f.startsWith('tests/') && !f.endsWith('package-lock.json'));
+    expect(tracked.length).toBeGreaterThan(10);
+    for (const file of tracked) {
+      if (!fs.existsSync(path.join(ROOT, file))) continue;
+      expect({ file, lan: lan.test(read(file)) }).toEqual({ file, lan: false });
+    }
+  });
+
+  test('the upload timeout and the shrink size are sane', () => {
+    expect(config.UPLOAD_TIMEOUT_MS).toBeLessThanOrEqual(60000);
+    expect(config.MAX_UPLOAD_SIDE).toBeLessThanOrEqual(1024);
+    expect(config.MAX_UPLOAD_SIDE).toBeGreaterThanOrEqual(224);
+  });
+});
+
+test('no privacy prompt at launch: the page asks at first use', () => {
+  expect(read('app.js')).not.toMatch(/requirePrivacyAuthorize\s*\(/);
+  expect(read('pages/index/index.js')).toMatch(/wx\.onNeedPrivacyAuthorization\(/);
+  expect(read('pages/index/index.wxml')).toMatch(/open-type="agreePrivacyAuthorization"/);
+});
