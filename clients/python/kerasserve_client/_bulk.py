@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sized
 from dataclasses import dataclass, field
 from itertools import islice
 
@@ -117,7 +117,7 @@ class BulkRun:
             )
         self.per_request = per_request
         self.concurrency = concurrency
-        self.total = len(images) if hasattr(images, "__len__") else None  # type: ignore[arg-type]
+        self.total = len(images) if isinstance(images, Sized) else None
         self._images = iter(enumerate(images))
         self._on_progress = on_progress
         self._clock = clock

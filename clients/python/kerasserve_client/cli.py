@@ -176,20 +176,18 @@ def _predict_tables(args: argparse.Namespace, make_client: ClientFactory) -> int
             ),
             key=lambda outcome: outcome.index,
         )
-    answered = [o for o in outcomes if o.result is not None and o.model is not None]
+    answered = [(o, o.result, o.model) for o in outcomes if o.result and o.model]
     if args.json and answered:
-        first = answered[0]
-        assert first.model is not None
-        results = [o.result for o in answered if o.result is not None]
-        one_request = len({o.request_id for o in answered}) == 1
+        first, _, model = answered[0]
+        one_request = len({o.request_id for o, _, _ in answered}) == 1
         response = PredictResponse(
-            model=first.model,
-            results=results,
+            model=model,
+            results=[result for _, result, _ in answered],
             request_id=first.request_id if one_request else None,
         )
         print(response.model_dump_json(indent=2))
     elif answered:
-        print(predict_tables(answered))
+        print(predict_tables(outcomes))
     for outcome in outcomes:
         if outcome.error is not None:
             _error(f"{_name(images, outcome)}: {outcome.error}")
