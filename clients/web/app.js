@@ -164,6 +164,7 @@ async function loadModels() {
 
 function askForKey() {
   const refused = Boolean(state.apiKey);
+  sessionStorage.removeItem(KEY_STORAGE); // only a key the server took is kept
   els.authText.textContent = refused
     ? 'The server refused this API key. Check it and enter it again.'
     : 'This server asks for an API key. It stays in this tab only and is sent with each request.';
@@ -176,9 +177,12 @@ function askForKey() {
 }
 
 function keyAccepted() {
+  sessionStorage.setItem(KEY_STORAGE, state.apiKey);
+  const typing = els.authForm.contains(document.activeElement);
   els.authForm.hidden = true;
   els.keyInUse.hidden = false;
   els.auth.hidden = false;
+  if (typing) els.forgetKey.focus(); // the field goes away; keep the keyboard in this panel
 }
 
 els.authForm.addEventListener('submit', (e) => {
@@ -192,13 +196,11 @@ els.authForm.addEventListener('submit', (e) => {
   }
   els.apiKey.removeAttribute('aria-invalid');
   els.apiKey.value = '';
-  state.apiKey = key;
-  sessionStorage.setItem(KEY_STORAGE, key);
+  state.apiKey = key; // kept in sessionStorage once the server takes it
   // Photos the server turned away for want of a key go again once the models answer.
   for (const item of state.items) {
     if (item.state === 'failed' && item.error && item.error.status === 401) setState(item, 'waiting');
   }
-  els.forgetKey.focus();
   loadModels();
 });
 
@@ -253,6 +255,11 @@ function setState(item, next, fields = {}) {
 /** Photos waiting on the model list go as soon as it is in, or are refused once it failed. */
 function updateWaiting() {
   for (const item of state.items) {
+    // Refused only for want of a model list: they go once there is one.
+    if (state.modelsStatus === 'ready' && item.state === 'failed' && item.error.code === 'no_models') {
+      setState(item, 'queued');
+      continue;
+    }
     if (item.state !== 'waiting') continue;
     if (state.modelsStatus === 'ready') setState(item, 'queued');
     else if (state.modelsStatus === 'failed') {

@@ -61,7 +61,7 @@ export function createCard(item, { onRetry, onRemove }) {
     'aria-labelledby': `${id}-status`,
     'data-testid': 'photo-progress',
   });
-  parts.answer = el('div', { class: 'answer', hidden: true });
+  parts.answer = el('div', { class: 'answer', 'data-testid': 'answer', hidden: true });
   parts.errorBox = el('div', { class: 'card-error', 'data-testid': 'photo-error', hidden: true });
   parts.retry = actionButton('Try again', item.name, 'retry');
   parts.retry.hidden = true;
