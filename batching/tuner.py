@@ -206,10 +206,15 @@ class BatchSizeTuner:
         bucket = self.bucket_for(take)
         if bucket == take:
             return take
+        # Figures of one kind only: start-up figures (a quiet machine) flatter a bucket
+        # against one measured under live load.
+        live = bool(self._buckets[bucket].costs)
         best, best_rate = take, self._rate(take, bucket)
         for smaller in self._buckets:
             if smaller >= take:
                 break
+            if live != bool(self._buckets[smaller].costs):
+                continue
             rate = self._rate(smaller, smaller)
             if best_rate is not None and rate is not None and rate > best_rate:
                 best, best_rate = smaller, rate

@@ -175,6 +175,17 @@ def test_a_padded_batch_keeps_every_item_when_the_bucket_is_cheap():
     assert tuner.batch_size(5) == 5
 
 
+def test_padding_is_judged_on_figures_of_one_kind():
+    # Bucket 4 has only its (quiet) start-up figure, bucket 8 a live one: no comparison.
+    tuner = BatchSizeTuner([1, 2, 4, 8], initial=8, seed={4: 400.0}, clock=Clock())
+    for _ in range(3):
+        tuner.record(8, 0.160, backlog=False)  # 50 img/s live
+    assert tuner.batch_size(5) == 5
+    # Seeded figures alone are compared with each other.
+    seeded = BatchSizeTuner([1, 2, 4, 8], initial=8, seed={4: 100.0, 8: 50.0}, clock=Clock())
+    assert seeded.batch_size(5) == 4
+
+
 def test_a_padded_batch_is_charged_for_its_bucket():
     clock = Clock()
     tuner = BatchSizeTuner([1, 2, 4, 8], initial=8, clock=clock)
