@@ -56,8 +56,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--starts",
         type=int,
-        default=5,
-        help="fresh starts of the default target at 32 clients, for the spread (default 5)",
+        default=None,
+        help="fresh starts of the default target at 32 clients, for the spread (default 5; "
+        "--quick: 1)",
     )
     p.add_argument(
         "--raw-passes",
@@ -118,7 +119,7 @@ def plan_from(args: argparse.Namespace) -> Plan:
             clients=[8],
             warmup_s=0.5,
             measure_s=1.5,
-            starts=1,
+            starts=args.starts or 1,
             spread_clients=8,
             raw_sizes=[1, 8],
             raw_seconds=0.3,
@@ -135,7 +136,7 @@ def plan_from(args: argparse.Namespace) -> Plan:
         clients=args.clients,
         warmup_s=args.warmup,
         measure_s=args.duration,
-        starts=args.starts,
+        starts=5 if args.starts is None else args.starts,
         spread_clients=analysis.HEADLINE_CLIENTS,
         raw_passes=args.raw_passes,
         server_args=args.server_arg,

@@ -22,6 +22,11 @@ def _f(value: Any, fmt: str = "{:.1f}") -> str:
     return "–" if value is None else fmt.format(value)
 
 
+def _cell(text: Any) -> str:
+    """Text that cannot break a markdown table row."""
+    return " ".join(str(text).replace("|", "/").split())
+
+
 def _x(value: float | None) -> str:
     return "–" if value is None else f"{value:.2f}x"
 
@@ -71,7 +76,8 @@ def raw_table(result: dict[str, Any]) -> list[str]:
     for name in result.get("raw", {}):
         limit = analysis.raw_limit(result, name)
         if limit is None:
-            lines.append(f"| {label(result, name)} | {analysis.raw_note(result, name)} | | | | | |")
+            note = _cell(analysis.raw_note(result, name))
+            lines.append(f"| {label(result, name)} | {note} | | | | | |")
             continue
         by_batch = ", ".join(f"{r['batch']}: {r['img_s']:.0f}" for r in limit["by_batch"])
         passes = ", ".join(f"{v:.1f}" for v in limit["passes"])
@@ -90,9 +96,9 @@ def targets_table(result: dict[str, Any]) -> list[str]:
     ]
     for name, t in result.get("targets", {}).items():
         if t.get("status") != "ok":
-            reason = str(t.get("reason", "?")).replace("|", "/")[:240]
+            reason = _cell(t.get("reason", "?"))[:240]
             lines.append(
-                f"| {t.get('label', name)} | skipped: {reason} | `{t['command']}` | – | – |"
+                f"| {t.get('label', name)} | {t.get('status')}: {reason} | `{t['command']}` | – | – |"
             )
             continue
         lines.append(
@@ -148,7 +154,7 @@ def spread_lines(result: dict[str, Any]) -> list[str]:
     ]
     for s in starts:
         if "img_s" not in s:
-            lines.append(f"| {s['start']} | skipped: {s.get('skipped', '?')[:200]} | | | | | |")
+            lines.append(f"| {s['start']} | {_cell(s.get('skipped', '?'))[:200]} | | | | | |")
             continue
         lines.append(
             f"| {s['start']} | {s.get('runtime')} | {_f(s.get('ready_s'))} | {s['img_s']:.1f} | "
@@ -202,7 +208,7 @@ def markdown(result: dict[str, Any]) -> str:
         ["", f"### Ratios at {analysis.top_clients(result)} clients, same run", ""],
         ratio_table(result),
         ["", "### Spread", ""],
-        spread_lines(result) or ["Not measured (the default target was not in `--targets`)."],
+        spread_lines(result) or ["Not measured: the default target was not run, or did not start."],
         ["", "### Targets", ""],
         checks_table(result),
         profile_lines(result),
@@ -236,7 +242,7 @@ def short_markdown(result: dict[str, Any]) -> str:
         )
     for name, t in result.get("targets", {}).items():
         if t.get("status") != "ok":
-            lines.append(f"| {t.get('label', name)} | skipped | " + "| " * len(levels))
+            lines.append(f"| {t.get('label', name)} | {t.get('status')} | " + "| " * len(levels))
     raws = []
     for name in result.get("raw", {}):
         limit = analysis.raw_limit(result, name)

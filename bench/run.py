@@ -249,9 +249,11 @@ async def start_ready(
     try:
         await servers.wait_ready(server, _requests(server, photos)[0], plan.ready_timeout_s)
     except (RuntimeError, TimeoutError) as exc:
-        entry["status"] = "skipped"
-        entry["reason"] = str(exc)[:500]
-        log(f"{target.name} skipped: {entry['reason']}")
+        # A server that exits refused its flags or its model ("skipped", with its own error
+        # line); one that never answers in time is "unavailable".
+        entry["status"] = "unavailable" if isinstance(exc, TimeoutError) else "skipped"
+        entry["reason"] = " / ".join(str(exc).split("\n"))[:500]
+        log(f"{target.name} {entry['status']}: {entry['reason']}")
         server.stop()
         return None, entry
     entry.update(status="ok", ready_s=server.started_s, **await servers.describe_model(server))
