@@ -111,6 +111,7 @@ def add_client_commands(
         # The server's `models` lists what Keras can serve without asking anyone; --url asks a
         # server instead. No default URL there: without --url it stays the local listing.
         _common_arguments(local, default_url=None, json=False)
+        local.epilog = "With --url: the models a running server serves, their versions and state."
         local.set_defaults(
             func=partial(run_models, make_client=client_factory, local=local.get_default("func"))
         )
