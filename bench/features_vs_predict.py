@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from bench import images, loadgen
 from bench.servers import HOST, free_port
@@ -79,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         server.terminate()
         server.wait(60)
-    summary = {
+    summary: dict[str, Any] = {
         name: {"img_per_s": statistics.median(rates[name]), "p50_ms": statistics.median(p50[name])}
         for name in paths
     }

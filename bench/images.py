@@ -44,7 +44,7 @@ def sources() -> dict[str, np.ndarray]:
     """Colour photos that ship inside the packages (no download)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        from sklearn.datasets import load_sample_images
+        from sklearn.datasets import load_sample_images  # type: ignore[import-untyped]
 
         found: dict[str, np.ndarray] = {}
         sample = load_sample_images()
