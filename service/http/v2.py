@@ -540,8 +540,18 @@ async def _get_state(request: Request) -> AppState:
 
 
 State = Annotated["AppState", Depends(_get_state)]
-ModelName = Annotated[str, Path(min_length=1, max_length=100, description="Model name.")]
-Version = Annotated[str, Path(max_length=20, description="Model version (an integer).")]
+ModelName = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=100,
+        description="Model name, any case or punctuation: `MobileNetV2`, `mobilenet_v2`.",
+        examples=["MobileNetV2"],
+    ),
+]
+Version = Annotated[
+    str, Path(min_length=1, max_length=20, description="An integer version.", examples=["1"])
+]
 Lang = Annotated[
     str | None,
     Query(
@@ -549,17 +559,32 @@ Lang = Annotated[
         description="Labels' language for classification (`zh-CN`); else `Accept-Language`.",
     ),
 ]
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorV2, "description": text}
-    for status, text in (
-        (400, "Bad image or body"),
-        (401, "Missing or invalid API key"),
-        (404, "Unknown model or version"),
-        (413, "Too large"),
-        (422, "Invalid inference request"),
-        (503, "Not ready, or overloaded (`Retry-After`)"),
-        (504, "Deadline exceeded"),
-    )
+_STATUSES = {
+    400: "A body or image that does not decode",
+    401: "Missing or invalid API key",
+    404: "Unknown model or version",
+    408: "The body did not arrive in time",
+    413: "Too many bytes, images or pixels",
+    415: "Not an image format the server decodes",
+    422: "An invalid inference request (the message says what and where)",
+    500: "Inference failed",
+    503: "Not ready, or overloaded (`Retry-After`)",
+    504: "No result within the deadline",
+}
+
+
+def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return {s: {"model": ErrorV2, "description": _STATUSES[s]} for s in statuses}
+
+
+_METADATA_ERRORS = _errors(401, 404, 422, 503)
+_INFER_ERRORS = {
+    **_errors(*_STATUSES),
+    200: {
+        "description": "JSON, or with binary outputs JSON then their bytes "
+        f"(`{HEADER_LENGTH}` says where the JSON ends)",
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    },
 }
 _AUTH = [Depends(require_api_key)]
 
@@ -599,7 +624,13 @@ def metadata(model: LoadedModel, versions: Sequence[int]) -> ModelMetadata:
     )
 
 
-@router.get("", response_model=ServerMetadata, summary="Server metadata", dependencies=_AUTH)
+@router.get(
+    "",
+    response_model=ServerMetadata,
+    summary="Server metadata",
+    dependencies=_AUTH,
+    responses=_errors(401),
+)
 async def server_metadata() -> ServerMetadata:
     return ServerMetadata(name="kerasserve", version=__version__)
 
@@ -613,7 +644,7 @@ async def server_live() -> ServerLive:
     "/health/ready",
     response_model=ServerReady,
     summary="Readiness: every model ready",
-    responses={503: {"model": ErrorV2, "description": "Loading or draining"}},
+    responses=_errors(503),
 )
 async def server_ready(state: State) -> ServerReady:
     if state.draining:
@@ -638,7 +669,7 @@ async def _ready(state: AppState, model: str, version: str | None) -> Response:
     response_model=ModelMetadata,
     summary="Model metadata",
     dependencies=_AUTH,
-    responses=_ERRORS,
+    responses=_METADATA_ERRORS,
 )
 async def model_metadata(state: State, model: ModelName) -> Response:
     return await _metadata(state, model, None)
@@ -649,7 +680,7 @@ async def model_metadata(state: State, model: ModelName) -> Response:
     response_model=ModelMetadata,
     summary="Model version metadata",
     dependencies=_AUTH,
-    responses=_ERRORS,
+    responses=_METADATA_ERRORS,
 )
 async def model_version_metadata(state: State, model: ModelName, version: Version) -> Response:
     return await _metadata(state, model, version)
@@ -660,7 +691,7 @@ async def model_version_metadata(state: State, model: ModelName, version: Versio
     response_model=ModelReady,
     summary="Model readiness",
     dependencies=_AUTH,
-    responses=_ERRORS,
+    responses=_METADATA_ERRORS,
 )
 async def model_ready(state: State, model: ModelName) -> Response:
     return await _ready(state, model, None)
@@ -671,10 +702,29 @@ async def model_ready(state: State, model: ModelName) -> Response:
     response_model=ModelReady,
     summary="Model version readiness",
     dependencies=_AUTH,
-    responses=_ERRORS,
+    responses=_METADATA_ERRORS,
 )
 async def model_version_ready(state: State, model: ModelName, version: Version) -> Response:
     return await _ready(state, model, version)
+
+
+def _inline(schema: dict[str, Any]) -> dict[str, Any]:
+    """`schema` with its `$defs` references replaced by the definitions (OpenAPI resolves
+    `#/$defs/...` against the whole document, where they do not exist)."""
+    defs = schema.pop("$defs", {})
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return walk(defs[ref.removeprefix("#/$defs/")])
+            return {k: walk(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    inlined: dict[str, Any] = walk(schema)
+    return inlined
 
 
 INFER_BODY: dict[str, Any] = {
@@ -683,7 +733,7 @@ INFER_BODY: dict[str, Any] = {
         "description": "An inference request JSON object; with the binary data extension, "
         f"followed by the inputs' bytes ({HEADER_LENGTH} says where the JSON ends).",
         "content": {
-            "application/json": {"schema": InferenceRequest.model_json_schema()},
+            "application/json": {"schema": _inline(InferenceRequest.model_json_schema())},
             "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
         },
     }
@@ -762,7 +812,7 @@ async def _infer(
     summary="Classify images (Open Inference Protocol)",
     dependencies=_AUTH,
     openapi_extra=INFER_BODY,
-    responses=_ERRORS,
+    responses=_INFER_ERRORS,
 )
 async def infer(request: Request, state: State, model: ModelName, lang: Lang = None) -> Response:
     """Input `image` (BYTES: encoded images) or `pixels` (UINT8 [n, h, w, 3]); output
@@ -776,7 +826,7 @@ async def infer(request: Request, state: State, model: ModelName, lang: Lang = N
     summary="Classify images with one version (Open Inference Protocol)",
     dependencies=_AUTH,
     openapi_extra=INFER_BODY,
-    responses=_ERRORS,
+    responses=_INFER_ERRORS,
 )
 async def infer_version(
     request: Request, state: State, model: ModelName, version: Version, lang: Lang = None
