@@ -129,7 +129,6 @@ def plan_from(args: argparse.Namespace) -> Plan:
             quick=True,
             retries=0,
             retry_budget_s=0,
-            ready_timeout_s=120,
         )
     return Plan(
         targets=args.targets or list(ALL_TARGETS),
