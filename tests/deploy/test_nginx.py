@@ -1,15 +1,22 @@
 """The compose nginx config, for real: `nginx -t`, then nginx in front of two live replicas.
 
 The replicas are real `kerasserve serve` processes (MobileNetV2, random weights) on 127.0.0.1; the
-config is deploy/nginx/nginx.conf with only its upstream, port and paths swapped (nginx_conf.py).
+config is deploy/nginx/nginx.conf with only its upstream, ports and paths swapped and its
+certificate paths filled in from the environment (nginx_conf.py), serving a self-signed
+certificate made here. Clients talk HTTPS and check that certificate; plain HTTP only redirects.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime
 import io
+import ipaddress
+import re
 import shutil
 import signal
+import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -23,12 +30,13 @@ import httpx
 import pytest
 from PIL import Image
 
-from tests.deploy.nginx_conf import Rendered, render
-from tests.deploy.tools import require_binary
+from tests.deploy.nginx_conf import TEMPLATE, Rendered, render
+from tests.deploy.tools import require_binary, require_module
 from tests.support.live_server import LiveServer, block_until_ready, free_port, live_server
 
 REPLICA_ARGS = ("--model", "MobileNetV2", "--weights", "none", "--max-batch-size", "4")
 PREDICT = "/v1/models/MobileNetV2/predict"
+HSTS = "max-age=31536000"
 
 
 def _nginx() -> str:
@@ -53,13 +61,107 @@ def workdir() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def test_config_passes_nginx_t(workdir: Path):
+@dataclass
+class Certificate:
+    """A self-signed certificate for localhost / 127.0.0.1, and a client context trusting it."""
+
+    cert: Path
+    key: Path
+    der: bytes
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment the nginx image would be started with."""
+        return {"KERASSERVE_TLS_CERT": str(self.cert), "KERASSERVE_TLS_KEY": str(self.key)}
+
+    def context(self, version: ssl.TLSVersion | None = None) -> ssl.SSLContext:
+        ctx = ssl.create_default_context(cadata=self.der)
+        if version is not None:
+            ctx.minimum_version = ctx.maximum_version = version
+        return ctx
+
+
+@pytest.fixture(scope="module")
+def certificate(workdir: Path) -> Certificate:
+    require_module("cryptography")
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    folder = workdir / "tls"
+    folder.mkdir()
+    cert_path, key_path = folder / "fullchain.pem", folder / "privkey.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    key_path.chmod(0o600)  # read by nginx's master (root), never by its workers
+    return Certificate(cert_path, key_path, cert.public_bytes(serialization.Encoding.DER))
+
+
+def _render(directory: Path, certificate: Certificate, replica_ports: list[int]) -> Rendered:
+    return render(directory, free_port(), free_port(), replica_ports, certificate.env)
+
+
+def _ports(rendered: Rendered) -> tuple[int, int]:
+    """(HTTP, HTTPS) ports of a rendered config."""
+    text = rendered.conf.read_text()
+    (http,) = re.findall(r"listen 127\.0\.0\.1:(\d+);", text)
+    (tls,) = re.findall(r"listen 127\.0\.0\.1:(\d+) ssl;", text)
+    return int(http), int(tls)
+
+
+def test_config_passes_nginx_t(workdir: Path, certificate: Certificate):
     nginx = _nginx()
     (workdir / "t").mkdir()
-    rendered = render(workdir / "t", free_port(), [free_port(), free_port()])
+    rendered = _render(workdir / "t", certificate, [free_port(), free_port()])
     result = rendered.test(nginx)
     assert result.returncode == 0, result.stderr
     assert "test is successful" in result.stderr
+
+
+def test_only_the_certificate_paths_come_from_the_environment():
+    """envsubst fills `${KERASSERVE_TLS_*}` and nothing else: nginx's `$host` and friends stay."""
+    template = TEMPLATE.read_text()
+    directives = [line for line in template.splitlines() if not line.lstrip().startswith("#")]
+    used = set(re.findall(r"\$\{(\w+)\}", "\n".join(directives)))
+    assert used == {"KERASSERVE_TLS_CERT", "KERASSERVE_TLS_KEY"}
+
+
+def test_without_the_certificate_environment_nginx_refuses_to_start(workdir: Path):
+    """No half-secure start: unset paths stay `${...}`, which nginx reads as an unknown variable."""
+    nginx = _nginx()
+    (workdir / "no-env").mkdir()
+    rendered = render(workdir / "no-env", free_port(), free_port(), [free_port()], {})
+    assert "ssl_certificate ${KERASSERVE_TLS_CERT};" in rendered.conf.read_text()
+    result = rendered.test(nginx)
+    assert result.returncode != 0
+    assert 'unknown "kerasserve_tls_cert" variable' in result.stderr, result.stderr
 
 
 @contextlib.contextmanager
@@ -78,7 +180,8 @@ def _replicas(count: int = 2) -> Iterator[list[LiveServer]]:
 
 @dataclass
 class Balancer:
-    url: str
+    url: str  # https://127.0.0.1:<port>
+    http_url: str  # the plain-HTTP listener
     rendered: Rendered
     process: subprocess.Popen[bytes]
 
@@ -88,22 +191,29 @@ class Balancer:
 
 
 @contextlib.contextmanager
-def _balancer(replicas: list[LiveServer], directory: Path) -> Iterator[Balancer]:
+def _balancer(
+    replicas: list[LiveServer], directory: Path, certificate: Certificate
+) -> Iterator[Balancer]:
     """The real nginx, in the foreground, on the rendered config."""
     nginx = _nginx()
     directory.mkdir()
-    port = free_port()
-    rendered = render(directory, port, [s.port for s in replicas])
+    rendered = _render(directory, certificate, [s.port for s in replicas])
     assert rendered.test(nginx).returncode == 0
+    http_port, tls_port = _ports(rendered)
     command = rendered.command(nginx, "-g", f"daemon off; pid {rendered.pid};")
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    balancer = Balancer(f"http://127.0.0.1:{port}", rendered, process)
+    balancer = Balancer(
+        f"https://127.0.0.1:{tls_port}", f"http://127.0.0.1:{http_port}", rendered, process
+    )
     try:
         deadline = time.monotonic() + 20
         while True:
             assert process.poll() is None, f"nginx exited:\n{balancer.log()}"
             try:
-                if httpx.get(f"{balancer.url}/nginx-health", timeout=2).status_code == 200:
+                health = httpx.get(
+                    f"{balancer.url}/nginx-health", timeout=2, verify=certificate.context()
+                )
+                if health.status_code == 200:
                     break
             except httpx.HTTPError:
                 if time.monotonic() > deadline:
@@ -126,15 +236,74 @@ def replicas() -> Iterator[list[LiveServer]]:
 
 
 @pytest.fixture(scope="module")
-def balancer(replicas: list[LiveServer], workdir: Path) -> Iterator[Balancer]:
-    with _balancer(replicas, workdir / "live") as b:
+def balancer(
+    replicas: list[LiveServer], workdir: Path, certificate: Certificate
+) -> Iterator[Balancer]:
+    with _balancer(replicas, workdir / "live", certificate) as b:
         yield b
 
 
 @pytest.fixture
-def client(balancer: Balancer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=balancer.url, timeout=60) as c:
+def client(balancer: Balancer, certificate: Certificate) -> Iterator[httpx.Client]:
+    # Verifies the certificate, as WeChat does: a self-signed one is trusted here only because
+    # this client was told to.
+    with httpx.Client(base_url=balancer.url, timeout=60, verify=certificate.context()) as c:
         yield c
+
+
+def test_https_is_refused_by_a_client_that_does_not_trust_the_certificate(balancer: Balancer):
+    with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+        httpx.get(f"{balancer.url}/nginx-health", timeout=10)
+
+
+@pytest.mark.parametrize(
+    ("version", "name"),
+    [(ssl.TLSVersion.TLSv1_2, "TLSv1.2"), (ssl.TLSVersion.TLSv1_3, "TLSv1.3")],
+)
+def test_tls_1_2_and_1_3_serve_our_certificate(
+    balancer: Balancer, certificate: Certificate, version: ssl.TLSVersion, name: str
+):
+    port = int(balancer.url.rsplit(":", 1)[1])
+    ctx = certificate.context(version)
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
+        ctx.wrap_socket(raw, server_hostname="localhost") as tls,
+    ):
+        assert tls.version() == name
+        assert tls.getpeercert(binary_form=True) == certificate.der
+
+
+def test_plain_http_redirects_to_https_keeping_path_query_and_method(balancer: Balancer):
+    with httpx.Client(base_url=balancer.http_url, timeout=10) as plain:
+        get = plain.get("/v1/models?lang=zh-CN", headers={"Host": "kerasserve.example.com"})
+        post = plain.post(PREDICT, files=IMAGE, headers={"Host": "kerasserve.example.com"})
+        health = plain.get("/nginx-health")
+    assert get.status_code == 308
+    assert get.headers["location"] == "https://kerasserve.example.com/v1/models?lang=zh-CN"
+    assert "x-upstream" not in get.headers, "nothing reaches a replica over plain HTTP"
+    # 308 keeps the method: a POST is sent again as a POST, not turned into a GET.
+    assert post.status_code == 308
+    assert post.headers["location"] == f"https://kerasserve.example.com{PREDICT}"
+    # The container's health check stays on plain HTTP, and HSTS is for HTTPS answers only.
+    assert health.status_code == 200
+    assert "strict-transport-security" not in health.headers
+
+
+def test_every_https_answer_carries_hsts(client: httpx.Client):
+    answers = {
+        "predict": client.post(PREDICT, files=IMAGE),
+        "models": client.get("/v1/models"),
+        "metrics (404 by nginx)": client.get("/metrics"),
+        "health": client.get("/nginx-health"),
+        "too large (413 by nginx)": client.post(
+            PREDICT, files={"image": ("big.png", b"\0" * (10 * 1024 * 1024 + 1), "image/png")}
+        ),
+    }
+    assert [r.status_code for r in answers.values()] == [200, 200, 404, 200, 413]
+    missing = [
+        what for what, r in answers.items() if r.headers.get("strict-transport-security") != HSTS
+    ]
+    assert missing == []
 
 
 def _addr(server: LiveServer) -> str:
@@ -222,9 +391,12 @@ def test_killed_replica_does_not_fail_clients(
     assert r.status_code == 503
     assert r.json()["code"] == "not_ready"
     assert r.headers["retry-after"] == "5"
+    assert r.headers["strict-transport-security"] == HSTS
 
 
-def test_replica_stopped_with_sigterm_drains_without_failing_clients(workdir: Path):
+def test_replica_stopped_with_sigterm_drains_without_failing_clients(
+    workdir: Path, certificate: Certificate
+):
     """`docker stop` / a rolling update: SIGTERM (the image's STOPSIGNAL) under load.
 
     The replica stops accepting, finishes what it accepted and exits 0 well within its drain
@@ -232,8 +404,8 @@ def test_replica_stopped_with_sigterm_drains_without_failing_clients(workdir: Pa
     """
     with (
         _replicas() as (stopping, staying),
-        _balancer([stopping, staying], workdir / "drain") as balancer,
-        httpx.Client(base_url=balancer.url, timeout=60) as client,
+        _balancer([stopping, staying], workdir / "drain", certificate) as balancer,
+        httpx.Client(base_url=balancer.url, timeout=60, verify=certificate.context()) as client,
     ):
 
         def predict(_: int) -> httpx.Response:
