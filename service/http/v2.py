@@ -30,7 +30,7 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from batching import BatchingError
-from schemas import Prediction
+from schemas import ErrorCode, Prediction
 from schemas.v2 import (
     ErrorV2,
     InferenceRequest,
@@ -471,20 +471,25 @@ def error_body(request: Request, exc: Exception) -> JSONResponse:
         problems = "; ".join(
             f"{'.'.join(map(str, e.get('loc', ())))}: {e.get('msg', '')}" for e in exc.errors()
         )
-        status, headers, code, message = 422, {}, "invalid_request", f"invalid request: {problems}"
+        status, headers, code, message = (
+            422,
+            {},
+            ErrorCode.INVALID_REQUEST,
+            f"invalid request: {problems}",
+        )
     elif isinstance(exc, StarletteHTTPException):
         status, headers, message = exc.status_code, dict(exc.headers or {}), str(exc.detail)
-        code = "not_found" if status == 404 else "invalid_request"
+        code = ErrorCode.NOT_FOUND if status == 404 else ErrorCode.INVALID_REQUEST
     else:
         status, body, headers = describe(exc)
-        code, message = body.code.value, body.message
+        code, message = body.code, body.message
         if status >= 500 and not isinstance(exc, BatchingError | ServiceError):
             logger.error(
                 "unhandled error (request %s)",
                 getattr(request.state, "request_id", None),
                 exc_info=exc,
             )
-    request.state.error_code = code
+    request.state.error_code = code.value
     return JSONResponse(ErrorV2(error=message).model_dump(), status_code=status, headers=headers)
 
 
@@ -593,16 +598,19 @@ def _json(body: Any, status: int = 200) -> Response:
     return Response(body.model_dump_json(), status_code=status, media_type="application/json")
 
 
+def _version(name: str, version: str | None) -> int | None:
+    if version is None:
+        return None
+    try:
+        return int(version)
+    except ValueError:
+        raise ModelNotFound(
+            f"model {name!r} has no version {version!r}: versions are integers"
+        ) from None
+
+
 def _model(state: AppState, name: str, version: str | None) -> LoadedModel:
-    number: int | None = None
-    if version is not None:
-        try:
-            number = int(version)
-        except ValueError:
-            raise ModelNotFound(
-                f"model {name!r} has no version {version!r}: versions are integers"
-            ) from None
-    return state.registry.get(name, number)
+    return state.registry.get(name, _version(name, version))
 
 
 def _platform(model: LoadedModel) -> str:
@@ -773,25 +781,25 @@ async def read_body(request: Request, *, max_bytes: int, timeout_s: float) -> by
 async def _infer(
     request: Request, state: AppState, model: str, version: str | None, lang: str | None
 ) -> Response:
-    loaded = _model(state, model, version)
-    settings = state.settings
-    body = await read_body(
-        request, max_bytes=settings.max_body_bytes, timeout_s=settings.upload_timeout_s
-    )
-    body = decompress(body, request.headers.get("content-encoding"), settings.max_body_bytes)
-    header, tail = split_body(body, request.headers.get(HEADER_LENGTH))
-    inference = parse_request(header)
-    images = request_images(
-        inference, tail, max_images=settings.max_images, max_pixels=settings.max_pixels
-    )
-    plans = plan_outputs(inference, loaded.num_classes)
-    wanted = lang or request.headers.get("accept-language")
-    language, _ = loaded.labels_for(wanted)
-    top_k = max((p.classification for p in plans), default=0) or 1
-    rid = getattr(request.state, "request_id", None)
-    results = await until_disconnect(
-        request, loaded.classify(images, top_k, lang=language, request_id=rid)
-    )
+    # Held from lookup to answer, so a version swap or unload waits for this request.
+    with state.registry.use(model, _version(model, version)) as loaded:
+        settings = state.settings
+        body = await read_body(
+            request, max_bytes=settings.max_body_bytes, timeout_s=settings.upload_timeout_s
+        )
+        body = decompress(body, request.headers.get("content-encoding"), settings.max_body_bytes)
+        header, tail = split_body(body, request.headers.get(HEADER_LENGTH))
+        inference = parse_request(header)
+        images = request_images(
+            inference, tail, max_images=settings.max_images, max_pixels=settings.max_pixels
+        )
+        plans = plan_outputs(inference, loaded.num_classes)
+        language, _ = loaded.labels_for(lang or request.headers.get("accept-language"))
+        top_k = max((p.classification for p in plans), default=0) or 1
+        rid = getattr(request.state, "request_id", None)
+        results = await until_disconnect(
+            request, loaded.classify(images, top_k, lang=language, request_id=rid)
+        )
     response = InferenceResponse(
         model_name=loaded.name,
         model_version=str(loaded.version),
