@@ -69,6 +69,8 @@ def header(result: dict[str, Any]) -> list[str]:
 
 
 def raw_table(result: dict[str, Any]) -> list[str]:
+    if not result.get("raw"):
+        return ["No raw limit in this run (see `--targets`)."]
     lines = [
         "| limit | best img/s | at batch | batch-1 latency (ms) | img/s by batch | passes (img/s) | how |",
         "| --- | --- | --- | --- | --- | --- | --- |",
