@@ -84,12 +84,15 @@ class Registry:
 
     @property
     def default(self) -> LoadedModel | None:
-        first = next(iter(self._entries.values()), None)
-        return first.current if first else None
+        name = self.default_name
+        return self._entries[name].current if name else None
 
     @property
     def default_name(self) -> str | None:
-        return next(iter(self._entries), None)
+        """The first model listed that serves (else the first listed): the classic `/predict`
+        answers with it."""
+        serving = (name for name, e in self._entries.items() if e.versions)
+        return next(serving, None) or next(iter(self._entries), None)
 
     @property
     def loaded_count(self) -> int:
