@@ -17,7 +17,7 @@ Pure: no asyncio, no TensorFlow, the clock is injected.
 >>> t.limit, t.batch_size(queue_len=10)
 (4, 4)
 >>> for _ in range(3):
-...     t.record(4, 0.040, backlog=True)
+...     t.record(4, 0.039, backlog=True)  # + 1 ms charged per batch beyond the call
 >>> round(t.estimate(4))
 100
 """
