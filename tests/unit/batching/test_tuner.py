@@ -302,3 +302,11 @@ def test_bad_construction_says_what_was_wrong(kwargs, message):
 def test_bad_settings_say_what_was_wrong(kwargs, message):
     with pytest.raises(ValueError, match=message):
         TunerSettings(**kwargs)
+
+
+def test_the_module_example_holds():
+    import doctest
+
+    import batching.tuner
+
+    assert doctest.testmod(batching.tuner).failed == 0
