@@ -13,6 +13,7 @@ const $ = (id) => document.getElementById(id);
 const els = {
   model: $('model'),
   modelInfo: $('model-info'),
+  modelFailures: $('model-failures'),
   warning: $('weights-warning'),
   topK: $('top-k'),
   topKHelp: $('top-k-help'),
@@ -95,7 +96,6 @@ function showModelInfo() {
     m.runtime && m.runtime.name,
   ].filter(Boolean);
   els.modelInfo.textContent = parts.join(' · ');
-  if (m.state === 'failed') els.modelInfo.textContent += ` · failed to load: ${m.error || 'no reason given'}`;
   showWeightsWarning(m.weights);
 }
 
@@ -140,6 +140,9 @@ async function loadModels() {
       return opt;
     }),
   );
+  const failed = body.models.filter((m) => m.state === 'failed');
+  els.modelFailures.textContent = failed.map((m) => `${m.name} failed to load: ${m.error || 'no reason given'}`).join('\n');
+  els.modelFailures.hidden = failed.length === 0;
   const usable = body.models.filter((m) => m.state !== 'failed');
   const def = usable.find((m) => m.name === body.default_model) || usable[0];
   if (!def) {
@@ -333,6 +336,7 @@ async function send(item) {
     if (error.status === 401) {
       state.modelsStatus = 'needs_key';
       askForKey();
+      for (const other of state.items) if (other.state === 'queued') setState(other, 'waiting');
     }
   } finally {
     state.active -= 1;

@@ -81,8 +81,10 @@ def photos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         out[name] = path
     # 3000x1500, noisy enough that its upload takes a while on a throttled link.
     rng = np.random.default_rng(0)
-    big = Image.fromarray(skimage_data.astronaut()).resize((3000, 1500))
-    noisy = np.clip(np.asarray(big, dtype=np.int16) + rng.integers(-40, 40, (1500, 3000, 3)), 0, 255)
+    big = Image.fromarray(getattr(skimage_data, "astronaut")()).resize((3000, 1500))  # noqa: B009
+    noisy = np.clip(
+        np.asarray(big, dtype=np.int16) + rng.integers(-40, 40, (1500, 3000, 3)), 0, 255
+    )
     out["large"] = folder / "large.jpg"
     Image.fromarray(noisy.astype(np.uint8)).save(out["large"], "JPEG", quality=95)
     out["notes"] = folder / "notes.txt"
@@ -224,7 +226,9 @@ def _assert_predictions(card: Any, top_k: int = 5) -> list[tuple[str, float]]:
         assert match, f"bad percentage {value!r}"
         meter = row.locator("meter")
         assert meter.evaluate("m => [m.min, m.max]") == [0, 1]
-        assert meter.evaluate("m => m.value") * 100 == pytest.approx(float(match.group(1)), abs=0.051)
+        assert meter.evaluate("m => m.value") * 100 == pytest.approx(
+            float(match.group(1)), abs=0.051
+        )
         # The meter is named by its label, so a screen reader says what the bar measures.
         assert meter.evaluate("m => m.labels.length === 1 && m.labels[0].innerText") == label
         found.append((label, float(match.group(1))))
@@ -237,7 +241,8 @@ def _assert_predictions(card: Any, top_k: int = 5) -> list[tuple[str, float]]:
 def _assert_timing(card: Any) -> None:
     timing = card.get_by_test_id("timing")
     assert timing.is_visible()
-    cells = dict(zip(timing.locator("dt").all_inner_texts(), timing.locator("dd").all_inner_texts()))
+    names = timing.locator("dt").all_inner_texts()
+    cells = dict(zip(names, timing.locator("dd").all_inner_texts(), strict=True))
     assert int(cells["Batch"]) >= 1
     for name in ("Queue", "Inference"):
         assert re.fullmatch(r"\d+\.\d ms", cells[name]), name
@@ -248,7 +253,7 @@ def _axe(page: Any) -> list[dict[str, Any]]:
     """axe-core's violations on the page as it is now (WCAG 2.1 A/AA and best practices)."""
     if not page.evaluate("typeof window.axe === 'object'"):
         page.add_script_tag(path=str(AXE))  # inlined: no request leaves the page
-    return page.evaluate(
+    violations: list[dict[str, Any]] = page.evaluate(
         """async () => {
             const r = await axe.run(document, {
                 runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']},
@@ -260,6 +265,7 @@ def _axe(page: Any) -> list[dict[str, Any]]:
             }));
         }"""
     )
+    return violations
 
 
 def _assert_accessible(page: Any) -> None:
@@ -308,8 +314,9 @@ def _focus_start(page: Any) -> None:
 def _assert_every_stop_is_seen(stops: list[dict[str, Any]]) -> None:
     assert stops, "no tab stops at all"
     for stop in stops:
-        assert stop["visible"] and stop["inViewport"], f"an invisible tab stop: {stop}"
-        assert stop["width"] >= 16 and stop["height"] >= 16, f"a tab stop too small to see: {stop}"
+        assert stop["visible"], f"an invisible tab stop: {stop}"
+        assert stop["inViewport"], f"a tab stop off the screen: {stop}"
+        assert min(stop["width"], stop["height"]) >= 16, f"a tab stop too small to see: {stop}"
         assert stop["outline"], f"a tab stop without a focus ring: {stop}"
 
 
@@ -377,7 +384,10 @@ def test_several_photos_each_get_their_own_answer_and_a_bad_file_its_own_error(d
         assert "MobileNetV2" in card.get_by_test_id("answered-by").inner_text()
         assert card.get_by_test_id("photo-error").is_hidden()
         assert card.get_by_test_id("retry").is_hidden()
-        assert card.get_by_test_id("photo-preview").evaluate("img => img.complete && img.naturalWidth") > 0
+        assert (
+            card.get_by_test_id("photo-preview").evaluate("img => img.complete && img.naturalWidth")
+            > 0
+        )
     expected_errors = {
         "notes.txt": (
             "unsupported_media_type",
@@ -414,7 +424,9 @@ def test_a_large_photo_is_shrunk_in_the_browser_and_a_small_one_sent_untouched(d
     page, watch = desktop
     _wait_models(page)
     _record_uploads(page)
-    page.get_by_test_id("file-input").set_input_files([str(photos["large"]), str(photos["chelsea"])])
+    page.get_by_test_id("file-input").set_input_files(
+        [str(photos["large"]), str(photos["chelsea"])]
+    )
     _wait_settled(page, 2)
     _assert_predictions(_card(page, "large.jpg"))
     sent = dict(file for files in _uploads(page) for file in files)
@@ -424,7 +436,9 @@ def test_a_large_photo_is_shrunk_in_the_browser_and_a_small_one_sent_untouched(d
     assert sent["chelsea.jpg"] == photos["chelsea"].read_bytes()  # 451x300: no re-encoding
     meta = _card(page, "large.jpg").get_by_test_id("photo-meta").inner_text()
     assert meta.startswith("3000×1500, sent at 1024×512")
-    assert _card(page, "chelsea.jpg").get_by_test_id("photo-meta").inner_text().startswith("451×300")
+    assert (
+        _card(page, "chelsea.jpg").get_by_test_id("photo-meta").inner_text().startswith("451×300")
+    )
     watch.check()
 
 
@@ -513,7 +527,9 @@ def test_retry_sends_the_photo_again_and_keeps_its_preview(desktop, photos):
 def test_remove_one_photo_and_then_all(desktop, photos):
     page, watch = desktop
     _wait_models(page)
-    page.get_by_test_id("file-input").set_input_files([str(photos["chelsea"]), str(photos["coffee"])])
+    page.get_by_test_id("file-input").set_input_files(
+        [str(photos["chelsea"]), str(photos["coffee"])]
+    )
     _wait_settled(page, 2)
     _card(page, "chelsea.jpg").get_by_test_id("remove").click()
     assert page.locator(".card-title").all_inner_texts() == ["coffee.jpg"]
@@ -581,6 +597,7 @@ def test_paste_photos(desktop):
 
 def test_a_phone_gets_the_camera_button(phone, photos):
     page, watch = phone
+    _intercept_file_chooser(page)
     _wait_models(page)
     camera = page.get_by_test_id("camera-button")
     assert camera.is_visible()
@@ -616,12 +633,16 @@ def test_a_photo_dropped_before_the_model_list_waits_for_it(browser, server, pho
     page.wait_for_function("document.getElementById('model').disabled")
     while not held:
         page.wait_for_timeout(20)
-    assert page.get_by_test_id("model-select").locator("option").all_inner_texts() == ["Loading models…"]
+    assert page.get_by_test_id("model-select").locator("option").all_inner_texts() == [
+        "Loading models…"
+    ]
 
     _drop(page, [("astronaut.png", "image/png", photos["astronaut"].read_bytes())])
     card = _card(page, "astronaut.png")
     status = card.get_by_test_id("photo-status")
-    page.wait_for_function("document.querySelector('[data-testid=photo]').dataset.state === 'waiting'")
+    page.wait_for_function(
+        "document.querySelector('[data-testid=photo]').dataset.state === 'waiting'"
+    )
     assert status.inner_text() == "Waiting for the model list…"
     page.wait_for_timeout(300)
     assert watch.predicts == [], "a photo went out before there was a model to send it to"
@@ -647,7 +668,9 @@ def test_a_model_list_that_fails_refuses_waiting_photos_clearly_then_reloads(
     while not held:
         page.wait_for_timeout(20)
     _drop(page, [("astronaut.png", "image/png", photos["astronaut"].read_bytes())])
-    page.wait_for_function("document.querySelector('[data-testid=photo]').dataset.state === 'waiting'")
+    page.wait_for_function(
+        "document.querySelector('[data-testid=photo]').dataset.state === 'waiting'"
+    )
     held[0].fulfill(
         status=503,
         content_type="application/json",
@@ -677,11 +700,48 @@ def test_a_model_list_that_fails_refuses_waiting_photos_clearly_then_reloads(
     context.close()
 
 
+def test_a_model_that_failed_to_load_cannot_be_chosen_and_says_why(browser, server):
+    """The real model list with a failed model added in the browser (this server has none)."""
+    context = browser.new_context()
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+
+    def add_failed_model(route: Any) -> None:
+        listing = route.fetch().json()
+        broken = {**listing["models"][0], "name": "Broken", "state": "failed"}
+        broken["error"] = "Broken v3: cannot read weights.h5"
+        listing["models"].insert(0, broken)
+        listing["default_model"] = "Broken"
+        route.fulfill(json=listing)
+
+    page.route("**/v1/models", add_failed_model)
+    page.goto(f"{server.base_url}/")
+    _wait_models(page)  # the first model that loaded, not the failed default
+    option = page.get_by_test_id("model-select").locator("option", has_text="Broken")
+    assert option.is_disabled()
+    assert "failed" in option.inner_text()
+    assert page.get_by_test_id("model-failures").inner_text() == (
+        "Broken failed to load: Broken v3: cannot read weights.h5"
+    )
+    context.close()
+
+
 # ---- keyboard and assistive technology ---------------------------------------------------------
+
+
+def _intercept_file_chooser(page: Any) -> None:
+    """Have Playwright take the file dialog from now on, well before a key or tap opens it.
+
+    `expect_file_chooser` alone turns interception on without waiting for Chromium to confirm,
+    so a dialog opened at once may still go to the (headless, invisible) native chooser.
+    """
+    page.on("filechooser", lambda chooser: None)
+    page.evaluate("1")
 
 
 def test_keyboard_only_from_choosing_photos_to_retry_and_remove(desktop, photos):
     page, watch = desktop
+    _intercept_file_chooser(page)
     _wait_models(page)
     stops = _tab_stops(page)
     _assert_every_stop_is_seen(stops)
@@ -715,7 +775,12 @@ def test_keyboard_only_from_choosing_photos_to_retry_and_remove(desktop, photos)
     stops = _tab_stops(page)
     _assert_every_stop_is_seen(stops)
     names = [s["text"] for s in stops if s["testid"] in ("clear", "remove", "retry")]
-    assert names == ["Remove all", "Remove: chelsea.jpg", "Try again: notes.txt", "Remove: notes.txt"]
+    assert names == [
+        "Remove all",
+        "Remove: chelsea.jpg",
+        "Try again: notes.txt",
+        "Remove: notes.txt",
+    ]
 
     _focus_start(page)
     for _ in range(20):
@@ -747,7 +812,9 @@ def test_axe_finds_nothing_in_light_or_dark(browser, server, photos):
         )
         _wait_models(page)
         _assert_accessible(page)
-        page.get_by_test_id("file-input").set_input_files([str(photos["coffee"]), str(photos["notes"])])
+        page.get_by_test_id("file-input").set_input_files(
+            [str(photos["coffee"]), str(photos["notes"])]
+        )
         _wait_settled(page, 2)
         page.get_by_test_id("top-k").fill("200")
         _assert_accessible(page)  # done and failed cards, an invalid top-k
@@ -774,7 +841,9 @@ def test_a_401_asks_for_a_key_kept_in_session_storage_and_sent_as_x_api_key(
     # A photo added now waits for the key rather than going nowhere.
     _drop(page, [("astronaut.png", "image/png", photos["astronaut"].read_bytes())])
     card = _card(page, "astronaut.png")
-    page.wait_for_function("document.querySelector('[data-testid=photo]').dataset.state === 'waiting'")
+    page.wait_for_function(
+        "document.querySelector('[data-testid=photo]').dataset.state === 'waiting'"
+    )
     assert card.get_by_test_id("photo-status").inner_text() == "Waiting for an API key…"
 
     page.keyboard.type("not-the-key")
@@ -799,7 +868,8 @@ def test_a_401_asks_for_a_key_kept_in_session_storage_and_sent_as_x_api_key(
     # The same tab keeps it across a reload; another tab does not have it.
     page.reload()
     _wait_models(page, "Tags")
-    assert auth.is_visible() and page.get_by_test_id("forget-key").is_visible()
+    assert auth.is_visible()
+    assert page.get_by_test_id("forget-key").is_visible()
     other = context.new_page()
     other.goto(f"{keyed_server.base_url}/")
     other.get_by_test_id("api-key").wait_for()
@@ -814,10 +884,14 @@ def test_a_401_asks_for_a_key_kept_in_session_storage_and_sent_as_x_api_key(
         "document.querySelectorAll('[data-testid=photo]')[0]?.dataset.state === 'failed'"
     )
     assert coffee.get_by_test_id("photo-error").get_attribute("data-code") == "unauthorized"
-    assert coffee.get_by_test_id("photo-error-title").inner_text() == "The server requires an API key."
+    assert (
+        coffee.get_by_test_id("photo-error-title").inner_text() == "The server requires an API key."
+    )
     page.get_by_test_id("api-key").fill(API_KEY)
     page.get_by_test_id("api-key").press("Enter")
-    page.wait_for_function("document.querySelectorAll('[data-testid=photo]')[0]?.dataset.state === 'done'")
+    page.wait_for_function(
+        "document.querySelectorAll('[data-testid=photo]')[0]?.dataset.state === 'done'"
+    )
     watch.check()
     context.close()
 
