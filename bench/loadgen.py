@@ -172,8 +172,10 @@ async def closed_loop(
 ) -> LoadResult:
     """Run `concurrency` clients; measure the requests that end in [warmup, warmup + measure].
 
-    The window is extended (up to `max_measure_s`, default 3x `measure_s`) until as many
-    requests as clients have completed in it.
+    The warm-up lasts at least until as many requests as clients have completed (at most
+    `request_timeout_s` longer). The window is extended (up to `max_measure_s`, default 3x
+    `measure_s`, or twice the warm-up when that was longer) until as many requests as
+    clients have completed in it.
 
     After the window no client starts a new request; in-flight ones are awaited (up to
     `drain_timeout_s`) so that no abandoned work leaks into the next measurement.
@@ -195,6 +197,16 @@ async def closed_loop(
     tasks = [asyncio.create_task(run(c)) for c in clients]
     hooks: dict[str, Any] = {}
     await asyncio.sleep(max(0.0, window[0] - time.perf_counter()))
+    # Warm-up lasts until as many requests as clients have completed: a server that shares
+    # its cores among every request in flight answers the first wave of 32 only after 32
+    # service times, and a window that opens before it would count nothing.
+    longest_warmup = window[0] + request_timeout_s  # by then every first request has ended
+    while time.perf_counter() < longest_warmup and len(all_samples) < concurrency:
+        await asyncio.sleep(0.1)
+    now = time.perf_counter()
+    window = (now, now + measure_s)
+    # ... and the window may grow to twice the warm-up, for the next wave to end inside it.
+    max_measure_s = max(max_measure_s, 2 * (now - t0))
     cpu_start = _cpu()
     if on_window_start is not None:
         hooks["start"] = await on_window_start()
