@@ -220,7 +220,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"kerasserve {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     _serve_parser(sub)
-    models = sub.add_parser("models", help="list every model the installed Keras can serve")
+    models = sub.add_parser(
+        "models",
+        help="list every model the installed Keras can serve (with --url: a running server's)",
+    )
     models.add_argument("--json", action="store_true")
     models.set_defaults(func=_models)
     fetch = sub.add_parser(
