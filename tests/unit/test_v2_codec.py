@@ -18,7 +18,7 @@ from tritonclient.utils import deserialize_bytes_tensor, serialize_byte_tensor
 from schemas import Prediction, Timing
 from schemas.v2 import InferenceRequest, InferenceResponse
 from service.errors import ImageTooLarge, InvalidRequest, PayloadTooLarge, TooManyImages
-from service.http import v2
+from service.http import v2_codec
 from service.inference.loaded import Classified
 
 JPEG = b"\xff\xd8\xff\xe0fake jpeg\x00\x00 with zeros\x00"
@@ -34,9 +34,9 @@ def triton_body(inputs, outputs=None, parameters=None):
 
 
 def images_of(body, header_length, max_images=16, max_pixels=10_000_000):
-    header, tail = v2.split_body(body, header_length)
-    request = v2.parse_request(header)
-    return v2.request_images(request, tail, max_images=max_images, max_pixels=max_pixels)
+    header, tail = v2_codec.split_body(body, header_length)
+    request = v2_codec.parse_request(header)
+    return v2_codec.request_images(request, tail, max_images=max_images, max_pixels=max_pixels)
 
 
 def bytes_input(items, binary):
@@ -64,7 +64,7 @@ def classified(output, k):
 
 def test_codec_imports_no_tensorflow():
     # In a fresh interpreter: another test of the session may have imported Keras already.
-    code = "import sys, service.http.v2; print(sorted({'tensorflow', 'keras'} & set(sys.modules)))"
+    code = "import sys, service.http.v2_codec; print(sorted({'tensorflow', 'keras'} & set(sys.modules)))"
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
     )
@@ -251,14 +251,14 @@ def test_binary_inputs_are_sliced_in_input_order():
             ]
         }
     ).encode()
-    request = v2.parse_request(header)
-    assert v2.binary_inputs(request, a + b) == [a, None, b]
+    request = v2_codec.parse_request(header)
+    assert v2_codec.binary_inputs(request, a + b) == [a, None, b]
     with pytest.raises(InvalidRequest, match="3 bytes after the JSON belong to no input"):
-        v2.binary_inputs(request, a + b + b"xyz")
+        v2_codec.binary_inputs(request, a + b + b"xyz")
     with pytest.raises(InvalidRequest, match="runs past the body's 11 binary bytes"):
-        v2.binary_inputs(request, a + b[:-1])
+        v2_codec.binary_inputs(request, a + b[:-1])
     with pytest.raises(InvalidRequest, match="Inference-Header-Content-Length header missing"):
-        v2.binary_inputs(request, b"")
+        v2_codec.binary_inputs(request, b"")
 
 
 @pytest.mark.parametrize("size", [True, -1, "5", 1.5])
@@ -276,7 +276,7 @@ def test_binary_data_size_must_be_a_count(size):
         }
     )
     with pytest.raises(InvalidRequest, match="'binary_data_size' must be an integer >= 0"):
-        v2.binary_inputs(request, b"12345")
+        v2_codec.binary_inputs(request, b"12345")
 
 
 def test_data_and_binary_together_are_refused():
@@ -294,15 +294,15 @@ def test_data_and_binary_together_are_refused():
         }
     )
     with pytest.raises(InvalidRequest, match="both `data` and `binary_data_size`"):
-        v2.binary_inputs(request, b"12345")
+        v2_codec.binary_inputs(request, b"12345")
 
 
 def test_bytes_elements_match_tritonclients_format():
     items = [JPEG, b"", PNG, bytes(range(256))]
-    ours = v2.write_bytes_elements(items)
+    ours = v2_codec.write_bytes_elements(items)
     assert ours == serialize_byte_tensor(np.array(items, dtype=np.object_)).item()
     assert list(deserialize_bytes_tensor(ours)) == items
-    assert v2.read_bytes_elements(ours, "input 'image'") == items
+    assert v2_codec.read_bytes_elements(ours, "input 'image'") == items
 
 
 @pytest.mark.parametrize(
@@ -315,7 +315,7 @@ def test_bytes_elements_match_tritonclients_format():
 )
 def test_truncated_bytes_elements(blob, message):
     with pytest.raises(InvalidRequest, match=message):
-        v2.read_bytes_elements(blob, "input 'image'")
+        v2_codec.read_bytes_elements(blob, "input 'image'")
 
 
 @pytest.mark.parametrize(
@@ -323,10 +323,10 @@ def test_truncated_bytes_elements(blob, message):
     [("abc", "must be an integer, got 'abc'"), ("0", "is 0, but the body has"), ("99", "is 99")],
 )
 def test_split_body_checks_the_header_length(header_length, message):
-    assert v2.split_body(b'{"a": 1}xyz', "8") == (b'{"a": 1}', b"xyz")
-    assert v2.split_body(b'{"a": 1}', None) == (b'{"a": 1}', b"")
+    assert v2_codec.split_body(b'{"a": 1}xyz', "8") == (b'{"a": 1}', b"xyz")
+    assert v2_codec.split_body(b'{"a": 1}', None) == (b'{"a": 1}', b"")
     with pytest.raises(InvalidRequest, match=message):
-        v2.split_body(b'{"a": 1}xyz', header_length)
+        v2_codec.split_body(b'{"a": 1}xyz', header_length)
 
 
 @pytest.mark.parametrize(
@@ -340,12 +340,12 @@ def test_split_body_checks_the_header_length(header_length, message):
 )
 def test_parse_request_quotes_the_problem(header, message):
     with pytest.raises(InvalidRequest, match=message):
-        v2.parse_request(header)
+        v2_codec.parse_request(header)
 
 
 def test_parse_request_ignores_fields_it_does_not_know():
     # KServe's InferRequest.to_rest() adds `model_name`.
-    request = v2.parse_request(
+    request = v2_codec.parse_request(
         b'{"id": "7", "model_name": "m", "inputs": [{"name": "image", "shape": [1], '
         b'"datatype": "BYTES", "data": ["eA=="]}]}'
     )
@@ -356,20 +356,20 @@ def test_parse_request_ignores_fields_it_does_not_know():
 def test_compressed_requests_as_tritonclient_sends_them(encoding):
     body = b'{"inputs": []}' * 100
     packed = gzip.compress(body) if encoding == "gzip" else zlib.compress(body)
-    assert v2.decompress(packed, encoding, 10_000) == body
+    assert v2_codec.decompress(packed, encoding, 10_000) == body
     with pytest.raises(PayloadTooLarge, match="decompresses past the limit of 1,000 bytes"):
-        v2.decompress(packed, encoding, 1_000)
+        v2_codec.decompress(packed, encoding, 1_000)
     with pytest.raises(InvalidRequest, match="truncated"):
-        v2.decompress(packed[: len(packed) // 2], encoding, 10_000)
+        v2_codec.decompress(packed[: len(packed) // 2], encoding, 10_000)
     with pytest.raises(InvalidRequest, match="does not decompress"):
-        v2.decompress(b"plain" + packed, encoding, 10_000)
+        v2_codec.decompress(b"plain" + packed, encoding, 10_000)
 
 
 def test_unknown_content_encoding():
-    assert v2.decompress(b"x", None, 10) == b"x"
-    assert v2.decompress(b"x", "identity", 10) == b"x"
+    assert v2_codec.decompress(b"x", None, 10) == b"x"
+    assert v2_codec.decompress(b"x", "identity", 10) == b"x"
     with pytest.raises(InvalidRequest, match="'br' is not supported"):
-        v2.decompress(b"x", "br", 10)
+        v2_codec.decompress(b"x", "br", 10)
 
 
 # -- outputs planned ------------------------------------------------------------------------
@@ -377,17 +377,17 @@ def test_unknown_content_encoding():
 
 def plans_for(outputs=None, parameters=None, num_classes=10):
     body, length = triton_body([bytes_input([JPEG], binary=True)], outputs, parameters)
-    header, _ = v2.split_body(body, length)
-    return v2.plan_outputs(v2.parse_request(header), num_classes)
+    header, _ = v2_codec.split_body(body, length)
+    return v2_codec.plan_outputs(v2_codec.parse_request(header), num_classes)
 
 
 def test_tritonclient_without_outputs_asks_for_binary_probabilities():
-    assert plans_for() == [v2.OutputPlan("probabilities", binary=True, classification=0)]
+    assert plans_for() == [v2_codec.OutputPlan("probabilities", binary=True, classification=0)]
 
 
 def test_output_binary_data_wins_over_the_request_default():
     assert plans_for([InferRequestedOutput("probabilities", binary_data=False)]) == [
-        v2.OutputPlan("probabilities", binary=False, classification=0)
+        v2_codec.OutputPlan("probabilities", binary=False, classification=0)
     ]
     raw = InferenceRequest.model_validate(
         {
@@ -396,15 +396,15 @@ def test_output_binary_data_wins_over_the_request_default():
             "outputs": [{"name": "probabilities"}],
         }
     )
-    assert v2.plan_outputs(raw, 10) == [v2.OutputPlan("probabilities", True, 0)]
+    assert v2_codec.plan_outputs(raw, 10) == [v2_codec.OutputPlan("probabilities", True, 0)]
 
 
 def test_classification_from_the_output_or_the_request_clamped_to_the_classes():
     assert plans_for([InferRequestedOutput("probabilities", class_count=3)]) == [
-        v2.OutputPlan("probabilities", binary=True, classification=3)
+        v2_codec.OutputPlan("probabilities", binary=True, classification=3)
     ]
     assert plans_for(parameters={"classification": 4}) == [
-        v2.OutputPlan("probabilities", binary=True, classification=4)
+        v2_codec.OutputPlan("probabilities", binary=True, classification=4)
     ]
     assert plans_for(parameters={"classification": 50}, num_classes=10)[0].classification == 10
 
@@ -432,7 +432,7 @@ def test_bad_outputs(outputs, message):
         }
     )
     with pytest.raises(InvalidRequest, match=message):
-        v2.plan_outputs(request, 10)
+        v2_codec.plan_outputs(request, 10)
 
 
 # -- bodies out -----------------------------------------------------------------------------
@@ -440,14 +440,14 @@ def test_bad_outputs(outputs, message):
 
 def test_classification_entry_is_tritons_format():
     # Triton writes std::to_string(value) + ":" + index + ":" + label.
-    assert v2.classification_entry(0.8732, 504, "coffee mug") == "0.873200:504:coffee mug"
-    assert v2.classification_entry(1.0, 0, "猫") == "1.000000:0:猫"
+    assert v2_codec.classification_entry(0.8732, 504, "coffee mug") == "0.873200:504:coffee mug"
+    assert v2_codec.classification_entry(1.0, 0, "猫") == "1.000000:0:猫"
 
 
 def response_for(plans, results):
     base = InferenceResponse(model_name="MobileNetV2", model_version="1", id="r1", outputs=[])
-    body, headers = v2.encode_response(base, v2.output_tensors(plans, results))
-    length = headers.get(v2.HEADER_LENGTH)
+    body, headers = v2_codec.encode_response(base, v2_codec.output_tensors(plans, results))
+    length = headers.get(v2_codec.HEADER_LENGTH)
     return (
         body,
         headers,
@@ -462,7 +462,7 @@ def test_probabilities_read_back_by_tritonclient(binary):
     rng = np.random.default_rng(1)
     outputs = [rng.random(10).astype(np.float32) for _ in range(3)]
     body, headers, result = response_for(
-        [v2.OutputPlan("probabilities", binary, 0)], [classified(o, 1) for o in outputs]
+        [v2_codec.OutputPlan("probabilities", binary, 0)], [classified(o, 1) for o in outputs]
     )
     got = result.as_numpy("probabilities")
     assert got.dtype == np.float32
@@ -472,7 +472,7 @@ def test_probabilities_read_back_by_tritonclient(binary):
     assert (meta["model_name"], meta["model_version"], meta["id"]) == ("MobileNetV2", "1", "r1")
     if binary:
         assert headers["Content-Type"] == "application/octet-stream"
-        assert int(headers[v2.HEADER_LENGTH]) == len(body) - 3 * 10 * 4
+        assert int(headers[v2_codec.HEADER_LENGTH]) == len(body) - 3 * 10 * 4
     else:
         assert headers == {"Content-Type": "application/json"}
         assert json.loads(body)["outputs"][0]["data"][:2] == [float(x) for x in outputs[0][:2]]
@@ -483,7 +483,8 @@ def test_classification_read_back_by_tritonclient(binary):
     first = np.array([0.1, 0.5, 0.2, 0.2], np.float32)
     second = np.array([0.7, 0.1, 0.05, 0.15], np.float32)
     _, _, result = response_for(
-        [v2.OutputPlan("probabilities", binary, 3)], [classified(first, 3), classified(second, 3)]
+        [v2_codec.OutputPlan("probabilities", binary, 3)],
+        [classified(first, 3), classified(second, 3)],
     )
     got = result.as_numpy("probabilities")
     assert got.shape == (2, 3)
