@@ -6,6 +6,12 @@ restart with the same weights skips it and a changed weights file invalidates it
 preprocessing is fused into the graph with OpenVINO's PrePostProcessor: the compiled model
 takes the same uint8 pixels as the Keras runtime.
 
+Precision: `fp32` serves the export as is and must match Keras within `tolerance`. `int8`
+quantises the export with NNCF on calibration photos (service/inference/quantize.py), caches
+the result beside the export under a key that adds the precision, the preset and a hash of
+the photos, and must pass an accuracy gate against Keras on held-out photos; its
+`max_abs_diff` is then informative only.
+
 Streams: by default the model is compiled with OpenVINO's THROUGHPUT hint, which splits the
 cores into independent execution streams (on 2 cores: two streams of one thread). Each
 stream runs its own batch, and the server keeps `parallelism` batches in flight (two per
@@ -18,6 +24,7 @@ sooner but loses throughput once decoding competes for the cores.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import logging
 import os
@@ -31,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from service.errors import ModelLoadError
+from service.inference import quantize
 from service.inference.catalogue import PreprocessMode
 from service.inference.runtime import KerasRuntime, pad_to_bucket, softmax
 
@@ -52,6 +60,9 @@ _AFFINE: dict[PreprocessMode, tuple[bool, list[float] | None, list[float] | None
     "torch": (False, [123.675, 116.28, 103.53], [58.395, 57.12, 57.375]),
     "caffe": (True, [103.939, 116.779, 123.68], None),
 }
+
+
+PRECISIONS = ("fp32", "int8")
 
 
 def cache_root() -> Path:
@@ -84,7 +95,43 @@ def cache_key(model: Any, input_size: tuple[int, int], mode: PreprocessMode) -> 
     return digest.hexdigest()[:32]
 
 
+def int8_cache_key(fp32_key: str, photos: quantize.PhotoSet, preset: str) -> str:
+    """The FP32 export's key plus everything quantisation adds: preset, photos, NNCF."""
+    # NNCF ships no type information: imported by name, it is Any to mypy.
+    nncf: Any = importlib.import_module("nncf")
+
+    header = {
+        "export": fp32_key,
+        "precision": "int8",
+        "preset": preset,
+        "calibration": photos.digest,
+        "views": quantize.VIEWS_VERSION,
+        "nncf": nncf.__version__,
+    }
+    return hashlib.sha256(json.dumps(header, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def model_input(pixels: np.ndarray, mode: PreprocessMode) -> np.ndarray:
+    """uint8 pixels to the exported graph's float input: what `_fuse_preprocessing` computes."""
+    reverse, mean, scale = _AFFINE[mode]
+    x: np.ndarray = pixels.astype(np.float32)
+    if reverse:
+        x = x[..., ::-1]
+    if mean is not None:
+        x = np.subtract(x, np.asarray(mean, dtype=np.float32), dtype=np.float32)
+    if scale is not None:
+        x = np.divide(x, np.asarray(scale, dtype=np.float32), dtype=np.float32)
+    return np.ascontiguousarray(x)
+
+
 class OpenVINORuntime:
+    """`precision` "fp32" or "int8"; for int8, `calibration_dir` (None: the built-in photos),
+    `gate` (the accuracy thresholds) and `preset` (NNCF's) apply.
+
+    The gate's figures stay on the runtime for `GET /v1/models/{m}`: `precision`,
+    `top1_agreement`, `top5_overlap`, `gate_images`, `calibration` (None for fp32).
+    """
+
     name = "openvino"
 
     def __init__(
@@ -96,26 +143,59 @@ class OpenVINORuntime:
         reference: KerasRuntime,
         *,
         tolerance: float = DEFAULT_TOLERANCE,
-        precision: str = "f32",
         streams: int = 0,
+        precision: str = "fp32",
+        calibration_dir: Path | None = None,
+        gate: quantize.Gate | None = None,
+        preset: str = quantize.DEFAULT_PRESET,
     ) -> None:
         import openvino as ov
 
+        if precision not in PRECISIONS:
+            raise ModelLoadError(
+                f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}"
+            )
         self.buckets = buckets
         self.input_size = input_size
         self.tolerance = tolerance
+        self.precision = precision
+        self.top1_agreement: float | None = None
+        self.top5_overlap: float | None = None
+        self.gate_images: int | None = None
+        self.calibration: str | None = None
         start = time.perf_counter()
         key = cache_key(model, input_size, mode)
-        directory = cache_root() / key
-        xml = directory / "model.xml"
-        self.cache_hit = xml.is_file()
-        if not self.cache_hit:
-            self._export(model, directory)
+        export_dir = cache_root() / key
+        if not (export_dir / "model.xml").is_file():
+            self._export(model, export_dir)
+            export_hit = False
+        else:
+            export_hit = True
         core = ov.Core()
         core.set_property({"CACHE_DIR": str(cache_root() / "compiled")})
-        ov_model = core.read_model(xml)
+        held_out: quantize.PhotoSet | None = None
+        if precision == "int8":
+            photos = quantize.photo_set(calibration_dir)
+            # Before quantising: calibration photos that leave no gate photo fail at once.
+            held_out = quantize.holdout_set(photos)
+            self.calibration = photos.description
+            key = int8_cache_key(key, photos, preset)
+            directory = cache_root() / key
+            self.cache_hit = (directory / "model.xml").is_file()
+            if self.cache_hit:
+                logger.info("INT8 cache hit for %s (%s): not re-quantising", model.name, key)
+            else:
+                self._quantize(core, export_dir, directory, photos, mode, preset)
+            what = f"int8 (NNCF {preset}, calibration {photos.description})"
+        else:
+            directory = export_dir
+            self.cache_hit = export_hit
+            what = "fp32"
+        ov_model = core.read_model(directory / "model.xml")
         ov_model = _fuse_preprocessing(ov, ov_model, mode)
-        config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": precision}
+        # f32, not the CPU's default bf16 where it has AMX: the fp32 check holds Keras' numbers,
+        # and in an INT8 graph the layers left unquantised stay as exact as in the export.
+        config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": "f32"}
         if streams == 1:
             config["PERFORMANCE_HINT"] = "LATENCY"
         elif streams > 1:
@@ -134,12 +214,76 @@ class OpenVINORuntime:
         for request in self._all_requests:
             self._requests.put(request)
         self.detail: str | None = (
-            f"OpenVINO {ov.__version__}, CPU, {precision}, {self.streams} stream(s) "
+            f"OpenVINO {ov.__version__}, CPU, {what}, {self.streams} stream(s) "
             f"over {threads} thread(s), cache {'hit' if self.cache_hit else 'miss'} ({key}), "
             f"ready in {time.perf_counter() - start:.1f} s"
         )
         self._needs_softmax: bool | None = None
-        self.max_abs_diff: float | None = self._check(reference)
+        self.max_abs_diff: float | None = self._check(reference, strict=held_out is None)
+        if held_out is not None:
+            self._gate(reference, held_out, gate or quantize.Gate())
+
+    @staticmethod
+    def _quantize(
+        core: Any,
+        export_dir: Path,
+        directory: Path,
+        photos: quantize.PhotoSet,
+        mode: PreprocessMode,
+        preset: str,
+    ) -> None:
+        """Quantise the cached export on the calibration photos, save it under `directory`."""
+        import openvino as ov
+
+        started = time.perf_counter()
+        fp32 = core.read_model(export_dir / "model.xml")
+        shape = fp32.inputs[0].get_partial_shape()
+        size = (shape[1].get_length(), shape[2].get_length())
+        samples = quantize.load_views(photos, size)
+        int8 = quantize.quantize(fp32, samples, lambda x: model_input(x, mode), preset)
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        # Saved into a temporary sibling and renamed, as the export: no half-written cache.
+        tmp = Path(tempfile.mkdtemp(prefix=".int8-", dir=directory.parent))
+        try:
+            ov.save_model(int8, str(tmp / "model.xml"), compress_to_fp16=False)
+            (tmp / "calibration.json").write_text(
+                json.dumps(
+                    {"preset": preset, "calibration": photos.description, "samples": len(samples)}
+                )
+            )
+            try:
+                tmp.rename(directory)
+            except OSError:  # another process quantised the same key first
+                if not (directory / "model.xml").is_file():
+                    raise
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        logger.info(
+            "quantised %s to INT8 (NNCF %s, %d calibration samples) in %.1f s",
+            export_dir.name,
+            preset,
+            len(samples),
+            time.perf_counter() - started,
+        )
+
+    def _gate(
+        self, reference: KerasRuntime, held_out: quantize.PhotoSet, gate: quantize.Gate
+    ) -> None:
+        """Top-1 agreement and top-5 overlap with Keras on held-out photos; refuse past `gate`."""
+        pixels = quantize.load_views(held_out, self.input_size)
+        expected = quantize.predict_all(reference.predict, pixels, reference.buckets[-1])
+        got = quantize.predict_all(self.predict, pixels, self.buckets[-1])
+        measured = quantize.agreement(expected, got)
+        self.top1_agreement = measured.top1_agreement
+        self.top5_overlap = measured.top5_overlap
+        self.gate_images = measured.images
+        figures = (
+            f"gate: top-1 agreement {measured.top1_agreement:.1%}, top-5 overlap "
+            f"{measured.top5_overlap:.3f} on {measured.images} held-out images"
+        )
+        logger.info("INT8 %s", figures)
+        self.detail = f"{self.detail}; {figures}"
+        gate.check(measured)
 
     @staticmethod
     def _export(model: Any, directory: Path) -> None:
@@ -162,8 +306,9 @@ class OpenVINORuntime:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
-    def _check(self, reference: KerasRuntime) -> float:
-        """Compare with the Keras runtime on a probe batch; refuse to serve past tolerance."""
+    def _check(self, reference: KerasRuntime, strict: bool = True) -> float:
+        """Compare with the Keras runtime on a probe batch; refuse to serve past tolerance
+        (`strict`; INT8 is judged by its accuracy gate, the difference is only reported)."""
         h, w = self.input_size
         rng = np.random.default_rng(1234)
         # Smooth gradients plus noise: activations that resemble photos more than pure noise.
@@ -175,7 +320,7 @@ class OpenVINORuntime:
         self._needs_softmax = reference.needs_softmax
         got = self.predict(probe)
         diff = float(np.abs(expected - got).max())
-        if not np.isfinite(diff) or diff > self.tolerance:
+        if not np.isfinite(diff) or (strict and diff > self.tolerance):
             raise ModelLoadError(
                 f"OpenVINO output differs from Keras by {diff:.3g} on the probe batch "
                 f"(tolerance {self.tolerance:g}); refusing to serve it"

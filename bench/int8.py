@@ -1,0 +1,157 @@
+"""INT8 against FP32 OpenVINO in one process: images per second at each batch size, and the ratio
+of the two at their best batch.
+
+Both runtimes are built as the server builds them (THROUGHPUT hint, two infer requests per
+stream, buckets 1..max), then timed in interleaved rounds: every round visits every batch
+size, each size times FP32 and INT8 back to back (in alternating order), so drift on a shared
+machine hits both alike; each figure is the median over rounds.
+
+    python -m bench.int8 --model MobileNetV2 --rounds 7
+
+Weights are random (`weights=None`): speed does not depend on their values, and the accuracy
+gate is measured and reported but not enforced (random weights have no accuracy to keep).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def throughput(runtime: Any, batch: np.ndarray, pool: ThreadPoolExecutor, min_s: float) -> float:
+    """Images per second with `runtime.parallelism` batches in flight, over at least `min_s`."""
+    parallel = runtime.parallelism
+    done, start = 0, time.perf_counter()
+    while True:
+        list(pool.map(runtime.predict, [batch] * parallel))
+        done += parallel * batch.shape[0]
+        elapsed = time.perf_counter() - start
+        if elapsed >= min_s:
+            return done / elapsed
+
+
+def measure(
+    runtimes: dict[str, Any],
+    input_size: tuple[int, int],
+    sizes: list[int],
+    rounds: int,
+    min_s: float,
+) -> dict[str, dict[int, list[float]]]:
+    h, w = input_size
+    rng = np.random.default_rng(0)
+    batches = {n: rng.integers(0, 256, (n, h, w, 3), dtype=np.uint8) for n in sizes}
+    rates: dict[str, dict[int, list[float]]] = {name: {n: [] for n in sizes} for name in runtimes}
+    parallel = max(r.parallelism for r in runtimes.values())
+    order = list(runtimes)
+    with ThreadPoolExecutor(parallel, thread_name_prefix="bench-int8") as pool:
+        for _ in range(rounds):
+            for n in sizes:
+                for name in order:
+                    rates[name][n].append(throughput(runtimes[name], batches[n], pool, min_s))
+                order.reverse()
+            sizes = sizes[::-1]
+    return rates
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.int8", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument(
+        "--model", default="MobileNetV2", help="catalogue name (default MobileNetV2)"
+    )
+    parser.add_argument("--max-batch", type=int, default=32, help="largest batch size timed")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (medians)")
+    parser.add_argument("--min-s", type=float, default=0.5, help="seconds per timed point")
+    parser.add_argument("--calibration-images", type=Path, default=None)
+    parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    args = parser.parse_args(argv)
+
+    import openvino
+
+    from service.inference import catalogue
+    from service.inference.openvino_runtime import OpenVINORuntime
+    from service.inference.quantize import Gate
+    from service.inference.runtime import KerasRuntime, buckets_for
+
+    spec = catalogue.spec(args.model)
+    model = spec.constructor(weights=None)
+    buckets = buckets_for(args.max_batch)
+    reference = KerasRuntime(model, spec.preprocess_input, spec.input_size, buckets)
+    common = (model, spec.preprocess_mode, spec.input_size, buckets, reference)
+    started = time.perf_counter()
+    fp32 = OpenVINORuntime(*common, precision="fp32")
+    int8 = OpenVINORuntime(
+        *common,
+        precision="int8",
+        calibration_dir=args.calibration_images,
+        gate=Gate(top1_min=0.0, top5_min=0.0),
+    )
+    load_s = time.perf_counter() - started
+    runtimes = {"fp32": fp32, "int8": int8}
+    for runtime in runtimes.values():
+        runtime.warm()
+    rates = measure(runtimes, spec.input_size, buckets, args.rounds, args.min_s)
+    medians = {name: {n: statistics.median(v) for n, v in by.items()} for name, by in rates.items()}
+    best = {name: max(by, key=by.__getitem__) for name, by in medians.items()}
+    speedup = medians["int8"][best["int8"]] / medians["fp32"][best["fp32"]]
+
+    print(
+        f"{args.model}, OpenVINO {openvino.__version__}, {os.cpu_count()} CPUs, "
+        f"{fp32.streams} stream(s) x 2 requests, median of {args.rounds} rounds"
+    )
+    print(f"{'batch':>5} {'fp32 img/s':>11} {'int8 img/s':>11} {'int8/fp32':>9}")
+    for n in buckets:
+        a, b = medians["fp32"][n], medians["int8"][n]
+        print(f"{n:>5} {a:>11.1f} {b:>11.1f} {b / a:>9.2f}")
+    print(
+        f"best: fp32 {medians['fp32'][best['fp32']]:.1f} img/s at {best['fp32']}, "
+        f"int8 {medians['int8'][best['int8']]:.1f} img/s at {best['int8']}: {speedup:.2f}x"
+    )
+    result = {
+        "model": args.model,
+        "openvino": openvino.__version__,
+        "cpus": os.cpu_count(),
+        "cpu": _cpu_name(),
+        "streams": fp32.streams,
+        "parallelism": fp32.parallelism,
+        "rounds": args.rounds,
+        "median_img_s": {
+            k: {str(n): round(v, 1) for n, v in by.items()} for k, by in medians.items()
+        },
+        "best_batch": best,
+        "speedup_at_best": round(speedup, 3),
+        "gate": {
+            "top1_agreement": int8.top1_agreement,
+            "top5_overlap": int8.top5_overlap,
+            "images": int8.gate_images,
+            "calibration": int8.calibration,
+        },
+        "load_s": round(load_s, 1),
+    }
+    print(json.dumps(result))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
+
+
+if __name__ == "__main__":
+    main()
