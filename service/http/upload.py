@@ -7,6 +7,7 @@ anywhere, stops reading at the byte limit, and bounds the number of parts.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from python_multipart.exceptions import MultipartParseError
@@ -27,6 +28,7 @@ _RAW_TYPES = (b"image/", b"application/octet-stream")
 # An upload over the limit is still read (and thrown away) up to this many bytes before the
 # 413 goes out: a client that is still sending then reads the answer instead of a reset.
 DISCARD_LIMIT = 64 * 1024 * 1024
+DISCARD_IDLE_S = 1.0
 # A part's header lines (Content-Disposition with its filename, Content-Type) are small; a
 # megabyte-long filename is an attack on the parser, not a name.
 MAX_PART_HEADER = 8 * 1024
@@ -143,37 +145,84 @@ _NOTHING_SENT = (
 
 
 async def discard(request: Request, received: int, timeout_s: float) -> None:
-    """Read and drop the rest of a refused body, up to `DISCARD_LIMIT` bytes and `timeout_s`,
-    so that curl, urllib and `wx.uploadFile` read the 413 rather than a connection reset.
-    The error response then closes the connection (see service/http/errors.py)."""
+    """Read and drop the rest of a refused body, so that curl, urllib and `wx.uploadFile`
+    read the 413 rather than a connection reset; the error response then closes the
+    connection (see service/http/errors.py). Bounded three ways: `DISCARD_LIMIT` bytes,
+    `timeout_s` in all, and `DISCARD_IDLE_S` without a byte (a client that stalls or never
+    ends its body gets its answer after that pause, not after the upload timeout)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    chunks = request.stream().__aiter__()
+    while received <= DISCARD_LIMIT:
+        left = deadline - loop.time()
+        if left <= 0:
+            return
+        try:
+            chunk = await asyncio.wait_for(anext(chunks), min(left, DISCARD_IDLE_S))
+        except (StopAsyncIteration, TimeoutError):
+            return
+        except Exception:  # a disconnect mid-body: nothing left to read
+            return
+        received += len(chunk)
+
+
+async def _declared_length(request: Request, max_bytes: int, timeout_s: float) -> int | None:
+    """The Content-Length, refused at once (the body read out first) when over the limit."""
+    declared = request.headers.get("content-length")
+    if declared is None:
+        return None
+    try:
+        length = int(declared)
+    except ValueError:
+        raise InvalidRequest(f"bad Content-Length {declared[:40]!r}") from None
+    if length > max_bytes:
+        await discard(request, 0, timeout_s)
+        raise PayloadTooLarge(
+            f"the body is {length:,} bytes; the limit is {max_bytes:,}",
+            extra={"max_bytes": max_bytes},
+        )
+    return length
+
+
+async def stream_body(
+    request: Request, *, max_bytes: int, timeout_s: float, sink: Callable[[bytes], object]
+) -> int:
+    """Feed the body to `sink` as it arrives: 413 past `max_bytes` (the rest read out and
+    dropped), 408 when it takes longer than `timeout_s`. Returns the bytes received."""
+    received = 0
     try:
         async with asyncio.timeout(timeout_s):
             async for chunk in request.stream():
                 received += len(chunk)
-                if received > DISCARD_LIMIT:
-                    return
-    except (TimeoutError, OSError, RuntimeError):
-        return
-    except Exception:  # a disconnect mid-body: nothing left to read
-        return
+                if received > max_bytes:
+                    break
+                sink(chunk)
+    except TimeoutError:
+        raise RequestTimeout(
+            f"the upload did not complete within {timeout_s:g} s ({received:,} bytes received)"
+        ) from None
+    if received > max_bytes:
+        await discard(request, received, timeout_s)
+        raise PayloadTooLarge(
+            f"the body exceeds the limit of {max_bytes:,} bytes", extra={"max_bytes": max_bytes}
+        )
+    return received
+
+
+async def read_body(request: Request, *, max_bytes: int, timeout_s: float) -> bytes:
+    """The whole body of a non-multipart request (the v2 protocol's), with the same limits."""
+    await _declared_length(request, max_bytes, timeout_s)
+    chunks: list[bytes] = []
+    await stream_body(request, max_bytes=max_bytes, timeout_s=timeout_s, sink=chunks.append)
+    return b"".join(chunks)
 
 
 async def read_upload(
     request: Request, *, max_bytes: int, max_images: int, timeout_s: float
 ) -> Upload:
     """Read the request's images: multipart parts named `image`, or a raw image body."""
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        try:
-            length = int(declared)
-        except ValueError:
-            raise InvalidRequest(f"bad Content-Length {declared[:40]!r}") from None
-        if length > max_bytes:
-            await discard(request, 0, timeout_s)
-            raise PayloadTooLarge(
-                f"the body is {length:,} bytes; the limit is {max_bytes:,}",
-                extra={"max_bytes": max_bytes},
-            )
+    length = await _declared_length(request, max_bytes, timeout_s)
+    if length is not None:
         if length == 0 and "content-type" not in request.headers:
             raise MissingImage(_NOTHING_SENT)
     elif "content-type" not in request.headers and "transfer-encoding" not in request.headers:
@@ -192,25 +241,13 @@ async def read_upload(
     collector = _FormCollector(max_parts=max_images + 8)
     parser = None if raw else MultipartParser(boundary or b"", collector.callbacks())  # type: ignore[arg-type]
     chunks: list[bytes] = []
-    received = 0
     try:
-        async with asyncio.timeout(timeout_s):
-            async for chunk in request.stream():
-                received += len(chunk)
-                if received > max_bytes:
-                    await discard(request, received, timeout_s)
-                    raise PayloadTooLarge(
-                        f"the body exceeds the limit of {max_bytes:,} bytes",
-                        extra={"max_bytes": max_bytes},
-                    )
-                if parser is None:
-                    chunks.append(chunk)
-                else:
-                    parser.write(chunk)
-    except TimeoutError:
-        raise RequestTimeout(
-            f"the upload did not complete within {timeout_s:g} s ({received:,} bytes received)"
-        ) from None
+        await stream_body(
+            request,
+            max_bytes=max_bytes,
+            timeout_s=timeout_s,
+            sink=chunks.append if parser is None else parser.write,
+        )
     except MultipartParseError as exc:
         raise InvalidRequest(f"malformed multipart body: {exc}") from exc
     if parser is not None:

@@ -7,7 +7,6 @@ Every failure under `/v2` answers the protocol's `{"error": "..."}`.
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import json
 import logging
@@ -37,14 +36,12 @@ from service import __version__
 from service.errors import (
     ModelNotFound,
     NotReady,
-    PayloadTooLarge,
-    RequestTimeout,
     ServiceError,
 )
 from service.http.disconnect import until_disconnect
 from service.http.errors import describe
 from service.http.security import require_api_key
-from service.http.upload import discard
+from service.http.upload import read_body
 from service.http.v2_codec import (
     HEADER_LENGTH,
     IMAGE_INPUT,
@@ -352,36 +349,6 @@ INFER_BODY: dict[str, Any] = {
         },
     }
 }
-
-
-async def read_body(request: Request, *, max_bytes: int, timeout_s: float) -> bytes:
-    """The whole body, refused past `max_bytes` (the rest read and dropped, as for uploads,
-    so the client reads the 413) or after `timeout_s`."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-        await discard(request, 0, timeout_s)
-        raise PayloadTooLarge(
-            f"the body is {int(declared):,} bytes; the limit is {max_bytes:,}",
-            extra={"max_bytes": max_bytes},
-        )
-    chunks: list[bytes] = []
-    received = 0
-    try:
-        async with asyncio.timeout(timeout_s):
-            async for chunk in request.stream():
-                received += len(chunk)
-                if received > max_bytes:
-                    await discard(request, received, timeout_s)
-                    raise PayloadTooLarge(
-                        f"the body exceeds the limit of {max_bytes:,} bytes",
-                        extra={"max_bytes": max_bytes},
-                    )
-                chunks.append(chunk)
-    except TimeoutError:
-        raise RequestTimeout(
-            f"the body did not arrive within {timeout_s:g} s ({received:,} bytes received)"
-        ) from None
-    return b"".join(chunks)
 
 
 async def _infer(
