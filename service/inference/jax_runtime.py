@@ -1,0 +1,129 @@
+"""Keras runtime on the JAX backend: the model's preprocessing and forward pass in one `jax.jit`.
+
+With `KERAS_BACKEND=jax` the same `keras.applications` model runs through XLA on whatever
+device JAX finds first (a GPU when `jax[cuda]` sees one, else the CPU), and TensorFlow is
+never imported. The interface is `KerasRuntime`'s: uint8 batches in, padded to a bucket so
+every call reuses one of the executables compiled at warm-up.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from service.errors import ModelLoadError
+from service.inference.runtime import _is_distribution, pad_to_bucket, softmax
+
+logger = logging.getLogger("kerasserve.runtime")
+
+
+def describe_device() -> str:
+    """JAX's first device as `platform:id kind`, e.g. `cuda:0 NVIDIA H100 80GB HBM3`."""
+    import jax
+
+    device = jax.devices()[0]
+    platform = "cuda" if device.platform == "gpu" else device.platform
+    kind = device.device_kind
+    return f"{platform}:{device.id}" + (f" {kind}" if kind and kind != device.platform else "")
+
+
+class JaxRuntime:
+    """`preprocess_input` on float32 and `model.stateless_call`, fused in one jitted function.
+
+    The model's variables are passed to the jitted function as arguments (placed on the
+    device once, here), not closed over: closed-over arrays would be baked into each
+    executable as constants, one copy per bucket, and slow every compile down. XLA compiles
+    one executable per input shape; `warm()` runs every bucket so no request pays for one.
+
+    >>> runtime = JaxRuntime(model, preprocess_input, (224, 224), [1, 2, 4])  # doctest: +SKIP
+    >>> runtime.predict(np.zeros((3, 224, 224, 3), np.uint8)).shape  # doctest: +SKIP
+    (3, 1000)
+    """
+
+    name = "keras"
+    # One batch at a time: XLA already spreads each one over the whole device.
+    parallelism = 1
+
+    def __init__(
+        self,
+        model: Any,
+        preprocess_input: Callable[..., Any],
+        input_size: tuple[int, int],
+        buckets: list[int],
+    ) -> None:
+        import jax
+        import jax.numpy as jnp
+        import keras
+
+        backend = keras.backend.backend()
+        if backend != "jax":
+            raise ModelLoadError(
+                f"the JAX runtime needs Keras' JAX backend, but Keras runs on {backend!r}: "
+                "start the server with KERAS_BACKEND=jax"
+            )
+        self.model = model
+        self.buckets = buckets
+        self.input_size = input_size
+        self.max_abs_diff: float | None = 0.0
+        self.device = jax.devices()[0]
+        self.detail: str | None = (
+            f"Keras {keras.__version__} on JAX {jax.__version__}, {describe_device()}, jax.jit"
+        )
+        put = jax.device_put
+        self._state = (
+            [put(v.value, self.device) for v in model.trainable_variables],
+            [put(v.value, self.device) for v in model.non_trainable_variables],
+        )
+
+        def preprocess(x: Any) -> Any:
+            # Cast first: caffe mode on uint8 arrays would wrap around.
+            return preprocess_input(x.astype(jnp.float32))
+
+        def forward(state: Any, x: Any) -> Any:
+            trainable, non_trainable = state
+            out, _ = model.stateless_call(trainable, non_trainable, preprocess(x), training=False)
+            return out
+
+        self._preprocess = jax.jit(preprocess)
+        self._forward = jax.jit(forward)
+        self._put = put
+        self._needs_softmax: bool | None = None
+
+    def preprocess(self, batch: np.ndarray) -> np.ndarray:
+        """The exact pixels-to-input transform the jitted function applies (for tests)."""
+        return np.asarray(self._preprocess(self._put(batch, self.device)))
+
+    def raw(self, batch: np.ndarray) -> np.ndarray:
+        """Model outputs for an unpadded batch, as the model computes them.
+
+        Only uint8 pixels cross to the device (a quarter of float32's bytes); the cast and
+        the preprocessing run there.
+        """
+        n = batch.shape[0]
+        padded = pad_to_bucket(np.ascontiguousarray(batch, dtype=np.uint8), self.buckets)
+        out = self._forward(self._state, self._put(padded, self.device))
+        return np.array(out)[:n]
+
+    def forward_on_device(self, pixels: Any) -> Any:
+        """The jitted function on a full bucket already on the device; returns JAX's array
+        without waiting for it (for benchmarks that time the device alone)."""
+        return self._forward(self._state, pixels)
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        out = self.raw(batch).astype(np.float32, copy=False)
+        if self._needs_softmax is None:
+            self._needs_softmax = not _is_distribution(out)
+        return softmax(out) if self._needs_softmax else out
+
+    @property
+    def needs_softmax(self) -> bool:
+        """Whether the model outputs logits (known after the first call)."""
+        return bool(self._needs_softmax)
+
+    def warm(self) -> None:
+        h, w = self.input_size
+        for size in self.buckets:
+            self.predict(np.zeros((size, h, w, 3), dtype=np.uint8))
