@@ -17,6 +17,17 @@ it in place of `KerasRuntime` (same constructor) and then runs the ordinary CLI.
 
 On a CPU (`JAX_PLATFORMS=cpu`) the same script runs end to end; `--expect-platform cpu`
 and short windows make it a quick check before the GPU run.
+
+The GPU machine has JAX but none of the server's own packages and no network:
+`python -m bench.gpu wheels` downloads them (cp312, the versions installed here) into
+`.whl/`, OpenVINO without its GPU/NPU plugins and unused frontends so that it fits the
+machine's 64 MiB carry limit. On the machine:
+
+    python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl
+    PYTHONPATH=/tmp/site JAX_COMPILATION_CACHE_DIR=/tmp/jax python3 -m bench.gpu --out $OUT
+
+Without TensorFlow, OpenVINO cannot export a model from Keras' JAX backend (Keras goes
+through jax2tf), so `auto` logs OpenVINO as rejected and serves Keras alone.
 """
 
 from __future__ import annotations
@@ -312,10 +323,68 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+# What the server and this script import that the GPU machine's image lacks.
+WHEELS = [
+    "keras",
+    "namex",
+    "optree",
+    "fastapi",
+    "starlette",
+    "pydantic",
+    "pydantic_core",
+    "annotated-types",
+    "typing-inspection",
+    "typing_extensions",
+    "pydantic-settings",
+    "python-dotenv",
+    "uvicorn",
+    "h11",
+    "httptools",
+    "python-multipart",
+    "simplejpeg",
+    "fastapi_offline",
+    "openvino",
+    "openvino-telemetry",
+]
+# Parts of the OpenVINO wheel a CPU runtime reading IR files never loads.
+OPENVINO_UNUSED = re.compile(
+    r"openvino/libs/(libopenvino_intel_(gpu|npu)_plugin\.so|cache\.json|"
+    r"libopenvino_(onnx|tensorflow|tensorflow_lite|pytorch|paddle|gguf)_frontend\.so.*)$"
+)
+PLATFORMS = ["manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_17_x86_64"]
+PLATFORMS += ["manylinux2014_x86_64", "manylinux1_x86_64"]
+
+
+def download_wheels(dest: Path) -> int:
+    """cp312 x86-64 wheels of WHEELS at the versions installed here, OpenVINO slimmed."""
+    import zipfile
+    from importlib import metadata
+
+    dest.mkdir(parents=True, exist_ok=True)
+    pins = [f"{name}=={metadata.version(name)}" for name in WHEELS]
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:"]
+    cmd += ["--python-version", "3.12", "--implementation", "cp", "-d", str(dest)]
+    for tag in PLATFORMS:
+        cmd += ["--platform", tag]
+    subprocess.run([*cmd, *pins], check=True)
+    for wheel in dest.glob("openvino-*.whl"):
+        slim = wheel.with_suffix(".slim")
+        with zipfile.ZipFile(wheel) as src, zipfile.ZipFile(slim, "w", zipfile.ZIP_DEFLATED) as out:
+            for item in src.infolist():
+                if not OPENVINO_UNUSED.match(item.filename):
+                    out.writestr(item, src.read(item), compresslevel=9)
+        slim.replace(wheel)
+    total = sum(f.stat().st_size for f in dest.glob("*.whl"))
+    print(f"{len(list(dest.glob('*.whl')))} wheels, {total / 2**20:.1f} MiB in {dest}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if args[:1] == ["serve"]:
         return _serve(args[1:])
+    if args[:1] == ["wheels"]:
+        return download_wheels(Path(args[1]) if len(args) > 1 else ROOT / ".whl")
     parser = argparse.ArgumentParser(prog="python -m bench.gpu", description=__doc__)
     parser.add_argument("mode", nargs="?", choices=["run", "raw"], default="run")
     parser.add_argument("--out", type=Path, default=RESULTS)
