@@ -91,6 +91,17 @@ def _serve_parser(sub: Any) -> None:
         help="measure each batch size at start-up and cap batches where throughput stops "
         "growing (default on)",
     )
+    p.add_argument(
+        "--tune-batch",
+        action=argparse.BooleanOptionalAction,
+        help="learn the batch size from live traffic, per bucket (default on; Keras runtime)",
+    )
+    p.add_argument(
+        "--tf-intra-op-threads", type=int, help="TensorFlow intra-op threads (default 0: per core)"
+    )
+    p.add_argument(
+        "--tf-inter-op-threads", type=int, help="TensorFlow inter-op threads (default 0: per core)"
+    )
     p.add_argument("--max-body-mb", type=float, help="request body limit in MB (default 10)")
     p.add_argument("--max-pixels", type=int, help="decoded pixels per image (default 50M)")
     p.add_argument("--max-images", type=int, help="images per request (default 32)")

@@ -109,8 +109,26 @@ class Settings(BaseSettings):
     timeout_s: float = Field(30.0, gt=0, le=3600)
     calibrate_batch: bool = Field(
         True,
-        description="Measure each bucket at start-up and cap batches at the smallest size "
-        "within 90% of the best throughput.",
+        description="Measure each bucket at start-up: with tune_batch, once, as the tuner's "
+        "first guess; without, three times, capping batches at the smallest size within 90% "
+        "of the best throughput.",
+    )
+    tune_batch: bool = Field(
+        True,
+        description="Learn the batch size from live traffic: images per second per bucket "
+        "measured on the batches served (GET /v1/models/{m} batching.tuning).",
+    )
+    tf_intra_op_threads: int = Field(
+        0,
+        ge=0,
+        le=256,
+        description="TensorFlow intra-op threads (0: one per core, measured best on 2 cores).",
+    )
+    tf_inter_op_threads: int = Field(
+        0,
+        ge=0,
+        le=256,
+        description="TensorFlow inter-op threads (0: one per core).",
     )
 
     # limits

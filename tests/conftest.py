@@ -13,6 +13,7 @@ from tests.support.live_server import LiveServer, live_server
 # picks on this machine; servers started by tests (and Settings built in them) inherit this.
 # tests/integration/test_calibration.py turns it back on.
 os.environ.setdefault("KERASSERVE_CALIBRATE_BATCH", "false")
+os.environ.setdefault("KERASSERVE_TUNE_BATCH", "false")
 # The default runtime (auto) exports the model to OpenVINO and times both runtimes at every
 # start: servers started by tests run Keras unless they ask; tests of the default unset it.
 os.environ.setdefault("KERASSERVE_RUNTIME", "keras")

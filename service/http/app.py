@@ -32,6 +32,7 @@ from service.inference.catalogue import model_names, resolve_name
 from service.inference.loaded import Decoder
 from service.inference.registry import Registry
 from service.inference.repository import Defaults, DirectoryRepository, RepoModel, Repository
+from service.inference.runtime import KerasRuntime
 from service.inference.source import ModelSource
 from service.settings import Settings
 
@@ -60,6 +61,7 @@ def base_source(settings: Settings) -> ModelSource:
         streams=settings.runtime_streams,
         max_feature_outputs=settings.max_feature_outputs,
         calibrate_batch=settings.calibrate_batch,
+        tune_batch=settings.tune_batch,
     )
 
 
@@ -109,6 +111,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             max_wait_s=settings.max_wait_ms / 1e3,
             max_queue=settings.max_queue,
         )
+        # Before any model is built: TensorFlow sizes its pools at its first op.
+        KerasRuntime.configure_threads(settings.tf_intra_op_threads, settings.tf_inter_op_threads)
         pool = ThreadPoolExecutor(settings.decode_workers, thread_name_prefix="decode")
         registry = Registry(
             build_repository(settings, policy),

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from batching import Batcher, BatchObserver, BatchPolicy, Completed
+from batching import Batcher, BatchObserver, BatchPolicy, BatchSizeTuner, Completed
 from schemas import (
     BatchingInfo,
     ModelInfo,
@@ -92,6 +92,7 @@ class LoadedModel:
     `thread` (or, for runtimes with several streams, on `workers`)."""
 
     source: ModelSource
+    tuned: bool
     family: str | None
     model: Any
     preprocess_fn: Any
@@ -118,7 +119,12 @@ class LoadedModel:
     retiring: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
-        self.batcher = Batcher(self._run_batch, self.policy, name=self.name, observer=self.observer)
+        tuner = None
+        if self.tuned:
+            tuner = BatchSizeTuner(self.runtime.buckets, seed=self.throughput)
+        self.batcher = Batcher(
+            self._run_batch, self.policy, name=self.name, observer=self.observer, tuner=tuner
+        )
         self._idle.set()
 
     async def start(self) -> None:
@@ -328,7 +334,7 @@ class LoadedModel:
             labels_languages=self.languages,
             runtime=self.runtime_info(),
             batching=BatchingInfo(
-                max_batch_size=self.policy.max_batch_size,
+                max_batch_size=self.batcher.batch_limit,
                 max_wait_ms=self.policy.max_wait_s * 1e3,
                 max_queue=self.policy.max_queue,
                 max_concurrent_batches=self.policy.max_concurrent_batches,

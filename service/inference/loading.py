@@ -88,7 +88,13 @@ def _load_sync(
     runtime.warm()
     throughput: dict[int, float] | None = None
     configured: int | None = None
-    if source.calibrate_batch and len(buckets) > 1:
+    # The tuner learns from live batches of a runtime that runs one batch at a time (Keras);
+    # one with several streams keeps the start-up calibration.
+    tuned = source.tune_batch and runtime.parallelism == 1 and len(buckets) > 1
+    if source.calibrate_batch and tuned:
+        # One cheap pass: only the tuner's first limit; live batches decide after that.
+        throughput = calibrate(runtime, built.input_size, runs=1)
+    elif source.calibrate_batch and len(buckets) > 1:
         throughput = calibrate(runtime, built.input_size)
         chosen = best_batch(throughput)
         configured = policy.max_batch_size
@@ -119,6 +125,7 @@ def _load_sync(
     )
     return LoadedModel(
         source=source,
+        tuned=tuned,
         family=built.family,
         model=model,
         preprocess_fn=built.preprocess,

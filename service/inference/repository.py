@@ -43,6 +43,7 @@ class BatchingConfig(BaseModel):
     max_queue: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
     timeout_s: Annotated[float, Field(gt=0, le=3600)] | None = None
     calibrate: bool | None = None
+    tune: bool | None = None
 
 
 class VersionPolicy(BaseModel):
@@ -242,6 +243,7 @@ class DirectoryRepository(Repository):
             calibrate_batch=(
                 d.source.calibrate_batch if batching.calibrate is None else batching.calibrate
             ),
+            tune_batch=d.source.tune_batch if batching.tune is None else batching.tune,
         )
         for version in config.versions.select(model.available):
             model.versions[version] = self._version(folder, version, config, base, model)

@@ -34,6 +34,7 @@ class ModelSource:
     streams: int = 0
     max_feature_outputs: int = 4
     calibrate_batch: bool = True
+    tune_batch: bool = True
 
     @property
     def catalogue_name(self) -> str:

@@ -9,7 +9,6 @@ import subprocess
 import sys
 
 import httpx
-import pytest
 
 from tests.support.live_server import ROOT, live_server
 from tests.support.models import photos
@@ -53,11 +52,6 @@ async def _load(base_url: str, clients: int, each: int) -> list[int]:
     return [code for codes in results for code in codes]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="until service/inference/loaded.py gives its Batcher a BatchSizeTuner "
-    "(diff in the batching report); then remove this marker",
-)
 def test_tuned_server_learns_its_batch_size_from_live_traffic():
     with live_server(
         "--model", "MobileNetV2", "--weights", "none", "--max-batch-size", "8",
