@@ -72,6 +72,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (medians)")
     parser.add_argument("--min-s", type=float, default=0.5, help="seconds per timed point")
     parser.add_argument("--calibration-images", type=Path, default=None)
+    parser.add_argument("--preset", default="performance", help="NNCF preset: performance, mixed")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args(argv)
 
@@ -93,6 +94,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         *common,
         precision="int8",
         calibration_dir=args.calibration_images,
+        preset=args.preset,
         gate=Gate(top1_min=0.0, top5_min=0.0),
     )
     load_s = time.perf_counter() - started
@@ -118,6 +120,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     result = {
         "model": args.model,
+        "preset": args.preset,
         "openvino": openvino.__version__,
         "cpus": os.cpu_count(),
         "cpu": _cpu_name(),

@@ -187,4 +187,4 @@ def test_auto_falls_back_to_keras_loudly_when_openvino_fails_its_check():
     args = (model, spec.preprocess_input, "caffe", spec.input_size, BUCKETS)
     chosen = make_runtime("auto", *args, tolerance=DEFAULT_TOLERANCE)
     assert chosen.name == "keras"
-    assert "OpenVINO rejected" in (chosen.detail or "")
+    assert "OpenVINO fp32 rejected" in (chosen.detail or "")
