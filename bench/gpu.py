@@ -329,6 +329,7 @@ WHEELS = [
     "namex",
     "optree",
     "fastapi",
+    "opentelemetry-api",  # fastapi >= 0.16x imports it at start-up
     "starlette",
     "pydantic",
     "pydantic_core",
