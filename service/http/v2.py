@@ -218,7 +218,9 @@ def _model(state: AppState, name: str, version: str | None) -> LoadedModel:
 
 def _platform(model: LoadedModel) -> str:
     runtime = model.runtime.name
-    return "keras_tensorflow" if runtime == "keras" else f"keras_{runtime}"
+    if runtime != "keras":
+        return f"keras_{runtime}"
+    return "keras_jax" if type(model.runtime).__name__ == "JaxRuntime" else "keras_tensorflow"
 
 
 def metadata(model: LoadedModel, versions: Sequence[int]) -> ModelMetadata:

@@ -40,7 +40,7 @@ import numpy as np
 from service.errors import ModelLoadError
 from service.inference import quantize
 from service.inference.catalogue import PreprocessMode
-from service.inference.runtime import KerasRuntime, pad_to_bucket, softmax
+from service.inference.runtime import ReferenceRuntime, pad_to_bucket, softmax
 
 logger = logging.getLogger("kerasserve.openvino")
 
@@ -140,7 +140,7 @@ class OpenVINORuntime:
         mode: PreprocessMode,
         input_size: tuple[int, int],
         buckets: list[int],
-        reference: KerasRuntime,
+        reference: ReferenceRuntime,
         *,
         tolerance: float = DEFAULT_TOLERANCE,
         streams: int = 0,
@@ -267,7 +267,7 @@ class OpenVINORuntime:
         )
 
     def _gate(
-        self, reference: KerasRuntime, held_out: quantize.PhotoSet, gate: quantize.Gate
+        self, reference: ReferenceRuntime, held_out: quantize.PhotoSet, gate: quantize.Gate
     ) -> None:
         """Top-1 agreement and top-5 overlap with Keras on held-out photos; refuse past `gate`."""
         pixels = quantize.load_views(held_out, self.input_size)
@@ -306,7 +306,7 @@ class OpenVINORuntime:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
-    def _check(self, reference: KerasRuntime, strict: bool = True) -> float:
+    def _check(self, reference: ReferenceRuntime, strict: bool = True) -> float:
         """Compare with the Keras runtime on a probe batch; refuse to serve past tolerance
         (`strict`; INT8 is judged by its accuracy gate, the difference is only reported)."""
         h, w = self.input_size

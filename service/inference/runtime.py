@@ -107,6 +107,15 @@ class Runtime(Protocol):
     def warm(self) -> None: ...
 
 
+class ReferenceRuntime(Runtime, Protocol):
+    """A Keras runtime other runtimes are checked against (TensorFlow's, or JAX's)."""
+
+    @property
+    def needs_softmax(self) -> bool: ...
+
+    def preprocess(self, batch: np.ndarray) -> np.ndarray: ...
+
+
 def make_preprocess(preprocess_input: Callable[..., Any], input_size: tuple[int, int]) -> Any:
     """The model's own `preprocess_input` as a graph on uint8 batches (cast to float32 first:
     caffe mode on uint8 tensors silently wraps around)."""

@@ -8,7 +8,7 @@ from typing import Any
 
 from service.errors import ModelLoadError
 from service.inference.catalogue import PreprocessMode
-from service.inference.runtime import KerasRuntime, Runtime, calibrate
+from service.inference.runtime import KerasRuntime, ReferenceRuntime, Runtime, calibrate
 
 logger = logging.getLogger("kerasserve.runtime")
 
@@ -46,7 +46,7 @@ def make_runtime(
         raise ModelLoadError(
             "--precision int8 needs the OpenVINO runtime (--runtime openvino or auto)"
         )
-    keras_runtime = KerasRuntime(model, preprocess, input_size, buckets)
+    keras_runtime = _keras_runtime(model, preprocess, input_size, buckets)
     if name == "keras":
         return keras_runtime
     try:
@@ -90,6 +90,21 @@ def make_runtime(
     for reason in rejected:
         _note(chosen, reason)
     return chosen
+
+
+def _keras_runtime(
+    model: Any, preprocess: Any, input_size: tuple[int, int], buckets: list[int]
+) -> ReferenceRuntime:
+    """Keras on its backend: a `tf.function` on TensorFlow, a `jax.jit` on JAX (e.g. a GPU
+    machine without TensorFlow, `KERAS_BACKEND=jax`)."""
+    import keras
+
+    if keras.backend.backend() == "jax":
+        from service.inference.jax_runtime import JaxRuntime
+
+        jax_runtime: ReferenceRuntime = JaxRuntime(model, preprocess, input_size, buckets)
+        return jax_runtime
+    return KerasRuntime(model, preprocess, input_size, buckets)
 
 
 def _note(runtime: Runtime, text: str) -> None:
