@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -112,7 +113,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             max_queue=settings.max_queue,
         )
         # Before any model is built: TensorFlow sizes its pools at its first op.
-        KerasRuntime.configure_threads(settings.tf_intra_op_threads, settings.tf_inter_op_threads)
+        if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
+            KerasRuntime.configure_threads(
+                settings.tf_intra_op_threads, settings.tf_inter_op_threads
+            )
         pool = ThreadPoolExecutor(settings.decode_workers, thread_name_prefix="decode")
         registry = Registry(
             build_repository(settings, policy),
