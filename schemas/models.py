@@ -54,7 +54,9 @@ class RuntimeInfo(BaseModel):
         default=None, description="INT8: mean share of the FP32 Keras top-5 found in the top-5."
     )
     gate_images: int | None = Field(
-        default=None, description="INT8: held-out photos the accuracy gate measured."
+        default=None,
+        description="INT8: held-out images (crops and flips of held-out photos) the accuracy "
+        "gate measured.",
     )
     calibration: str | None = Field(
         default=None, description="INT8: the photos the quantisation was calibrated on."

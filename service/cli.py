@@ -71,6 +71,16 @@ def _serve_parser(sub: Any) -> None:
         "--calibration-images", help="photos to calibrate INT8 on (default: built-in set)"
     )
     p.add_argument(
+        "--int8-min-top1",
+        type=float,
+        help="INT8 gate: least top-1 agreement with FP32 Keras on held-out photos (default 0.99)",
+    )
+    p.add_argument(
+        "--int8-min-top5",
+        type=float,
+        help="INT8 gate: least mean top-5 overlap with FP32 Keras (default 0.95)",
+    )
+    p.add_argument(
         "--runtime-tolerance", type=float, help="max probability diff from Keras (default 1e-4)"
     )
     p.add_argument(

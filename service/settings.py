@@ -72,6 +72,19 @@ class Settings(BaseSettings):
     calibration_images: Path | None = Field(
         None, description="Photos to calibrate INT8 on (default: a built-in set of real photos)."
     )
+    int8_min_top1: float = Field(
+        0.99,
+        ge=0,
+        le=1,
+        description="INT8 accuracy gate: least top-1 agreement with the FP32 Keras model on "
+        "held-out photos.",
+    )
+    int8_min_top5: float = Field(
+        0.95,
+        ge=0,
+        le=1,
+        description="INT8 accuracy gate: least mean top-5 overlap with the FP32 Keras model.",
+    )
     runtime_tolerance: float = Field(
         1e-4,
         gt=0,

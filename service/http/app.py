@@ -58,6 +58,8 @@ def base_source(settings: Settings) -> ModelSource:
         runtime=settings.runtime,
         precision=settings.precision,
         calibration_dir=settings.calibration_images,
+        int8_min_top1=settings.int8_min_top1,
+        int8_min_top5=settings.int8_min_top5,
         tolerance=settings.runtime_tolerance,
         streams=settings.runtime_streams,
         max_feature_outputs=settings.max_feature_outputs,

@@ -84,6 +84,7 @@ def _load_sync(
         streams=source.streams,
         precision=source.precision,
         calibration_dir=source.calibration_dir,
+        gate=(source.int8_min_top1, source.int8_min_top5),
     )
     runtime.warm()
     throughput: dict[int, float] | None = None

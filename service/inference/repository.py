@@ -93,6 +93,8 @@ class ModelConfig(BaseModel):
     runtime: Literal["auto", "keras", "openvino"] | None = None
     precision: Literal["fp32", "int8"] | None = None
     calibration_images: str | None = None
+    int8_min_top1: Annotated[float, Field(ge=0, le=1)] | None = None
+    int8_min_top5: Annotated[float, Field(ge=0, le=1)] | None = None
     safe_mode: bool | None = None
     batching: BatchingConfig = Field(default_factory=BatchingConfig)
     versions: VersionPolicy = Field(default_factory=VersionPolicy)
@@ -239,6 +241,12 @@ class DirectoryRepository(Repository):
                 _inside(folder, config.calibration_images, "calibration_images")
                 if config.calibration_images
                 else d.source.calibration_dir
+            ),
+            int8_min_top1=(
+                d.source.int8_min_top1 if config.int8_min_top1 is None else config.int8_min_top1
+            ),
+            int8_min_top5=(
+                d.source.int8_min_top5 if config.int8_min_top5 is None else config.int8_min_top5
             ),
             calibrate_batch=(
                 d.source.calibrate_batch if batching.calibrate is None else batching.calibrate

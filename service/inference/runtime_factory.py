@@ -28,6 +28,7 @@ def make_runtime(
     streams: int = 0,
     precision: str = "fp32",
     calibration_dir: Path | None = None,
+    gate: tuple[float, float] = (0.99, 0.95),
 ) -> Runtime:
     """Build the runtime `name`.
 
@@ -63,7 +64,13 @@ def make_runtime(
     def openvino(prec: str) -> Runtime:
         extra: dict[str, Any] = {}
         if prec != "fp32":
-            extra = {"precision": prec, "calibration_dir": calibration_dir}
+            from service.inference.quantize import Gate
+
+            extra = {
+                "precision": prec,
+                "calibration_dir": calibration_dir,
+                "gate": Gate(top1_min=gate[0], top5_min=gate[1]),
+            }
         runtime: Runtime = OpenVINORuntime(
             model,
             mode,

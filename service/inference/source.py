@@ -30,6 +30,8 @@ class ModelSource:
     runtime: str = "auto"
     precision: str = "fp32"
     calibration_dir: Path | None = None
+    int8_min_top1: float = 0.99
+    int8_min_top5: float = 0.95
     tolerance: float = 1e-4
     streams: int = 0
     max_feature_outputs: int = 4
