@@ -93,6 +93,7 @@ class LoadedModel:
 
     source: ModelSource
     tuned: bool
+    initial_batch: int | None
     family: str | None
     model: Any
     preprocess_fn: Any
@@ -121,7 +122,9 @@ class LoadedModel:
     def __post_init__(self) -> None:
         tuner = None
         if self.tuned:
-            tuner = BatchSizeTuner(self.runtime.buckets, seed=self.throughput)
+            tuner = BatchSizeTuner(
+                self.runtime.buckets, initial=self.initial_batch, seed=self.throughput
+            )
         self.batcher = Batcher(
             self._run_batch, self.policy, name=self.name, observer=self.observer, tuner=tuner
         )

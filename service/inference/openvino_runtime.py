@@ -72,6 +72,41 @@ def cache_root() -> Path:
     return Path(base) / "openvino"
 
 
+def cache_limit() -> int:
+    """Most exported (or quantised) models kept in the cache: every start with new weights
+    (`--weights none` draws new ones) adds one, tens of MB each."""
+    return max(1, int(os.environ.get("KERASSERVE_CACHE_MAX_ENTRIES", "16")))
+
+
+def prune_cache(in_use: list[Path], limit: int | None = None) -> list[Path]:
+    """Mark `in_use` as just used, then remove the least recently used entries past `limit`
+    (and compiled blobs past 2x `limit`). Returns what was removed."""
+    limit = cache_limit() if limit is None else limit
+    root = cache_root()
+    now = time.time()
+    for path in in_use:
+        if path.exists():
+            os.utime(path, (now, now))
+    removed: list[Path] = []
+    entries = [p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    entries = [p for p in entries if p.name != "compiled"]
+    for path in sorted(entries, key=lambda p: p.stat().st_mtime, reverse=True)[limit:]:
+        if path in in_use:
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    compiled = root / "compiled"
+    if compiled.is_dir():
+        blobs = sorted(compiled.iterdir(), key=lambda p: p.stat().st_mtime, reverse=True)
+        for path in blobs[2 * limit :]:
+            if path.is_file():
+                path.unlink(missing_ok=True)
+                removed.append(path)
+    if removed:
+        logger.info("OpenVINO cache: removed %d least recently used entries", len(removed))
+    return removed
+
+
 def cache_key(model: Any, input_size: tuple[int, int], mode: PreprocessMode) -> str:
     """Hash of everything the exported graph depends on, weights included (by value)."""
     import keras
@@ -192,6 +227,7 @@ class OpenVINORuntime:
             self.cache_hit = export_hit
             what = "fp32"
         ov_model = core.read_model(directory / "model.xml")
+        prune_cache([export_dir, directory])
         ov_model = _fuse_preprocessing(ov, ov_model, mode)
         # f32, not the CPU's default bf16 where it has AMX: the fp32 check holds Keras' numbers,
         # and in an INT8 graph the layers left unquantised stay as exact as in the export.

@@ -79,11 +79,15 @@ def calibrate(
     return {size: parallel * size / (t + BATCH_OVERHEAD_S) for size, t in fastest.items()}
 
 
-def best_batch(rates: dict[int, float], within: float = 0.9) -> int:
-    """The smallest batch size reaching `within` of the best throughput: past it, bigger
-    batches only add latency (on a 2-core CPU, TensorFlow peaks around 4 images)."""
+def best_batch(rates: dict[int, float], within: float = 0.9, *, largest: bool = False) -> int:
+    """A batch size reaching `within` of the best throughput: the smallest (past it, bigger
+    batches only add latency: on a 2-core CPU, TensorFlow peaks around 4 images), or with
+    `largest` the largest (a runtime running batches side by side: start-up timing leaves
+    out what each batch costs the event loop and the thread hand-offs, which a bigger batch
+    shares out, so among sizes the noise cannot tell apart the bigger serves more)."""
     best = max(rates.values())
-    return min(size for size, rate in rates.items() if rate >= within * best)
+    near = [size for size, rate in rates.items() if rate >= within * best]
+    return max(near) if largest else min(near)
 
 
 class Runtime(Protocol):

@@ -188,3 +188,33 @@ def test_auto_falls_back_to_keras_loudly_when_openvino_fails_its_check():
     chosen = make_runtime("auto", *args, tolerance=DEFAULT_TOLERANCE)
     assert chosen.name == "keras"
     assert "OpenVINO fp32 rejected" in (chosen.detail or "")
+
+
+def test_the_export_cache_keeps_only_the_most_recently_used_entries(tmp_path, monkeypatch):
+    import os
+    import time
+
+    from service.inference.openvino_runtime import cache_root, prune_cache
+
+    monkeypatch.setenv("KERASSERVE_CACHE_DIR", str(tmp_path))
+    root = cache_root()
+    entries = []
+    for i in range(5):
+        entry = root / f"entry{i}"
+        entry.mkdir(parents=True)
+        (entry / "model.xml").write_text("x")
+        os.utime(entry, (time.time() - 100 + i, time.time() - 100 + i))
+        entries.append(entry)
+    (root / "compiled").mkdir()
+    for i in range(6):
+        blob = root / "compiled" / f"{i}.blob"
+        blob.write_bytes(b"x")
+        os.utime(blob, (time.time() - 100 + i, time.time() - 100 + i))
+    # entry0 is the oldest but in use: it is kept and becomes the newest.
+    removed = prune_cache([entries[0]], limit=2)
+    kept = sorted(p.name for p in root.iterdir() if p.name != "compiled")
+    assert kept == ["entry0", "entry4"]
+    assert {p.name for p in removed} >= {"entry1", "entry2", "entry3", "0.blob", "1.blob"}
+    assert sorted(p.name for p in (root / "compiled").iterdir()) == [
+        "2.blob", "3.blob", "4.blob", "5.blob",
+    ]  # fmt: skip

@@ -20,6 +20,12 @@ def test_flat_curve_picks_one():
     assert best_batch({1: 100, 2: 100, 4: 100}) == 1
 
 
+def test_a_runtime_running_batches_side_by_side_takes_the_largest_size_the_noise_allows():
+    rates = {1: 180, 2: 200, 4: 195, 8: 150, 16: 120}
+    assert best_batch(rates, largest=True) == 4
+    assert best_batch(rates) == 1
+
+
 @pytest.mark.parametrize("within", [0.5, 0.99])
 def test_the_best_itself_always_qualifies(within):
     assert best_batch({1: 10, 2: 20, 4: 40}, within) in (2, 4)
