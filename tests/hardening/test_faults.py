@@ -1,5 +1,5 @@
 """Faults, driven deterministically: the real app and model under a real uvicorn in a thread,
-with the model's `predict` wrapped in a `Gate` the test opens and closes.
+with the runtime's `raw` call wrapped in a `Gate` the test opens and closes.
 
 Queue of 4, batches of 2: a closed gate holds one batch in the model while requests queue up.
 """
@@ -46,14 +46,15 @@ def served(app, base_url):
 
 @pytest.fixture
 def gate(served) -> Iterator[Gate]:
+    # The served model calls the runtime's raw outputs (its head applies the softmax).
     runtime = served.runtime
-    fake = Gate(runtime.predict)
-    runtime.predict = fake.predict
+    fake = Gate(runtime.raw)
+    runtime.raw = fake.predict
     try:
         yield fake
     finally:
         fake.open()
-        del runtime.predict  # the class's own method again
+        del runtime.raw  # the class's own method again
 
 
 @pytest.fixture
