@@ -96,4 +96,4 @@ def test_labels_that_do_not_match_the_model_fail_startup(fine_tuned, tmp_path):
         "serve", "--port", str(free_port()), "--model-file", str(path), "--labels", str(short)
     )
     assert out.returncode != 0
-    assert "has 2 labels but the model outputs 200 classes" in out.stdout + out.stderr
+    assert "have 2 labels but the model serves 200 classes" in out.stdout + out.stderr
