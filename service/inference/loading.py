@@ -100,7 +100,9 @@ def _load_sync(
         initial = best_batch(throughput)
     elif source.calibrate_batch and len(buckets) > 1:
         throughput = calibrate(runtime, built.input_size)
-        chosen = best_batch(throughput, largest=runtime.parallelism > 1)
+        # The smallest size within 90 % of the best, for every runtime: taking the largest for
+        # OpenVINO's streams served less (5 starts: median 84.7 vs 110.8 img/s at 32 clients).
+        chosen = best_batch(throughput)
         configured = policy.max_batch_size
         policy = replace(policy, max_batch_size=chosen)
         logger.info(
