@@ -32,6 +32,8 @@ COPY schemas/ schemas/
 COPY service/ service/
 COPY clients/python/ clients/python/
 COPY clients/web/ clients/web/
+# src/ holds only links to the folders above: they install as kerasserve.service, kerasserve.schemas, ...
+COPY src/ src/
 RUN pip wheel --no-deps --wheel-dir /dist .
 
 # ---- runtime: the environment, the project, the weights; no compiler, no pip cache, no root ----

@@ -16,12 +16,12 @@ install-system:
 	bash scripts/install-system-deps.sh
 
 serve: install-python
-	kerasserve serve
+	$(PYTHON) -m kerasserve.service serve
 
 lint:
-	ruff check .
-	ruff format --check .
-	mypy
+	$(PYTHON) -m ruff check .
+	$(PYTHON) -m ruff format --check .
+	$(PYTHON) -m mypy
 
 test-python:
 	$(PYTHON) -m pytest

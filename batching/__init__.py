@@ -3,10 +3,16 @@
 Knows nothing of HTTP, Keras or TensorFlow: it is given an async batch function and runs it.
 """
 
-from batching.batcher import Batcher, BatchObserver, Completed
-from batching.errors import BatchFailed, BatchingError, DeadlineExceeded, QueueFull, ShuttingDown
-from batching.policy import BatchPolicy, Decision, decide
-from batching.tuner import BatchSizeTuner, TunerSettings
+from kerasserve.batching.batcher import Batcher, BatchObserver, Completed
+from kerasserve.batching.errors import (
+    BatchFailed,
+    BatchingError,
+    DeadlineExceeded,
+    QueueFull,
+    ShuttingDown,
+)
+from kerasserve.batching.policy import BatchPolicy, Decision, decide
+from kerasserve.batching.tuner import BatchSizeTuner, TunerSettings
 
 __all__ = [
     "BatchFailed",

@@ -12,9 +12,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
-from batching.errors import BatchFailed, DeadlineExceeded, QueueFull, ShuttingDown
-from batching.policy import BatchPolicy, decide
-from batching.tuner import BatchSizeTuner
+from kerasserve.batching.errors import BatchFailed, DeadlineExceeded, QueueFull, ShuttingDown
+from kerasserve.batching.policy import BatchPolicy, decide
+from kerasserve.batching.tuner import BatchSizeTuner
 
 T = TypeVar("T")
 R = TypeVar("R")

@@ -2,7 +2,7 @@
 
 A plain FastAPI app of its own, one uvicorn worker like kerasserve, and nothing else of
 kerasserve but the two things a model-free server must share with it to be a ceiling:
-the decode (`service.inference.imaging.decode_image`, the same scaled JPEG decode, on a pool
+the decode (`kerasserve.service.inference.imaging.decode_image`, the same scaled JPEG decode, on a pool
 of as many threads as kerasserve's default `--decode-workers`) and the response's JSON shape
 (`schemas.PredictResponse`, serialized per request as kerasserve does). The predictions are
 a constant top-5. No batching, no queue, no model: what kerasserve's best runtime reaches
@@ -23,9 +23,9 @@ from typing import Any
 from fastapi import FastAPI, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
 
-from schemas import PredictResponse
-from service.errors import ServiceError
-from service.inference.imaging import decode_image
+from kerasserve.schemas import PredictResponse
+from kerasserve.service.errors import ServiceError
+from kerasserve.service.inference.imaging import decode_image
 
 MODEL = "MobileNetV2"
 INPUT_SIZE = (224, 224)

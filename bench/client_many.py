@@ -66,7 +66,7 @@ def local_server(model: str, extra: list[str]) -> Iterator[str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    command = [sys.executable, "-m", "service", "serve", "--host", "127.0.0.1"]
+    command = [sys.executable, "-m", "kerasserve.service", "serve", "--host", "127.0.0.1"]
     command += ["--port", str(port), "--model", model, "--weights", "none", *extra]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     process = subprocess.Popen(

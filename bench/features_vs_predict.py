@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     photos = images.load("small")
     port = free_port()
     log = tempfile.NamedTemporaryFile(prefix="features-bench-", suffix=".log", delete=False)  # noqa: SIM115
-    cmd = [sys.executable, "-m", "service", "serve", "--host", HOST, "--port", str(port),
+    cmd = [sys.executable, "-m", "kerasserve.service", "serve", "--host", HOST, "--port", str(port),
            "--model", MODEL, "--weights", "none"]  # fmt: skip
     server = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
     # Both answers carry "results"; the default marker only knows predictions.

@@ -64,15 +64,15 @@ def _serve(argv: list[str]) -> int:
 
     import keras
 
-    from service.inference import runtime_factory
+    from kerasserve.service.inference import runtime_factory
 
     wired = "jax_runtime" in inspect.getsource(runtime_factory)
     if keras.backend.backend() == "jax" and not wired:
-        from service.inference.jax_runtime import JaxRuntime
+        from kerasserve.service.inference.jax_runtime import JaxRuntime
 
         # Same constructor: the factory's `KerasRuntime(...)` call now builds the JAX one.
         vars(runtime_factory)["KerasRuntime"] = JaxRuntime
-    from service.cli import main
+    from kerasserve.service.cli import main
 
     return main(["serve", *argv])
 
@@ -213,8 +213,8 @@ def _raw(sizes: list[int], seconds: float, out: Path) -> int:
     import keras
 
     from bench.raw import pixels, time_calls
-    from service.inference import catalogue
-    from service.inference.jax_runtime import JaxRuntime, describe_device
+    from kerasserve.service.inference import catalogue
+    from kerasserve.service.inference.jax_runtime import JaxRuntime, describe_device
 
     spec = catalogue.spec(MODEL)
     model = spec.constructor(weights=None)

@@ -78,10 +78,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     import openvino
 
-    from service.inference import catalogue
-    from service.inference.openvino_runtime import OpenVINORuntime
-    from service.inference.quantize import Gate
-    from service.inference.runtime import KerasRuntime, buckets_for
+    from kerasserve.service.inference import catalogue
+    from kerasserve.service.inference.openvino_runtime import OpenVINORuntime
+    from kerasserve.service.inference.quantize import Gate
+    from kerasserve.service.inference.runtime import KerasRuntime, buckets_for
 
     spec = catalogue.spec(args.model)
     model = spec.constructor(weights=None)

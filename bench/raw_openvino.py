@@ -7,7 +7,7 @@ PrePostProcessor (uint8 NHWC in, as a server feeds it), and for each batch size 
 the model to that static shape, compiles it for the CPU with the THROUGHPUT hint and FP32
 inference precision, and keeps an `AsyncInferQueue` of two infer requests per stream full
 for `--seconds` (what OpenVINO's `benchmark_app` does). `--precision int8` first quantizes
-the exported model with `service.inference.quantize` (imported lazily: without it the figure
+the exported model with `kerasserve.service.inference.quantize` (imported lazily: without it the figure
 is skipped with a note). The pixels are the small photos resized by Pillow.
 """
 
@@ -31,7 +31,7 @@ from bench import machine  # noqa: E402
 from bench.raw import SIZE, pixels, sizes_arg, summarize  # noqa: E402
 
 REQUESTS_PER_STREAM = 2
-QUANTIZE_MODULE = "service.inference.quantize"
+QUANTIZE_MODULE = "kerasserve.service.inference.quantize"
 
 
 class Skipped(Exception):

@@ -79,7 +79,7 @@ SERVER_TARGETS = (*OTHER_SERVERS, *KERASSERVE_RUNTIMES)
 
 
 def kerasserve_target(name: str, extra: list[str]) -> Target:
-    argv = ["service", "serve", "--host", HOST, "--model", MODEL, "--weights", "none"]
+    argv = ["kerasserve.service", "serve", "--host", HOST, "--model", MODEL, "--weights", "none"]
     flags = KERASSERVE_RUNTIMES[name]
     argv += [*flags, *extra]
     label = "kerasserve " + (" ".join(flags) if flags else "(default flags)")

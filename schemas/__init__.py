@@ -3,10 +3,10 @@
 This package is shared by the server and the Python SDK, so it imports only Pydantic.
 """
 
-from schemas.errors import ErrorCode, ErrorDetail, ErrorResponse
-from schemas.features import FeatureLayer, FeatureResult, FeaturesResponse, LayerList
-from schemas.health import Health, Readiness
-from schemas.models import (
+from kerasserve.schemas.errors import ErrorCode, ErrorDetail, ErrorResponse
+from kerasserve.schemas.features import FeatureLayer, FeatureResult, FeaturesResponse, LayerList
+from kerasserve.schemas.health import Health, Readiness
+from kerasserve.schemas.models import (
     BatchingInfo,
     ModelInfo,
     ModelList,
@@ -19,7 +19,7 @@ from schemas.models import (
     WeightsInfo,
     WeightsKind,
 )
-from schemas.predictions import (
+from kerasserve.schemas.predictions import (
     ImageResult,
     LegacyPrediction,
     LegacyPredictResponse,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from schemas.predictions import Timing
+from kerasserve.schemas.predictions import Timing
 
 
 class FeatureLayer(BaseModel):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from schemas.models import OutputKind, RuntimeInfo, WeightsInfo
+from kerasserve.schemas.models import OutputKind, RuntimeInfo, WeightsInfo
 
 
 class Prediction(BaseModel):

@@ -1,5 +1,5 @@
 """`python -m service` runs the kerasserve CLI."""
 
-from service.cli import main
+from kerasserve.service.cli import main
 
 raise SystemExit(main())

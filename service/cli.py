@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from service import __version__
+from kerasserve.service import __version__
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
 
@@ -133,7 +133,7 @@ def _serve_parser(sub: Any) -> None:
 
 
 def configure_logging(level: str) -> None:
-    from service.http.middleware import RequestIdFilter
+    from kerasserve.service.http.middleware import RequestIdFilter
 
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
@@ -149,7 +149,7 @@ def _serve(args: argparse.Namespace) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from pydantic import ValidationError
 
-    from service.settings import Settings
+    from kerasserve.service.settings import Settings
 
     overrides = {k: v for k, v in vars(args).items() if k not in ("func", "command")}
     try:
@@ -161,8 +161,8 @@ def _serve(args: argparse.Namespace) -> int:
 
     import uvicorn
 
-    from service.http.app import create_app
-    from service.http.server import DrainingServer
+    from kerasserve.service.http.app import create_app
+    from kerasserve.service.http.server import DrainingServer
 
     app = create_app(settings)
     config = uvicorn.Config(
@@ -181,7 +181,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _models(args: argparse.Namespace) -> int:
-    from service.inference import catalogue
+    from kerasserve.service.inference import catalogue
 
     specs = catalogue.catalogue()
     rows = [
@@ -218,8 +218,8 @@ def _models(args: argparse.Namespace) -> int:
 
 
 def _fetch_weights(args: argparse.Namespace) -> int:
-    from service.errors import ModelLoadError, ModelNotFound
-    from service.inference import catalogue, weights
+    from kerasserve.service.errors import ModelLoadError, ModelNotFound
+    from kerasserve.service.inference import catalogue, weights
 
     failures = 0
     for name in args.models:

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from schemas import ErrorCode
+from kerasserve.schemas import ErrorCode
 
 
 class ServiceError(Exception):

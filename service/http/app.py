@@ -21,21 +21,26 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import Scope
 
-from batching import BatchPolicy
-from service import __version__
-from service.errors import ModelLoadError, ServiceError
-from service.http import docs, errors, features, v2
-from service.http.metrics import Metrics
-from service.http.middleware import RequestContextMiddleware
-from service.http.routes import admin, api, ops
-from service.http.state import AppState, LifespanState
-from service.inference.catalogue import model_names, resolve_name
-from service.inference.loaded import Decoder
-from service.inference.registry import Registry
-from service.inference.repository import Defaults, DirectoryRepository, RepoModel, Repository
-from service.inference.runtime import KerasRuntime
-from service.inference.source import ModelSource
-from service.settings import Settings
+from kerasserve.batching import BatchPolicy
+from kerasserve.service import __version__
+from kerasserve.service.errors import ModelLoadError, ServiceError
+from kerasserve.service.http import docs, errors, features, v2
+from kerasserve.service.http.metrics import Metrics
+from kerasserve.service.http.middleware import RequestContextMiddleware
+from kerasserve.service.http.routes import admin, api, ops
+from kerasserve.service.http.state import AppState, LifespanState
+from kerasserve.service.inference.catalogue import model_names, resolve_name
+from kerasserve.service.inference.loaded import Decoder
+from kerasserve.service.inference.registry import Registry
+from kerasserve.service.inference.repository import (
+    Defaults,
+    DirectoryRepository,
+    RepoModel,
+    Repository,
+)
+from kerasserve.service.inference.runtime import KerasRuntime
+from kerasserve.service.inference.source import ModelSource
+from kerasserve.service.settings import Settings
 
 logger = logging.getLogger("kerasserve")
 

@@ -8,7 +8,7 @@ from typing import TypeVar
 
 from fastapi import Request
 
-from service.errors import ClientGone
+from kerasserve.service.errors import ClientGone
 
 T = TypeVar("T")
 

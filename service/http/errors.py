@@ -13,9 +13,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match, Mount
 from starlette.staticfiles import StaticFiles
 
-from batching import BatchFailed, BatchingError, DeadlineExceeded, QueueFull, ShuttingDown
-from schemas import ErrorCode, ErrorDetail, ErrorResponse
-from service.errors import ServiceError
+from kerasserve.batching import (
+    BatchFailed,
+    BatchingError,
+    DeadlineExceeded,
+    QueueFull,
+    ShuttingDown,
+)
+from kerasserve.schemas import ErrorCode, ErrorDetail, ErrorResponse
+from kerasserve.service.errors import ServiceError
 
 logger = logging.getLogger("kerasserve.http")
 

@@ -10,16 +10,16 @@ import numpy as np
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
-from schemas import FeatureResult, FeaturesResponse, LayerList
-from service.errors import FeaturesTooLarge
-from service.http.disconnect import until_disconnect
-from service.http.errors import openapi_errors
-from service.http.routes import MULTIPART_BODY, ModelName, State, json_response
-from service.http.security import require_api_key
-from service.http.state import AppState
-from service.http.upload import read_upload
-from service.inference.features import Pooling
-from service.inference.loaded import LoadedModel, server_timing
+from kerasserve.schemas import FeatureResult, FeaturesResponse, LayerList
+from kerasserve.service.errors import FeaturesTooLarge
+from kerasserve.service.http.disconnect import until_disconnect
+from kerasserve.service.http.errors import openapi_errors
+from kerasserve.service.http.routes import MULTIPART_BODY, ModelName, State, json_response
+from kerasserve.service.http.security import require_api_key
+from kerasserve.service.http.state import AppState
+from kerasserve.service.http.upload import read_upload
+from kerasserve.service.inference.features import Pooling
+from kerasserve.service.inference.loaded import LoadedModel, server_timing
 
 router = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)])
 

@@ -13,8 +13,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.http.errors import error_response
-from service.http.metrics import Metrics
+from kerasserve.service.http.errors import error_response
+from kerasserve.service.http.metrics import Metrics
 
 logger = logging.getLogger("kerasserve.access")
 current_request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import Response
 
-from schemas import (
+from kerasserve.schemas import (
     Health,
     ImageResult,
     LegacyPrediction,
@@ -20,14 +20,14 @@ from schemas import (
     Readiness,
     RepositoryIndex,
 )
-from service import __version__
-from service.errors import NotReady
-from service.http.disconnect import until_disconnect
-from service.http.errors import describe, openapi_errors
-from service.http.security import require_admin_key, require_api_key
-from service.http.state import AppState, get_state
-from service.http.upload import read_upload
-from service.inference.loaded import LoadedModel, server_timing
+from kerasserve.service import __version__
+from kerasserve.service.errors import NotReady
+from kerasserve.service.http.disconnect import until_disconnect
+from kerasserve.service.http.errors import describe, openapi_errors
+from kerasserve.service.http.security import require_admin_key, require_api_key
+from kerasserve.service.http.state import AppState, get_state
+from kerasserve.service.http.upload import read_upload
+from kerasserve.service.inference.loaded import LoadedModel, server_timing
 
 State = Annotated[AppState, Depends(get_state)]
 ModelName = Annotated[

@@ -7,7 +7,7 @@ import hmac
 from fastapi import Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from service.errors import Forbidden, Unauthorized
+from kerasserve.service.errors import Forbidden, Unauthorized
 
 bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <key>`")
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="`X-API-Key: <key>`")

@@ -8,9 +8,9 @@ from typing import TypedDict
 
 from fastapi import Request
 
-from service.http.metrics import Metrics
-from service.inference.registry import Registry
-from service.settings import Settings
+from kerasserve.service.http.metrics import Metrics
+from kerasserve.service.inference.registry import Registry
+from kerasserve.service.settings import Settings
 
 
 @dataclass

@@ -14,7 +14,7 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
-from service.errors import (
+from kerasserve.service.errors import (
     InvalidRequest,
     MissingImage,
     PayloadTooLarge,

@@ -19,9 +19,9 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from batching import BatchingError
-from schemas import ErrorCode
-from schemas.v2 import (
+from kerasserve.batching import BatchingError
+from kerasserve.schemas import ErrorCode
+from kerasserve.schemas.v2 import (
     ErrorV2,
     InferenceRequest,
     InferenceResponse,
@@ -32,17 +32,17 @@ from schemas.v2 import (
     ServerReady,
     TensorMetadata,
 )
-from service import __version__
-from service.errors import (
+from kerasserve.service import __version__
+from kerasserve.service.errors import (
     ModelNotFound,
     NotReady,
     ServiceError,
 )
-from service.http.disconnect import until_disconnect
-from service.http.errors import describe
-from service.http.security import require_api_key
-from service.http.upload import read_body
-from service.http.v2_codec import (
+from kerasserve.service.http.disconnect import until_disconnect
+from kerasserve.service.http.errors import describe
+from kerasserve.service.http.security import require_api_key
+from kerasserve.service.http.upload import read_body
+from kerasserve.service.http.v2_codec import (
     HEADER_LENGTH,
     IMAGE_INPUT,
     OUTPUT,
@@ -55,12 +55,12 @@ from service.http.v2_codec import (
     request_images,
     split_body,
 )
-from service.inference.loaded import LoadedModel, server_timing
+from kerasserve.service.inference.loaded import LoadedModel, server_timing
 
 if TYPE_CHECKING:
     # Not at run time: the state module imports the model loaders (and so Keras), and the
     # codec below is unit-tested without them.
-    from service.http.state import AppState
+    from kerasserve.service.http.state import AppState
 
 logger = logging.getLogger("kerasserve.http")
 

@@ -15,15 +15,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from pydantic import ValidationError
 
-from schemas import Prediction
-from schemas.v2 import (
+from kerasserve.schemas import Prediction
+from kerasserve.schemas.v2 import (
     InferenceRequest,
     InferenceResponse,
     Parameters,
     RequestInput,
     ResponseOutput,
 )
-from service.errors import (
+from kerasserve.service.errors import (
     ImageTooLarge,
     InvalidRequest,
     PayloadTooLarge,
@@ -31,7 +31,7 @@ from service.errors import (
 )
 
 if TYPE_CHECKING:
-    from service.inference.loaded import Classified
+    from kerasserve.service.inference.loaded import Classified
 
 HEADER_LENGTH = "Inference-Header-Content-Length"
 IMAGE_INPUT = "image"

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from service.errors import ModelNotFound
+from kerasserve.service.errors import ModelNotFound
 
 PreprocessMode = Literal["caffe", "tf", "torch", "none"]
 

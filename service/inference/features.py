@@ -19,10 +19,10 @@ from typing import Any, Literal
 
 import numpy as np
 
-from batching import Batcher, BatchObserver, BatchPolicy, Completed, QueueFull
-from schemas import FeatureLayer
-from service.errors import InvalidRequest, LayerNotFound
-from service.inference.runtime import make_preprocess, pad_to_bucket
+from kerasserve.batching import Batcher, BatchObserver, BatchPolicy, Completed, QueueFull
+from kerasserve.schemas import FeatureLayer
+from kerasserve.service.errors import InvalidRequest, LayerNotFound
+from kerasserve.service.inference.runtime import make_preprocess, pad_to_bucket
 
 logger = logging.getLogger("kerasserve.features")
 

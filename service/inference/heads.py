@@ -14,7 +14,7 @@ from typing import Any, Literal, get_args
 
 import numpy as np
 
-from service.errors import ModelLoadError
+from kerasserve.service.errors import ModelLoadError
 
 logger = logging.getLogger("kerasserve.heads")
 

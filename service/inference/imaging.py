@@ -11,7 +11,7 @@ import numpy as np
 import simplejpeg
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from service.errors import EmptyFile, ImageTooLarge, InvalidImage, UnsupportedMediaType
+from kerasserve.service.errors import EmptyFile, ImageTooLarge, InvalidImage, UnsupportedMediaType
 
 # Resizing one image is far too small a job to split: decoding runs on a pool of its own.
 cv2.setNumThreads(1)

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from service.errors import ModelLoadError
-from service.inference.runtime import _is_distribution, pad_to_bucket, softmax
+from kerasserve.service.errors import ModelLoadError
+from kerasserve.service.inference.runtime import _is_distribution, pad_to_bucket, softmax
 
 logger = logging.getLogger("kerasserve.runtime")
 

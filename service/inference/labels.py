@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from service.errors import ModelLoadError
+from kerasserve.service.errors import ModelLoadError
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,9 @@ class Labels:
 @functools.cache
 def imagenet() -> Labels:
     """The 1000 ImageNet classes as Keras' `decode_predictions` names them; never downloads."""
-    text = resources.files("service.inference").joinpath("data/imagenet_class_index.json")
+    text = resources.files("kerasserve.service.inference").joinpath(
+        "data/imagenet_class_index.json"
+    )
     index: dict[str, list[str]] = json.loads(text.read_text(encoding="utf-8"))
     ordered = [index[str(i)] for i in range(len(index))]
     return Labels(
@@ -45,7 +47,7 @@ def imagenet_languages() -> dict[str, Labels]:
     english = imagenet()
     found = {"en": english}
     for language, name in IMAGENET_TRANSLATIONS.items():
-        path = resources.files("service.inference").joinpath(name)
+        path = resources.files("kerasserve.service.inference").joinpath(name)
         if not path.is_file():
             continue
         names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]

@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from batching import Batcher, BatchObserver, BatchPolicy, BatchSizeTuner, Completed
-from schemas import (
+from kerasserve.batching import Batcher, BatchObserver, BatchPolicy, BatchSizeTuner, Completed
+from kerasserve.schemas import (
     BatchingInfo,
     ModelInfo,
     ModelState,
@@ -28,13 +28,13 @@ from schemas import (
     Timing,
     WeightsInfo,
 )
-from service.errors import InvalidImage, ServiceError
-from service.inference import heads
-from service.inference.features import FeatureExtractors, Pooling
-from service.inference.imaging import decode_image, resize
-from service.inference.labels import Labels, pick_language
-from service.inference.runtime import Runtime
-from service.inference.source import ModelSource
+from kerasserve.service.errors import InvalidImage, ServiceError
+from kerasserve.service.inference import heads
+from kerasserve.service.inference.features import FeatureExtractors, Pooling
+from kerasserve.service.inference.imaging import decode_image, resize
+from kerasserve.service.inference.labels import Labels, pick_language
+from kerasserve.service.inference.runtime import Runtime
+from kerasserve.service.inference.source import ModelSource
 
 logger = logging.getLogger("kerasserve.models")
 

@@ -14,15 +14,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
-from batching import BatchObserver, BatchPolicy
-from schemas import Preprocessing, WeightsInfo, WeightsKind
-from service.errors import ModelLoadError
-from service.inference import catalogue, heads, labels, weights
-from service.inference.catalogue import PreprocessMode, normalize
-from service.inference.loaded import Decoder, LoadedModel
-from service.inference.runtime import best_batch, buckets_for, calibrate
-from service.inference.runtime_factory import make_runtime
-from service.inference.source import ModelSource
+from kerasserve.batching import BatchObserver, BatchPolicy
+from kerasserve.schemas import Preprocessing, WeightsInfo, WeightsKind
+from kerasserve.service.errors import ModelLoadError
+from kerasserve.service.inference import catalogue, heads, labels, weights
+from kerasserve.service.inference.catalogue import PreprocessMode, normalize
+from kerasserve.service.inference.loaded import Decoder, LoadedModel
+from kerasserve.service.inference.runtime import best_batch, buckets_for, calibrate
+from kerasserve.service.inference.runtime_factory import make_runtime
+from kerasserve.service.inference.source import ModelSource
 
 logger = logging.getLogger("kerasserve.loading")
 

@@ -37,10 +37,10 @@ from typing import Any
 
 import numpy as np
 
-from service.errors import ModelLoadError
-from service.inference import quantize
-from service.inference.catalogue import PreprocessMode
-from service.inference.runtime import ReferenceRuntime, pad_to_bucket, softmax
+from kerasserve.service.errors import ModelLoadError
+from kerasserve.service.inference import quantize
+from kerasserve.service.inference.catalogue import PreprocessMode
+from kerasserve.service.inference.runtime import ReferenceRuntime, pad_to_bucket, softmax
 
 logger = logging.getLogger("kerasserve.openvino")
 

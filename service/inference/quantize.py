@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from service.errors import ModelLoadError
+from kerasserve.service.errors import ModelLoadError
 
 logger = logging.getLogger("kerasserve.openvino")
 

@@ -13,10 +13,10 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from batching import BatchObserver
-from schemas import ModelInfo, ModelState
-from schemas.models import RepositoryModel
-from service.errors import (
+from kerasserve.batching import BatchObserver
+from kerasserve.schemas import ModelInfo, ModelState
+from kerasserve.schemas.models import RepositoryModel
+from kerasserve.service.errors import (
     ModelLoadError,
     ModelNotFound,
     ModelUnavailable,
@@ -24,10 +24,10 @@ from service.errors import (
     ServiceError,
     TooManyModels,
 )
-from service.inference import loading
-from service.inference.catalogue import normalize, resolve_name
-from service.inference.loaded import Decoder, LoadedModel
-from service.inference.repository import ConfigError, RepoModel, Repository
+from kerasserve.service.inference import loading
+from kerasserve.service.inference.catalogue import normalize, resolve_name
+from kerasserve.service.inference.loaded import Decoder, LoadedModel
+from kerasserve.service.inference.repository import ConfigError, RepoModel, Repository
 
 logger = logging.getLogger("kerasserve.registry")
 

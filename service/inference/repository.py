@@ -23,10 +23,10 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from batching import BatchPolicy
-from service.errors import InvalidConfig, ModelNotFound
-from service.inference.catalogue import PreprocessMode, model_names, normalize
-from service.inference.source import ModelSource
+from kerasserve.batching import BatchPolicy
+from kerasserve.service.errors import InvalidConfig, ModelNotFound
+from kerasserve.service.inference.catalogue import PreprocessMode, model_names, normalize
+from kerasserve.service.inference.source import ModelSource
 
 logger = logging.getLogger("kerasserve.repository")
 

@@ -6,9 +6,9 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from service.errors import ModelLoadError
-from service.inference.catalogue import PreprocessMode
-from service.inference.runtime import KerasRuntime, ReferenceRuntime, Runtime, calibrate
+from kerasserve.service.errors import ModelLoadError
+from kerasserve.service.inference.catalogue import PreprocessMode
+from kerasserve.service.inference.runtime import KerasRuntime, ReferenceRuntime, Runtime, calibrate
 
 logger = logging.getLogger("kerasserve.runtime")
 
@@ -51,7 +51,7 @@ def make_runtime(
     if name == "keras":
         return keras_runtime
     try:
-        from service.inference.openvino_runtime import OpenVINORuntime
+        from kerasserve.service.inference.openvino_runtime import OpenVINORuntime
     except ImportError as exc:
         if name == "openvino":
             raise ModelLoadError(
@@ -64,7 +64,7 @@ def make_runtime(
     def openvino(prec: str) -> Runtime:
         extra: dict[str, Any] = {}
         if prec != "fp32":
-            from service.inference.quantize import Gate
+            from kerasserve.service.inference.quantize import Gate
 
             extra = {
                 "precision": prec,
@@ -107,7 +107,7 @@ def _keras_runtime(
     import keras
 
     if keras.backend.backend() == "jax":
-        from service.inference.jax_runtime import JaxRuntime
+        from kerasserve.service.inference.jax_runtime import JaxRuntime
 
         jax_runtime: ReferenceRuntime = JaxRuntime(model, preprocess, input_size, buckets)
         return jax_runtime

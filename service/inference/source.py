@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from service.inference.catalogue import PreprocessMode
+from kerasserve.service.inference.catalogue import PreprocessMode
 
 
 @dataclass(frozen=True)

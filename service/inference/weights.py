@@ -8,9 +8,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from schemas import WeightsInfo, WeightsKind
-from service.errors import ModelLoadError
-from service.inference.catalogue import ModelSpec
+from kerasserve.schemas import WeightsInfo, WeightsKind
+from kerasserve.service.errors import ModelLoadError
+from kerasserve.service.inference.catalogue import ModelSpec
 
 logger = logging.getLogger("kerasserve.weights")
 

@@ -48,7 +48,7 @@ def result(**overrides: Any) -> dict[str, Any]:
         "raw": {
             "raw-keras": [raw(60.0, 25.0), raw(64.0, 22.0)],
             "raw-openvino": [raw(140.0)],
-            "raw-int8": [{"skipped": "service.inference.quantize is not there yet"}],
+            "raw-int8": [{"skipped": "kerasserve.service.inference.quantize is not there yet"}],
         },
         "targets": {
             "ceiling": {"status": "ok", "label": "front-end ceiling (no model)", "command": "c"},
@@ -133,7 +133,7 @@ def test_raw_limits_take_the_best_pass_and_the_lowest_batch1_latency() -> None:
     assert analysis.raw_limit(result(), "raw-int8") is None
     assert (
         analysis.raw_note(result(), "raw-int8")
-        == "skipped: service.inference.quantize is not there yet"
+        == "skipped: kerasserve.service.inference.quantize is not there yet"
     )
 
 
@@ -162,7 +162,7 @@ def test_markdown_shows_skipped_targets_with_their_reason_and_the_spread() -> No
         "| kerasserve --runtime openvino --precision int8 | skipped: exited with 2: error: unrecognized arguments: --precision int8 |"
         in text
     )
-    assert "skipped: service.inference.quantize is not there yet" in text
+    assert "skipped: kerasserve.service.inference.quantize is not there yet" in text
     assert (
         "Median 95.0 img/s, min 80.0, max 100.0, largest deviation from the median 15.8% (n = 5)."
         in text

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from bench import images, servers
-from schemas import ErrorResponse, PredictResponse
+from kerasserve.schemas import ErrorResponse, PredictResponse
 
 pytest.importorskip("sklearn", reason="the benchmark's photos need scikit-learn")
 

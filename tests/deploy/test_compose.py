@@ -60,7 +60,7 @@ def test_upload_limit_matches_the_server():
 
 
 def test_environment_parses_as_server_settings(monkeypatch: pytest.MonkeyPatch):
-    from service.settings import Settings
+    from kerasserve.service.settings import Settings
 
     env = compose()["services"]["kerasserve"]["environment"]
     for key, value in env.items():

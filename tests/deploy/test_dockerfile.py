@@ -106,7 +106,7 @@ def test_fetch_weights_line_passes_each_model(tmp_path: Path, models: str, expec
 
 
 def test_environment_names_real_settings():
-    from service.settings import Settings
+    from kerasserve.service.settings import Settings
 
     env = {k: v for k, v in _env(_runtime_stage()).items() if k.startswith("KERASSERVE_")}
     fields = {f"KERASSERVE_{name.upper()}" for name in Settings.model_fields}
@@ -184,13 +184,14 @@ def test_dockerignore_lets_in_every_source_the_build_copies():
 def test_every_package_of_pyproject_is_copied_into_the_build():
     """A package left out of the build context builds a wheel without it (the web page, once)."""
     setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
-    dirs = setuptools.get("package-dir", {})
     copied = [
         args.split()[0].rstrip("/")
         for kw, args in INSTRUCTIONS
         if kw == "COPY" and "--from" not in args
     ]
+    root = ROOT / setuptools["package-dir"][""]
+    assert setuptools["package-dir"][""] in copied, "the links in src/ are not copied"
     for package in setuptools["packages"]:
-        top = package.split(".")[0]
-        source = dirs.get(top, top)
+        # src/ holds links to the real folders (src/kerasserve/service -> ../../service)
+        source = str((root / package.replace(".", "/")).resolve().relative_to(ROOT))
         assert any(source == c or source.startswith(c + "/") for c in copied), (package, source)

@@ -102,7 +102,7 @@ def test_selectors_and_targets_agree():
 
 
 def test_configmap_names_real_settings(monkeypatch: pytest.MonkeyPatch):
-    from service.settings import Settings
+    from kerasserve.service.settings import Settings
 
     data = _resources()["ConfigMap"]["data"]
     for key, value in data.items():

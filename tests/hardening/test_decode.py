@@ -15,14 +15,14 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from service.errors import (
+from kerasserve.service.errors import (
     EmptyFile,
     ImageTooLarge,
     InvalidImage,
     ServiceError,
     UnsupportedMediaType,
 )
-from service.inference.imaging import decode_image
+from kerasserve.service.inference.imaging import decode_image
 from tests.hardening import support
 from tests.support.live_server import ROOT
 
@@ -194,8 +194,8 @@ def test_decompression_bomb_costs_no_memory():
     script = textwrap.dedent(
         """
         import json, resource, sys
-        from service.errors import ImageTooLarge
-        from service.inference.imaging import decode_image
+        from kerasserve.service.errors import ImageTooLarge
+        from kerasserve.service.inference.imaging import decode_image
         data = open(sys.argv[1], "rb").read()
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         try:

@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from service.http.app import create_app
-from service.settings import Settings
+from kerasserve.service.http.app import create_app
+from kerasserve.service.settings import Settings
 from tests.hardening import support
 from tests.hardening.support import PREDICT, Gate, assert_error, await_for
 

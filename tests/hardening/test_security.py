@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from service.http import security
+from kerasserve.service.http import security
 from tests.hardening import support
 from tests.hardening.conftest import API_KEYS, ORIGIN
 from tests.hardening.support import PREDICT
@@ -181,8 +181,8 @@ def lambda_model(tmp_path_factory):
 
 
 def test_model_files_load_in_safe_mode_unless_the_operator_opts_out(lambda_model):
-    from service.http.app import model_sources
-    from service.settings import Settings
+    from kerasserve.service.http.app import model_sources
+    from kerasserve.service.settings import Settings
 
     (default,) = model_sources(Settings(model_file=[str(lambda_model)], preprocess="none"))
     assert default.safe_mode is True
@@ -195,11 +195,11 @@ def test_model_files_load_in_safe_mode_unless_the_operator_opts_out(lambda_model
 async def test_model_file_with_code_is_refused_in_safe_mode(lambda_model):
     from concurrent.futures import ThreadPoolExecutor
 
-    from batching import BatchPolicy
-    from service.errors import ModelLoadError
-    from service.inference import loading
-    from service.inference.loaded import Decoder
-    from service.inference.source import ModelSource
+    from kerasserve.batching import BatchPolicy
+    from kerasserve.service.errors import ModelLoadError
+    from kerasserve.service.inference import loading
+    from kerasserve.service.inference.loaded import Decoder
+    from kerasserve.service.inference.source import ModelSource
 
     policy = BatchPolicy(max_batch_size=1)
     with ThreadPoolExecutor(1) as pool:

@@ -40,8 +40,8 @@ def reference(path, images: list[bytes], model_name: str) -> np.ndarray:
     """Keras' own recipe in-process: the same decode, the module's preprocess_input, predict."""
     import keras
 
-    from service.inference import catalogue
-    from service.inference.imaging import decode_image
+    from kerasserve.service.inference import catalogue
+    from kerasserve.service.inference.imaging import decode_image
 
     spec = catalogue.spec(model_name)
     model = keras.saving.load_model(path)

@@ -77,7 +77,7 @@ THREADS_SCRIPT = """
 import json, logging, sys
 import numpy as np
 logging.basicConfig(level=logging.WARNING, stream=sys.stdout, format="LOG %(message)s")
-from service.inference.runtime import KerasRuntime
+from kerasserve.service.inference.runtime import KerasRuntime
 first = KerasRuntime.configure_threads(1, 1)
 import keras, tensorflow as tf
 model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3), keras.layers.Flatten()])

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from service.errors import ModelNotFound
-from service.inference import catalogue
-from service.inference.runtime import make_preprocess
+from kerasserve.service.errors import ModelNotFound
+from kerasserve.service.inference import catalogue
+from kerasserve.service.inference.runtime import make_preprocess
 
 # An independent source: the table in ../shared/KERAS-NOTES.md, measured on this machine.
 EXPECTED = {

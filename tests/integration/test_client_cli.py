@@ -1,4 +1,4 @@
-"""`kerasserve predict` and `models` (the console script's `service.cli:main`) against a real server."""
+"""`kerasserve predict` and `models` (the console script's `kerasserve.service.cli:main`) against a real server."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from schemas import ModelList, PredictResponse
+from kerasserve.schemas import ModelList, PredictResponse
 from tests.support.live_server import ROOT, free_port
 from tests.support.models import photos
 
@@ -26,7 +26,7 @@ def photo_files(tmp_path_factory):
 
 
 def kerasserve(*args: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "service", *args]
+    command = [sys.executable, "-m", "kerasserve.service", *args]
     return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
 
 

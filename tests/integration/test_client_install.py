@@ -1,4 +1,6 @@
-"""`pip install .` into a fresh venv gives a working SDK and CLI without TensorFlow, FastAPI or Pillow.
+"""`pip install ./clients/python` into a fresh venv gives a working SDK and CLI on its own: no
+TensorFlow, FastAPI, Keras, OpenVINO or Pillow. The server's own wheel installs its packages
+under the `kerasserve` namespace only.
 
 Needs the package index (for setuptools, httpx, pydantic). Skipped offline, except under CI
 (`CI` set), where an unreachable index is a failure, not a reason to skip.
@@ -11,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import urllib.request
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -18,7 +21,7 @@ import pytest
 from tests.support.live_server import ROOT
 from tests.support.models import photos
 
-HEAVY = ("tensorflow", "keras", "fastapi", "starlette", "uvicorn", "PIL")
+HEAVY = ("tensorflow", "keras", "fastapi", "starlette", "uvicorn", "PIL", "openvino", "numpy")
 INDEX = os.environ.get("PIP_INDEX_URL", "https://pypi.org/simple/")
 # What the build needs is the source, not caches, node_modules or earlier build output.
 IGNORE = shutil.ignore_patterns(
@@ -79,7 +82,10 @@ def venv_python(tmp_path_factory) -> Path:
     subprocess.run([sys.executable, "-m", "venv", str(work / "venv")], check=True, timeout=300)
     python = work / "venv" / ("Scripts" if os.name == "nt" else "bin") / "python"
     install = subprocess.run(
-        [str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q", str(source)],
+        [
+            *(str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q"),
+            str(source / "clients" / "python"),
+        ],
         capture_output=True,
         text=True,
         timeout=600,
@@ -165,7 +171,56 @@ def test_bulk_predict_and_models_url_work_from_the_bare_venv(venv_python, server
     assert "3 skipped" in again.stderr
     assert models.returncode == 0, models.stderr
     assert models.stdout.splitlines()[1].startswith("MobileNetV2 *")
-    # Without TensorFlow there is no local catalogue: a message that says what to do instead.
-    assert local.returncode == 2
-    assert "pass --url" in local.stderr
+    # The SDK alone has no local catalogue: `models` asks the default server, and says what to
+    # do when none answers.
+    assert local.returncode == 3
+    assert "is it running?" in local.stderr
     assert "Traceback" not in local.stderr
+
+
+def _wheel(project: Path, out: Path) -> list[str]:
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q"]
+        + ["--wheel-dir", str(out), str(project)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    (wheel,) = out.glob("*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        return archive.namelist()
+
+
+def test_the_server_wheel_installs_only_under_the_kerasserve_namespace(tmp_path):
+    source = tmp_path / "src"
+    shutil.copytree(ROOT, source, ignore=IGNORE)
+
+    names = _wheel(source, tmp_path / "wheel")
+
+    tops = {name.split("/")[0] for name in names if not name.split("/")[0].endswith(".dist-info")}
+    assert tops == {"kerasserve", "kerasserve_client", "kerasserve_web"}, tops
+    assert "kerasserve/service/cli.py" in names
+    assert "kerasserve/service/inference/data/imagenet_class_index.json" in names
+    assert "kerasserve_web/index.html" in names
+    assert not [n for n in names if n.endswith("screenshot.png")]
+
+
+def test_the_sdk_wheel_holds_the_sdk_and_its_schemas_only(tmp_path):
+    source = tmp_path / "src"
+    shutil.copytree(ROOT, source, ignore=IGNORE)
+
+    names = _wheel(source / "clients" / "python", tmp_path / "wheel")
+
+    tops = {name.split("/")[0] for name in names if not name.split("/")[0].endswith(".dist-info")}
+    assert tops == {"kerasserve", "kerasserve_client"}, tops
+    assert {n.split("/")[1] for n in names if n.startswith("kerasserve/")} == {"schemas"}
+    assert not [n for n in names if n.endswith(".png")]
+
+
+def test_import_service_finds_nothing_of_this_project(venv_python):
+    for name in ("service", "schemas", "batching"):
+        result = _run(venv_python, "-c", f"import {name}")
+
+        assert result.returncode != 0, name
+        assert "ModuleNotFoundError" in result.stderr
+    assert _run(venv_python, "-c", "import kerasserve.schemas").returncode == 0

@@ -10,6 +10,9 @@ import sys
 
 import numpy as np
 import pytest
+from PIL import Image
+
+from kerasserve.schemas import ErrorCode, ModelList, PredictResponse
 from kerasserve_client import (
     AsyncClient,
     Client,
@@ -21,9 +24,6 @@ from kerasserve_client import (
     Unauthorized,
     features_to_numpy,
 )
-from PIL import Image
-
-from schemas import ErrorCode, ModelList, PredictResponse
 from tests.support.live_server import ROOT, live_server
 from tests.support.models import photos, save_model
 
@@ -108,7 +108,10 @@ def test_sync_predict_many_equals_one_by_one(client, images):
     many = client.predict_many(images[:10], top_k=5, per_request=4)
 
     _assert_same_predictions(one_by_one, many.results)
-    assert [r.timing.batch_size for r in many.results] == [4] * 8 + [2] * 2
+    # Each request's photos ride in one batch; concurrent requests may share it (up to 16).
+    sizes = [r.timing.batch_size for r in many.results]
+    assert all(4 <= size <= 16 for size in sizes[:8]), sizes
+    assert all(2 <= size <= 16 for size in sizes[8:]), sizes
 
 
 async def test_many_async_predict_calls_at_once_equal_one_by_one(client, aclient, images):

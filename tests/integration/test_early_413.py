@@ -10,7 +10,7 @@ import urllib.request
 
 import pytest
 
-from service.settings import Settings
+from kerasserve.service.settings import Settings
 
 BIG = 24 * 1024 * 1024  # the session server's limit is 10 MB
 

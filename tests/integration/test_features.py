@@ -9,9 +9,9 @@ import httpx
 import numpy as np
 import pytest
 
-from service.inference import catalogue
-from service.inference.imaging import decode_image
-from service.settings import Settings
+from kerasserve.service.inference import catalogue
+from kerasserve.service.inference.imaging import decode_image
+from kerasserve.service.settings import Settings
 from tests.support.inprocess import inprocess_server
 from tests.support.models import he_rescale, photos
 

@@ -14,10 +14,10 @@ import pytest
 pytest.importorskip("openvino")
 pytest.importorskip("nncf")
 
-from service.errors import ModelLoadError  # noqa: E402
-from service.inference import catalogue, quantize  # noqa: E402
-from service.inference.openvino_runtime import OpenVINORuntime, model_input  # noqa: E402
-from service.inference.runtime import KerasRuntime  # noqa: E402
+from kerasserve.service.errors import ModelLoadError  # noqa: E402
+from kerasserve.service.inference import catalogue, quantize  # noqa: E402
+from kerasserve.service.inference.openvino_runtime import OpenVINORuntime, model_input  # noqa: E402
+from kerasserve.service.inference.runtime import KerasRuntime  # noqa: E402
 from tests.support.models import he_rescale, photos  # noqa: E402
 
 BUCKETS = [1, 2, 4, 8]

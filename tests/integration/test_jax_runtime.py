@@ -19,11 +19,11 @@ import pytest
 
 pytest.importorskip("jax")
 
-from service.errors import ModelLoadError  # noqa: E402
-from service.inference import catalogue  # noqa: E402
-from service.inference.imaging import decode_image  # noqa: E402
-from service.inference.jax_runtime import JaxRuntime  # noqa: E402
-from service.inference.runtime import KerasRuntime  # noqa: E402
+from kerasserve.service.errors import ModelLoadError  # noqa: E402
+from kerasserve.service.inference import catalogue  # noqa: E402
+from kerasserve.service.inference.imaging import decode_image  # noqa: E402
+from kerasserve.service.inference.jax_runtime import JaxRuntime  # noqa: E402
+from kerasserve.service.inference.runtime import KerasRuntime  # noqa: E402
 from tests.support.models import he_rescale, photos  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
@@ -52,8 +52,8 @@ CHILD = textwrap.dedent(
     import keras
     import numpy as np
 
-    from service.inference import catalogue
-    from service.inference.jax_runtime import JaxRuntime
+    from kerasserve.service.inference import catalogue
+    from kerasserve.service.inference.jax_runtime import JaxRuntime
 
     work = Path(sys.argv[1])
     report = {"backend": keras.backend.backend(), "models": {}}

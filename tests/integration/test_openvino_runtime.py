@@ -10,15 +10,15 @@ import pytest
 
 pytest.importorskip("openvino")
 
-from service.errors import ModelLoadError  # noqa: E402
-from service.inference import catalogue  # noqa: E402
-from service.inference.imaging import decode_image  # noqa: E402
-from service.inference.openvino_runtime import (  # noqa: E402
+from kerasserve.service.errors import ModelLoadError  # noqa: E402
+from kerasserve.service.inference import catalogue  # noqa: E402
+from kerasserve.service.inference.imaging import decode_image  # noqa: E402
+from kerasserve.service.inference.openvino_runtime import (  # noqa: E402
     DEFAULT_TOLERANCE,
     REQUESTS_PER_STREAM,
     OpenVINORuntime,
 )
-from service.inference.runtime import KerasRuntime  # noqa: E402
+from kerasserve.service.inference.runtime import KerasRuntime  # noqa: E402
 from tests.support.models import he_rescale, photos  # noqa: E402
 
 BUCKETS = [1, 2, 4]
@@ -167,7 +167,7 @@ def test_served_openvino_reports_its_check_and_streams_and_batches_concurrent_cl
 def test_auto_serves_the_runtime_it_measured_faster():
     import re
 
-    from service.inference.runtime_factory import make_runtime
+    from kerasserve.service.inference.runtime_factory import make_runtime
 
     spec, model = build("MobileNetV2", True)
     args = (model, spec.preprocess_input, spec.preprocess_mode, spec.input_size, BUCKETS)
@@ -180,7 +180,7 @@ def test_auto_serves_the_runtime_it_measured_faster():
 
 
 def test_auto_falls_back_to_keras_loudly_when_openvino_fails_its_check():
-    from service.inference.runtime_factory import make_runtime
+    from kerasserve.service.inference.runtime_factory import make_runtime
 
     spec, model = build("MobileNetV2", True)
     # The OpenVINO graph gets the wrong (caffe) preprocessing: it cannot match Keras.
@@ -194,7 +194,7 @@ def test_the_export_cache_keeps_only_the_most_recently_used_entries(tmp_path, mo
     import os
     import time
 
-    from service.inference.openvino_runtime import cache_root, prune_cache
+    from kerasserve.service.inference.openvino_runtime import cache_root, prune_cache
 
     monkeypatch.setenv("KERASSERVE_CACHE_DIR", str(tmp_path))
     root = cache_root()

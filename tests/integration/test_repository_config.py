@@ -7,17 +7,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from batching import BatchPolicy
-from service.inference import heads
-from service.inference.labels import pick_language
-from service.inference.repository import (
+from kerasserve.batching import BatchPolicy
+from kerasserve.service.inference import heads
+from kerasserve.service.inference.labels import pick_language
+from kerasserve.service.inference.repository import (
     ConfigError,
     Defaults,
     DirectoryRepository,
     VersionPolicy,
     read_config,
 )
-from service.inference.source import ModelSource
+from kerasserve.service.inference.source import ModelSource
 
 
 def write(path: Path, text: str) -> Path:

@@ -175,7 +175,7 @@ def test_gzip_request_body(client, images):
 
 
 def test_uint8_pixels_binary_and_json_equal_the_decoded_images(client, images):
-    from service.inference.imaging import decode_image
+    from kerasserve.service.inference.imaging import decode_image
 
     pixels = np.stack([decode_image(image, (224, 224), 10**8) for image in images])
     from_bytes, _ = probabilities(client, [bytes_input(images)])

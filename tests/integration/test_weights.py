@@ -34,7 +34,7 @@ def placed_cache(tmp_path_factory):
     import h5py
     from keras.src.legacy.saving.legacy_h5_format import save_weights_to_hdf5_group
 
-    from service.inference import catalogue
+    from kerasserve.service.inference import catalogue
 
     home = tmp_path_factory.mktemp("keras-home")
     (home / "models").mkdir()
@@ -44,7 +44,7 @@ def placed_cache(tmp_path_factory):
     with h5py.File(home / "models" / MOBILENET_FILE, "w") as f:
         save_weights_to_hdf5_group(f, model)
     image = photos(1, seed=3)[0]
-    from service.inference.imaging import decode_image
+    from kerasserve.service.inference.imaging import decode_image
 
     pixels = decode_image(image, spec.input_size, 10**9)[None].astype("float32")
     expected = np.asarray(model.predict_on_batch(spec.preprocess_input(pixels)))[0]
@@ -112,7 +112,7 @@ def test_auto_falls_back_to_random_weights_loudly(tmp_path):
 
 
 def test_weights_path_loads_a_file(tmp_path):
-    from service.inference import catalogue
+    from kerasserve.service.inference import catalogue
 
     model = catalogue.spec("MobileNetV2").constructor(weights=None)
     path = tmp_path / "mine.weights.h5"

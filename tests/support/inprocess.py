@@ -11,9 +11,9 @@ from collections.abc import Iterator
 import uvicorn
 from fastapi import FastAPI
 
-from service.http.app import create_app
-from service.http.state import AppState
-from service.settings import Settings
+from kerasserve.service.http.app import create_app
+from kerasserve.service.http.state import AppState
+from kerasserve.service.settings import Settings
 from tests.support.live_server import free_port
 
 

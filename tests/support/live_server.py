@@ -106,7 +106,7 @@ def run_cli(
     """Run `python -m service *args` to completion (e.g. a `serve` expected to fail at start-up)."""
     full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
     return subprocess.run(
-        [sys.executable, "-m", "service", *args],
+        [sys.executable, "-m", "kerasserve.service", *args],
         cwd=ROOT,
         env=full_env,
         capture_output=True,

@@ -29,7 +29,7 @@ def he_rescale(model, seed: int = 1) -> None:
 
 def save_model(name: str, directory: Path, rescale: bool) -> Path:
     """Build a catalogue model with random weights (rescaled if asked), save it as `.keras`."""
-    from service.inference import catalogue
+    from kerasserve.service.inference import catalogue
 
     spec = catalogue.spec(name)
     model = spec.constructor(weights=None)

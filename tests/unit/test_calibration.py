@@ -2,7 +2,7 @@
 
 import pytest
 
-from service.inference.runtime import KerasRuntime, best_batch
+from kerasserve.service.inference.runtime import KerasRuntime, best_batch
 
 
 def test_stops_where_throughput_stops_growing():

@@ -15,11 +15,11 @@ import pytest
 from tritonclient.http import InferenceServerClient, InferInput, InferRequestedOutput
 from tritonclient.utils import deserialize_bytes_tensor, serialize_byte_tensor
 
-from schemas import Prediction, Timing
-from schemas.v2 import InferenceRequest, InferenceResponse
-from service.errors import ImageTooLarge, InvalidRequest, PayloadTooLarge, TooManyImages
-from service.http import v2_codec
-from service.inference.loaded import Classified
+from kerasserve.schemas import Prediction, Timing
+from kerasserve.schemas.v2 import InferenceRequest, InferenceResponse
+from kerasserve.service.errors import ImageTooLarge, InvalidRequest, PayloadTooLarge, TooManyImages
+from kerasserve.service.http import v2_codec
+from kerasserve.service.inference.loaded import Classified
 
 JPEG = b"\xff\xd8\xff\xe0fake jpeg\x00\x00 with zeros\x00"
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"
@@ -64,7 +64,7 @@ def classified(output, k):
 
 def test_codec_imports_no_tensorflow():
     # In a fresh interpreter: another test of the session may have imported Keras already.
-    code = "import sys, service.http.v2_codec; print(sorted({'tensorflow', 'keras'} & set(sys.modules)))"
+    code = "import sys, kerasserve.service.http.v2_codec; print(sorted({'tensorflow', 'keras'} & set(sys.modules)))"
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
     )

@@ -11,11 +11,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from kerasserve_client._uploads import ImageInput, Upload
-from kerasserve_client._version import __version__
-from kerasserve_client.errors import UnexpectedResponse, api_error
-from kerasserve_client.retry import Retry, as_retry
-from schemas import (
+from kerasserve.schemas import (
     FeaturesResponse,
     Health,
     LayerList,
@@ -24,6 +20,10 @@ from schemas import (
     PredictResponse,
     Readiness,
 )
+from kerasserve_client._uploads import ImageInput, Upload
+from kerasserve_client._version import __version__
+from kerasserve_client.errors import UnexpectedResponse, api_error
+from kerasserve_client.retry import Retry, as_retry
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 DEFAULT_TIMEOUT = 30.0

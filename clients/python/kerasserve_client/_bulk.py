@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Iterator, Sized
 from dataclasses import dataclass, field
 from itertools import islice
 
+from kerasserve.schemas import ImageResult, ModelRef, PredictResponse
 from kerasserve_client._uploads import ImageInput, Upload, read_upload
 from kerasserve_client.errors import (
     ConnectError,
@@ -20,7 +21,6 @@ from kerasserve_client.errors import (
     Unauthorized,
     UnexpectedResponse,
 )
-from schemas import ImageResult, ModelRef, PredictResponse
 
 Group = list[tuple[int, ImageInput]]
 

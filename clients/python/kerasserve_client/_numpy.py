@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from schemas import FeaturesResponse
+from kerasserve.schemas import FeaturesResponse
 
 if TYPE_CHECKING:
     import numpy as np

@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from kerasserve.schemas import FeaturesResponse, ImageResult, ModelInfo, ModelList, ModelRef
 from kerasserve_client._bulk import ImageOutcome
-from schemas import FeaturesResponse, ImageResult, ModelInfo, ModelList, ModelRef
 
 MULTI_LABEL_NOTE = (
     "multi-label model: each likelihood is its own yes/no answer; they do not add up to 100%"

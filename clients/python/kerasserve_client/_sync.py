@@ -9,6 +9,15 @@ from types import TracebackType
 
 import httpx
 
+from kerasserve.schemas import (
+    FeaturesResponse,
+    Health,
+    LayerList,
+    ModelInfo,
+    ModelList,
+    PredictResponse,
+    Readiness,
+)
 from kerasserve_client._base import (
     DEFAULT_CONCURRENCY,
     DEFAULT_ITER_CONCURRENCY,
@@ -44,15 +53,6 @@ from kerasserve_client.errors import (
     transport_error,
 )
 from kerasserve_client.retry import DEFAULT_RETRY, Retry
-from schemas import (
-    FeaturesResponse,
-    Health,
-    LayerList,
-    ModelInfo,
-    ModelList,
-    PredictResponse,
-    Readiness,
-)
 
 
 class Client(BaseClient):

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 
+from kerasserve.schemas import FeaturesResponse, PredictResponse
 from kerasserve_client import _jsonl
 from kerasserve_client._base import DEFAULT_TIMEOUT, DEFAULT_URL
 from kerasserve_client._bulk import ImageOutcome
@@ -23,7 +24,6 @@ from kerasserve_client._sync import Client
 from kerasserve_client._uploads import ImageInput
 from kerasserve_client.errors import KerasServeError, TransportError
 from kerasserve_client.retry import Retry
-from schemas import FeaturesResponse, PredictResponse
 
 EXIT_OK, EXIT_API_ERROR, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -345,10 +345,8 @@ def _list_json(answers: list[FeaturesResponse]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m kerasserve_client predict ...`: the client commands without the server package."""
-    parser = argparse.ArgumentParser(
-        prog="python -m kerasserve_client", description="Talk to a kerasserve server."
-    )
+    """`kerasserve predict ...` of the SDK installed alone (`python -m kerasserve_client` too)."""
+    parser = argparse.ArgumentParser(prog="kerasserve", description="Talk to a kerasserve server.")
     add_client_commands(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
     result: int = args.func(args)

@@ -37,7 +37,7 @@ from typing import Any
 import httpx
 from pydantic import ValidationError
 
-from schemas import ErrorCode, ErrorDetail, ErrorResponse, Readiness
+from kerasserve.schemas import ErrorCode, ErrorDetail, ErrorResponse, Readiness
 
 
 class KerasServeError(Exception):

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from batching import (
+from kerasserve.batching import (
     Batcher,
     BatchFailed,
     BatchPolicy,

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from batching import Batcher, BatchPolicy, BatchSizeTuner
+from kerasserve.batching import Batcher, BatchPolicy, BatchSizeTuner
 
 BUCKETS = [1, 2, 4, 8, 16, 32]
 

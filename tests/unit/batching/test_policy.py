@@ -2,7 +2,7 @@
 
 import pytest
 
-from batching import BatchPolicy, decide
+from kerasserve.batching import BatchPolicy, decide
 
 POLICY = BatchPolicy(max_batch_size=8, max_wait_s=0.010, max_queue=100)
 

@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from batching import BatchSizeTuner, TunerSettings
+from kerasserve.batching import BatchSizeTuner, TunerSettings
 
 BUCKETS = [1, 2, 4, 8, 16, 32]
 
@@ -307,6 +307,6 @@ def test_bad_settings_say_what_was_wrong(kwargs, message):
 def test_the_module_example_holds():
     import doctest
 
-    import batching.tuner
+    import kerasserve.batching.tuner
 
-    assert doctest.testmod(batching.tuner).failed == 0
+    assert doctest.testmod(kerasserve.batching.tuner).failed == 0

@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+
 from kerasserve_client import AsyncClient, Client
 from kerasserve_client.cli import add_client_commands
-
 from tests.unit.client.fake_server import FakeServer
 
 BASE_URL = "http://kerasserve.test"

@@ -9,6 +9,7 @@ import threading
 import httpx
 import numpy as np
 import pytest
+
 from kerasserve_client import (
     AsyncClient,
     Client,
@@ -21,7 +22,6 @@ from kerasserve_client import (
     Progress,
     Unauthorized,
 )
-
 from tests.unit.client.conftest import BASE_URL
 from tests.unit.client.fake_server import BAD_IMAGE, JPEG, PNG, FakeServer, error, parts
 

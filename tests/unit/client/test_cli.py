@@ -9,7 +9,7 @@ import sys
 import httpx
 import pytest
 
-from schemas import FeaturesResponse, PredictResponse
+from kerasserve.schemas import FeaturesResponse, PredictResponse
 from tests.support.live_server import free_port
 from tests.unit.client.fake_server import JPEG, error
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from schemas import ModelList
+from kerasserve.schemas import ModelList
 from tests.unit.client.conftest import client_parser
 from tests.unit.client.fake_server import BAD_IMAGE, JPEG, FakeServer, error
 

@@ -9,6 +9,7 @@ import sys
 
 import httpx
 import pytest
+
 from kerasserve_client import (
     AsyncClient,
     Client,
@@ -17,7 +18,6 @@ from kerasserve_client import (
     ReadyTimeout,
     Unauthorized,
 )
-
 from tests.unit.client.conftest import BASE_URL
 from tests.unit.client.fake_server import JPEG, FakeServer, error
 
@@ -205,7 +205,16 @@ async def test_async_concurrency_below_one_is_refused(concurrency):
 
 
 def test_importing_the_sdk_and_its_cli_pulls_in_nothing_heavy():
-    heavy = ["tensorflow", "keras", "fastapi", "starlette", "PIL", "numpy", "uvicorn", "service"]
+    heavy = [
+        "tensorflow",
+        "keras",
+        "fastapi",
+        "starlette",
+        "PIL",
+        "numpy",
+        "uvicorn",
+        "kerasserve.service",
+    ]
     code = (
         "import sys, kerasserve_client, kerasserve_client.cli\n"
         f"print(sorted(m for m in {heavy!r} if m in sys.modules))"

@@ -6,9 +6,10 @@ import io
 
 import numpy as np
 import pytest
+from PIL import Image
+
 from kerasserve_client import encode_image
 from kerasserve_client._uploads import read_upload
-from PIL import Image
 
 RNG = np.random.default_rng(7)
 

@@ -6,6 +6,8 @@ import email.utils
 
 import httpx
 import pytest
+
+from kerasserve.schemas import ErrorCode
 from kerasserve_client import errors
 from kerasserve_client.errors import (
     ERROR_CLASSES,
@@ -36,8 +38,6 @@ from kerasserve_client.errors import (
     parse_retry_after,
     transport_error,
 )
-
-from schemas import ErrorCode
 from tests.unit.client.fake_server import JPEG, error
 
 # docs/API.md: every code, its status, and the SDK class a caller catches.

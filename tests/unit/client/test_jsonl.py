@@ -6,10 +6,10 @@ import json
 import os
 
 import pytest
+
+from kerasserve.schemas import ImageResult, ModelRef
 from kerasserve_client import ImageOutcome, InputError, InvalidImage
 from kerasserve_client._jsonl import JsonlWriter, done_files, expand, key, record
-
-from schemas import ImageResult, ModelRef
 
 
 @pytest.fixture

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from kerasserve_client import __version__, features_to_numpy
 
-from schemas import (
+from kerasserve.schemas import (
     FeaturesResponse,
     Health,
     LayerList,
@@ -18,6 +17,7 @@ from schemas import (
     PredictResponse,
     Readiness,
 )
+from kerasserve_client import __version__, features_to_numpy
 from tests.unit.client.fake_server import JPEG, PNG, FakeServer, error, parts
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
+
 from kerasserve_client import (
     ClientTimeout,
     ConnectError,
@@ -15,7 +16,6 @@ from kerasserve_client import (
     Unavailable,
 )
 from kerasserve_client.errors import APIError
-
 from tests.unit.client.fake_server import JPEG, error, parts
 
 PREDICT = ("POST", "/v1/models/MobileNetV2/predict")
