@@ -49,3 +49,27 @@ def wait_idle(timeout_s: float, threshold_cores: float = 0.3, step_s: float = 5.
         if quiet >= 2:
             break
     return last
+
+
+# The instruction sets that change what a CPU runtime can do (OpenVINO's INT8 and BF16 kernels).
+ISA_FLAGS = {
+    "avx2": "AVX2",
+    "avx512f": "AVX-512",
+    "avx512_vnni": "AVX-512 VNNI",
+    "avx_vnni": "AVX-VNNI",
+    "avx512_bf16": "AVX-512 BF16",
+    "amx_bf16": "AMX-BF16",
+    "amx_int8": "AMX-INT8",
+}
+
+
+def cpu_flags() -> list[str]:
+    """The ISA_FLAGS this CPU reports in /proc/cpuinfo, by their usual names (empty elsewhere)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                have = set(line.split(":", 1)[1].split())
+                return [name for flag, name in ISA_FLAGS.items() if flag in have]
+    except OSError:
+        pass
+    return []

@@ -57,8 +57,9 @@ def header(result: dict[str, Any]) -> list[str]:
         for v, d in result["images"].items()
     )
     memory = f", {m['memory_gib']} GiB" if m.get("memory_gib") else ""
+    flags = ", ".join(m.get("cpu_flags") or []) or "none of AVX2/AVX-512/VNNI/BF16/AMX"
     return [
-        f"Run of {result['date']} on {m['cpu']} ({m['cores']} cores{memory}), load average "
+        f"Run of {result['date']} on {m['cpu']} ({flags}; {m['cores']} cores{memory}), load average "
         f"{m['load_avg_start'][0]:.1f} at start and {m.get('load_avg_end', [0])[0]:.1f} at end; "
         f"took {result.get('wall_s', 0) / 60:.1f} min. Command: `{result['command']}`",
         "",

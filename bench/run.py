@@ -147,7 +147,7 @@ def _point(
         images_n = end["batches"][0] - warm_start["batches"][0]
         batches_n = end["batches"][1] - warm_start["batches"][1]
         mean_batch = images_n / batches_n if batches_n else None
-    elif server.target.kind in ("classic-flask", "fastapi-plain"):
+    elif server.target.kind in ("classic-flask", "fastapi-plain", "fastapi-eager"):
         mean_batch = 1.0
     errors: dict[str, int] = {}
     for s in result.samples:
@@ -369,6 +369,7 @@ def describe_machine() -> dict[str, Any]:
         pass
     return {
         "cpu": model or platform.processor(),
+        "cpu_flags": machine.cpu_flags(),
         "cores": os.cpu_count(),
         "memory_gib": memory,
         "python": platform.python_version(),
