@@ -10,6 +10,7 @@ multi_label  n independent sigmoid units                                      se
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 import numpy as np
@@ -23,6 +24,7 @@ OUTPUT_KINDS: tuple[str, ...] = get_args(OutputKind)
 
 
 def softmax(x: np.ndarray) -> np.ndarray:
+    """Row-wise softmax in float32 (the one softmax: serving and every check use it)."""
     z = x - x.max(axis=-1, keepdims=True)
     e = np.exp(z)
     return np.asarray(e / e.sum(axis=-1, keepdims=True), dtype=np.float32)
@@ -66,6 +68,12 @@ def num_classes(kind: OutputKind, units: int) -> int:
     return 2 if kind == "binary" else units
 
 
+def sigmoid_applied(model: Any) -> bool:
+    """Whether the layer producing the model's output ends in a sigmoid."""
+    layer = _output_layer(model)
+    return _activation_name(layer) == "sigmoid" if layer is not None else False
+
+
 def check(kind: OutputKind, units: int, where: str) -> None:
     if kind == "binary" and units != 1:
         raise ModelLoadError(
@@ -91,3 +99,27 @@ def apply(kind: OutputKind, raw: np.ndarray, *, sigmoid_applied: bool = True) ->
         p = out[:, :1]
         return np.concatenate([1.0 - p, p], axis=1)
     return out
+
+
+@dataclass(frozen=True)
+class Head:
+    """The transform serving applies to a runtime's raw outputs: `head(raw) -> probabilities`.
+
+    Runtimes hold the one their model serves through, so every check of a runtime (the
+    OpenVINO FP32 tolerance, the INT8 accuracy gate, calibration) judges the very numbers a
+    client receives.
+
+    >>> Head("logits")(np.array([[0.0, 0.0]])).tolist()
+    [[0.5, 0.5]]
+    """
+
+    kind: OutputKind
+    sigmoid_applied: bool = True
+
+    def __call__(self, raw: np.ndarray) -> np.ndarray:
+        return apply(self.kind, raw, sigmoid_applied=self.sigmoid_applied)
+
+    @classmethod
+    def of(cls, model: Any) -> Head:
+        """The head read from the model itself (its output layer's activation)."""
+        return cls(detect(model), sigmoid_applied(model))

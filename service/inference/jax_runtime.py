@@ -2,8 +2,9 @@
 
 With `KERAS_BACKEND=jax` the same `keras.applications` model runs through XLA on whatever
 device JAX finds first (a GPU when `jax[cuda]` sees one, else the CPU), and TensorFlow is
-never imported. The interface is `KerasRuntime`'s: uint8 batches in, padded to a bucket so
-every call reuses one of the executables compiled at warm-up.
+never imported. Padding, the head, warm-up and the description are `KerasBase`'s, shared with
+the TensorFlow runtime: uint8 batches in, padded to a bucket so every call reuses one of the
+executables compiled at warm-up.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from typing import Any
 import numpy as np
 
 from kerasserve.service.errors import ModelLoadError
-from kerasserve.service.inference.runtime import _is_distribution, pad_to_bucket, softmax
+from kerasserve.service.inference.heads import Head
+from kerasserve.service.inference.runtime import KerasBase
 
 logger = logging.getLogger("kerasserve.runtime")
 
@@ -30,7 +32,7 @@ def describe_device() -> str:
     return f"{platform}:{device.id}" + (f" {kind}" if kind and kind != device.platform else "")
 
 
-class JaxRuntime:
+class JaxRuntime(KerasBase):
     """`preprocess_input` on float32 and `model.stateless_call`, fused in one jitted function.
 
     The model's variables are passed to the jitted function as arguments (placed on the
@@ -43,16 +45,13 @@ class JaxRuntime:
     (3, 1000)
     """
 
-    name = "keras"
-    # One batch at a time: XLA already spreads each one over the whole device.
-    parallelism = 1
-
     def __init__(
         self,
         model: Any,
         preprocess_input: Callable[..., Any],
         input_size: tuple[int, int],
         buckets: list[int],
+        head: Head | None = None,
     ) -> None:
         import jax
         import jax.numpy as jnp
@@ -64,12 +63,9 @@ class JaxRuntime:
                 f"the JAX runtime needs Keras' JAX backend, but Keras runs on {backend!r}: "
                 "start the server with KERAS_BACKEND=jax"
             )
-        self.model = model
-        self.buckets = buckets
-        self.input_size = input_size
-        self.max_abs_diff: float | None = 0.0
+        super().__init__(model, input_size, buckets, head)
         self.device = jax.devices()[0]
-        self.detail: str | None = (
+        self.detail = (
             f"Keras {keras.__version__} on JAX {jax.__version__}, {describe_device()}, jax.jit"
         )
         put = jax.device_put
@@ -90,40 +86,18 @@ class JaxRuntime:
         self._preprocess = jax.jit(preprocess)
         self._forward = jax.jit(forward)
         self._put = put
-        self._needs_softmax: bool | None = None
 
     def preprocess(self, batch: np.ndarray) -> np.ndarray:
         """The exact pixels-to-input transform the jitted function applies (for tests)."""
         return np.asarray(self._preprocess(self._put(batch, self.device)))
 
-    def raw(self, batch: np.ndarray) -> np.ndarray:
-        """Model outputs for an unpadded batch, as the model computes them.
-
-        Only uint8 pixels cross to the device (a quarter of float32's bytes); the cast and
-        the preprocessing run there.
-        """
-        n = batch.shape[0]
-        padded = pad_to_bucket(np.ascontiguousarray(batch, dtype=np.uint8), self.buckets)
-        out = self._forward(self._state, self._put(padded, self.device))
-        return np.array(out)[:n]
+    def _run(self, padded: np.ndarray) -> Any:
+        # Only uint8 pixels cross to the device (a quarter of float32's bytes); the cast and
+        # the preprocessing run there.
+        pixels = np.ascontiguousarray(padded, dtype=np.uint8)
+        return np.array(self._forward(self._state, self._put(pixels, self.device)))
 
     def forward_on_device(self, pixels: Any) -> Any:
         """The jitted function on a full bucket already on the device; returns JAX's array
         without waiting for it (for benchmarks that time the device alone)."""
         return self._forward(self._state, pixels)
-
-    def predict(self, batch: np.ndarray) -> np.ndarray:
-        out = self.raw(batch).astype(np.float32, copy=False)
-        if self._needs_softmax is None:
-            self._needs_softmax = not _is_distribution(out)
-        return softmax(out) if self._needs_softmax else out
-
-    @property
-    def needs_softmax(self) -> bool:
-        """Whether the model outputs logits (known after the first call)."""
-        return bool(self._needs_softmax)
-
-    def warm(self) -> None:
-        h, w = self.input_size
-        for size in self.buckets:
-            self.predict(np.zeros((size, h, w, 3), dtype=np.uint8))

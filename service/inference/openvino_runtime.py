@@ -6,11 +6,16 @@ restart with the same weights skips it and a changed weights file invalidates it
 preprocessing is fused into the graph with OpenVINO's PrePostProcessor: the compiled model
 takes the same uint8 pixels as the Keras runtime.
 
-Precision: `fp32` serves the export as is and must match Keras within `tolerance`. `int8`
+Precision: `fp32` serves the export as is and must match Keras within `tolerance`. `bf16`
+compiles the same export with OpenVINO's bf16 inference precision (only where the CPU has
+bf16) and `int8`
 quantises the export with NNCF on calibration photos (service/inference/quantize.py), caches
 the result beside the export under a key that adds the precision, the preset and a hash of
 the photos, and must pass an accuracy gate against Keras on held-out photos; its
-`max_abs_diff` is then informative only.
+`max_abs_diff` is then informative only. bf16 passes the same gate. A gate's figures are
+cached beside the model it judged (`gate-*.json`), so a second start does not measure again.
+The kernels the CPU plugin chose (the compiled runtime model's primitive types, e.g.
+`brgconv_avx512_I8`) are summarised in `kernels` and the detail.
 
 Streams: by default the model is compiled with OpenVINO's THROUGHPUT hint, which splits the
 cores into independent execution streams (on 2 cores: two streams of one thread). Each
@@ -23,6 +28,7 @@ sooner but loses throughput once decoding competes for the cores.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib
 import json
@@ -37,10 +43,11 @@ from typing import Any
 
 import numpy as np
 
+from kerasserve.schemas import RuntimeInfo
 from kerasserve.service.errors import ModelLoadError
 from kerasserve.service.inference import quantize
 from kerasserve.service.inference.catalogue import PreprocessMode
-from kerasserve.service.inference.runtime import ReferenceRuntime, pad_to_bucket, softmax
+from kerasserve.service.inference.runtime import ReferenceRuntime, pad_to_bucket
 
 logger = logging.getLogger("kerasserve.openvino")
 
@@ -62,7 +69,7 @@ _AFFINE: dict[PreprocessMode, tuple[bool, list[float] | None, list[float] | None
 }
 
 
-PRECISIONS = ("fp32", "int8")
+PRECISIONS = ("fp32", "bf16", "int8")
 
 
 def cache_root() -> Path:
@@ -160,8 +167,9 @@ def model_input(pixels: np.ndarray, mode: PreprocessMode) -> np.ndarray:
 
 
 class OpenVINORuntime:
-    """`precision` "fp32" or "int8"; for int8, `calibration_dir` (None: the built-in photos),
-    `gate` (the accuracy thresholds) and `preset` (NNCF's) apply.
+    """`precision` "fp32", "bf16" or "int8"; for int8, `calibration_dir` (None: the built-in
+    photos; its `holdout/` subfolder, when present, holds the gate's photos), `gate` (the
+    accuracy thresholds) and `preset` (NNCF's) apply; bf16 uses the gate and its photos too.
 
     The gate's figures stay on the runtime for `GET /v1/models/{m}`: `precision`,
     `top1_agreement`, `top5_overlap`, `gate_images`, `calibration` (None for fp32).
@@ -198,6 +206,9 @@ class OpenVINORuntime:
         self.top5_overlap: float | None = None
         self.gate_images: int | None = None
         self.calibration: str | None = None
+        self.max_prob_diff: float | None = None
+        self.gate_cached = False
+        self.kernels: dict[str, int] = {}
         start = time.perf_counter()
         key = cache_key(model, input_size, mode)
         export_dir = cache_root() / key
@@ -209,10 +220,17 @@ class OpenVINORuntime:
         core = ov.Core()
         core.set_property({"CACHE_DIR": str(cache_root() / "compiled")})
         held_out: quantize.PhotoSet | None = None
+        if precision == "bf16" and "BF16" not in core.get_property(
+            "CPU", "OPTIMIZATION_CAPABILITIES"
+        ):
+            raise ModelLoadError(
+                "--precision bf16: this CPU has no bf16 support (OpenVINO's CPU plugin lists "
+                f"{core.get_property('CPU', 'OPTIMIZATION_CAPABILITIES')}); use fp32, int8 or auto"
+            )
         if precision == "int8":
             photos = quantize.photo_set(calibration_dir)
             # Before quantising: calibration photos that leave no gate photo fail at once.
-            held_out = quantize.holdout_set(photos)
+            held_out = quantize.holdout_set(photos, calibration_dir)
             self.calibration = photos.description
             key = int8_cache_key(key, photos, preset)
             directory = cache_root() / key
@@ -222,6 +240,11 @@ class OpenVINORuntime:
             else:
                 self._quantize(core, export_dir, directory, photos, mode, preset)
             what = f"int8 (NNCF {preset}, calibration {photos.description})"
+        elif precision == "bf16":
+            held_out = quantize.holdout_set(quantize.photo_set(calibration_dir), calibration_dir)
+            directory = export_dir
+            self.cache_hit = export_hit
+            what = "bf16"
         else:
             directory = export_dir
             self.cache_hit = export_hit
@@ -230,14 +253,20 @@ class OpenVINORuntime:
         prune_cache([export_dir, directory])
         ov_model = _fuse_preprocessing(ov, ov_model, mode)
         # f32, not the CPU's default bf16 where it has AMX: the fp32 check holds Keras' numbers,
-        # and in an INT8 graph the layers left unquantised stay as exact as in the export.
-        config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": "f32"}
+        # and in an INT8 graph the layers left unquantised stay as exact as in the export;
+        # bf16 only when asked, behind its gate.
+        hint = "bf16" if precision == "bf16" else "f32"
+        config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": hint}
         if streams == 1:
             config["PERFORMANCE_HINT"] = "LATENCY"
         elif streams > 1:
             config["NUM_STREAMS"] = streams
         else:
             config["PERFORMANCE_HINT"] = "THROUGHPUT"
+        # --runtime-threads, or this worker's share of the cores with --workers N (the CLI
+        # sets it before any worker starts; see service/http/workers.py).
+        if int(os.environ.get("KERASSERVE_RUNTIME_THREADS") or 0) > 0:
+            config["INFERENCE_NUM_THREADS"] = int(os.environ["KERASSERVE_RUNTIME_THREADS"])
         self._compiled = core.compile_model(ov_model, "CPU", config)
         self.streams = max(1, int(self._compiled.get_property("NUM_STREAMS")))
         # predict() may run on this many threads at once, each with its own infer request.
@@ -249,12 +278,17 @@ class OpenVINORuntime:
         ]
         for request in self._all_requests:
             self._requests.put(request)
+        self.kernels = kernels(self._compiled)
         self.detail: str | None = (
             f"OpenVINO {ov.__version__}, CPU, {what}, {self.streams} stream(s) "
             f"over {threads} thread(s), cache {'hit' if self.cache_hit else 'miss'} ({key}), "
-            f"ready in {time.perf_counter() - start:.1f} s"
+            f"ready in {time.perf_counter() - start:.1f} s; kernels: {kernel_summary(self.kernels)}"
         )
-        self._needs_softmax: bool | None = None
+        self._directory = directory
+        # The reference's head: the check and the gate compare what serving would answer.
+        self.head = reference.head
+        self.selection: dict[str, float] | None = None
+        self.measured: dict[int, float] | None = None
         self.max_abs_diff: float | None = self._check(reference, strict=held_out is None)
         if held_out is not None:
             self._gate(reference, held_out, gate or quantize.Gate())
@@ -305,21 +339,40 @@ class OpenVINORuntime:
     def _gate(
         self, reference: ReferenceRuntime, held_out: quantize.PhotoSet, gate: quantize.Gate
     ) -> None:
-        """Top-1 agreement and top-5 overlap with Keras on held-out photos; refuse past `gate`."""
-        pixels = quantize.load_views(held_out, self.input_size)
-        expected = quantize.predict_all(reference.predict, pixels, reference.buckets[-1])
-        got = quantize.predict_all(self.predict, pixels, self.buckets[-1])
-        measured = quantize.agreement(expected, got)
+        """Top-1 agreement and top-5 overlap with Keras on held-out photos, through the serving
+        head; refuse past `gate`. The figures are cached beside the model they judged."""
+        name = hashlib.sha256(
+            json.dumps(
+                [self.precision, held_out.digest, quantize.VIEWS_VERSION, repr(self.head)]
+            ).encode()
+        ).hexdigest()[:16]
+        cached = self._directory / f"gate-{name}.json"
+        measured: quantize.Agreement | None = None
+        if cached.is_file():
+            try:
+                measured = quantize.Agreement(**json.loads(cached.read_text()))
+                self.gate_cached = True
+            except (ValueError, TypeError):
+                measured = None
+        if measured is None:
+            pixels = quantize.load_views(held_out, self.input_size)
+            expected = quantize.predict_all(reference.predict, pixels, reference.buckets[-1])
+            got = quantize.predict_all(self.predict, pixels, self.buckets[-1])
+            measured = quantize.agreement(expected, got)
+            _write_atomic(cached, json.dumps(dataclasses.asdict(measured)))
         self.top1_agreement = measured.top1_agreement
         self.top5_overlap = measured.top5_overlap
+        self.max_prob_diff = measured.max_prob_diff
         self.gate_images = measured.images
         figures = (
             f"gate: top-1 agreement {measured.top1_agreement:.1%}, top-5 overlap "
-            f"{measured.top5_overlap:.3f} on {measured.images} held-out images"
+            f"{measured.top5_overlap:.3f}, max prob diff {measured.max_prob_diff:.3g} on "
+            f"{measured.images} {held_out.description.split(':')[0]} images"
+            f"{' (cached)' if self.gate_cached else ''}"
         )
-        logger.info("INT8 %s", figures)
+        logger.info("%s %s", self.precision.upper(), figures)
         self.detail = f"{self.detail}; {figures}"
-        gate.check(measured)
+        gate.check(measured, self.precision)
 
     @staticmethod
     def _export(model: Any, directory: Path) -> None:
@@ -353,7 +406,6 @@ class OpenVINORuntime:
         size = min(4, self.buckets[-1])
         probe = np.clip(base + rng.normal(0, 40, (size, h, w, 3)), 0, 255).astype(np.uint8)
         expected = reference.predict(probe)
-        self._needs_softmax = reference.needs_softmax
         got = self.predict(probe)
         diff = float(np.abs(expected - got).max())
         if not np.isfinite(diff) or (strict and diff > self.tolerance):
@@ -378,8 +430,23 @@ class OpenVINORuntime:
             self._requests.put(request)
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
-        out = self.raw(batch)
-        return softmax(out) if self._needs_softmax else out
+        return self.head(self.raw(batch))
+
+    def info(self) -> RuntimeInfo:
+        return RuntimeInfo(
+            name=self.name,
+            detail=self.detail,
+            max_abs_diff=self.max_abs_diff,
+            precision=self.precision,
+            top1_agreement=self.top1_agreement,
+            top5_overlap=self.top5_overlap,
+            gate_images=self.gate_images,
+            calibration=self.calibration,
+            selection=self.selection,
+            max_prob_diff=self.max_prob_diff,
+            kernels=self.kernels or None,
+            precision_selection=getattr(self, "precision_selection", None),
+        )
 
     def warm(self) -> None:
         """Run every bucket through every infer request: each keeps its own shape state."""
@@ -388,6 +455,47 @@ class OpenVINORuntime:
             zeros = np.zeros((size, h, w, 3), dtype=np.uint8)
             for request in self._all_requests:
                 request.infer({0: zeros})
+
+
+def kernels(compiled: Any) -> dict[str, int]:
+    """How many compute layers (convolutions, matrix products) run on each kernel the CPU
+    plugin chose, e.g. {"brgconv_avx512_I8": 35, "jit_avx512_dw_I8": 17}: the compiled runtime
+    model's primitive types with their runtime precision."""
+    counts: dict[str, int] = {}
+    for op in compiled.get_runtime_model().get_ordered_ops():
+        info = op.get_rt_info()
+        layer = info["layerType"].astype(str) if "layerType" in info else ""
+        if layer not in _COMPUTE_LAYERS:
+            continue
+        primitive = info["primitiveType"].astype(str) if "primitiveType" in info else "?"
+        precision = info["runtimePrecision"].astype(str) if "runtimePrecision" in info else "?"
+        name = (
+            primitive
+            if primitive.upper().endswith(precision.upper())
+            else f"{primitive} {precision}"
+        )
+        counts[name] = counts.get(name, 0) + 1
+    return dict(sorted(counts.items(), key=lambda item: -item[1]))
+
+
+_COMPUTE_LAYERS = frozenset(
+    {"Convolution", "GroupConvolution", "FullyConnected", "MatMul", "Deconvolution"}
+)
+
+
+def kernel_summary(counts: dict[str, int], top: int = 4) -> str:
+    """`kernels()` in one short line: the most used first."""
+    if not counts:
+        return "none reported"
+    shown = [f"{name} x{n}" for name, n in list(counts.items())[:top]]
+    rest = sum(list(counts.values())[top:])
+    return ", ".join(shown) + (f", +{rest} other" if rest else "")
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
 
 
 def _fuse_preprocessing(ov: Any, model: Any, mode: PreprocessMode) -> Any:

@@ -19,14 +19,17 @@ import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from kerasserve.batching import BatchPolicy
-from kerasserve.service.errors import InvalidConfig, ModelNotFound
+from kerasserve.service.errors import InvalidConfig, ModelLoadError, ModelNotFound
 from kerasserve.service.inference.catalogue import PreprocessMode, model_names, normalize
-from kerasserve.service.inference.source import ModelSource
+from kerasserve.service.inference.source import ModelSource, base_source, model_sources
+
+if TYPE_CHECKING:
+    from kerasserve.service.settings import Settings
 
 logger = logging.getLogger("kerasserve.repository")
 
@@ -91,7 +94,7 @@ class ModelConfig(BaseModel):
         description="A labels file, or a table language -> file (the first is the default).",
     )
     runtime: Literal["auto", "keras", "openvino"] | None = None
-    precision: Literal["fp32", "int8"] | None = None
+    precision: Literal["auto", "fp32", "bf16", "int8"] | None = None
     calibration_images: str | None = None
     int8_min_top1: Annotated[float, Field(ge=0, le=1)] | None = None
     int8_min_top5: Annotated[float, Field(ge=0, le=1)] | None = None
@@ -166,26 +169,56 @@ class Repository:
         except KeyError:
             raise ModelNotFound(f"no model {name!r} in this server's models") from None
 
+    def put(self, model: RepoModel) -> None:
+        """List `model` (a classifier taught on this server, kept in a folder of its own), or
+        replace what was listed under its name; `Registry.load(name)` then serves it."""
+        self._models[model.name] = model
+
+    def remove(self, name: str) -> None:
+        """Stop listing `name` (a retired classifier); nothing else is ever removed."""
+        self._models.pop(name, None)
+
 
 class DirectoryRepository(Repository):
-    """`DIR/<model>/<version>/`: read again on every scan, so new versions and models appear."""
+    """`DIR/<model>/<version>/`: scanned again on every call, so new versions and models
+    appear; a model's folder is read again only when its timestamp changed (Triton's
+    `ModelTimestamp`: the newest modification time of anything in it, and what is in it),
+    so a scan of an unchanged repository costs a few `stat` calls and parses nothing."""
 
     strict = False  # one model that fails does not stop the others
 
     def __init__(self, root: Path, defaults: Defaults) -> None:
         self.root = root
         self.defaults = defaults
+        self._read_at: dict[str, tuple[tuple[int, int], RepoModel]] = {}
+        self.reads = 0  # folders parsed (config, versions, files): for tests and logs
 
     def scan(self) -> list[RepoModel]:
         if not self.root.is_dir():
             raise ConfigError(f"--model-repository {str(self.root)!r} is not a directory")
-        return [self._read(path) for path in self._folders()]
+        folders = list(self._folders())
+        names = {path.name for path in folders}
+        for gone in [name for name in self._read_at if name not in names]:
+            del self._read_at[gone]
+        return [self._cached(path) for path in folders]
 
     def find(self, name: str) -> RepoModel:
+        """`name` read afresh (an explicit load re-reads its config whatever the timestamp)."""
         for path in self._folders():
             if path.name == name:
-                return self._read(path)
+                self._read_at.pop(name, None)
+                return self._cached(path)
         raise ModelNotFound(f"no model folder {name!r} in the repository {str(self.root)!r}")
+
+    def _cached(self, folder: Path) -> RepoModel:
+        stamp = timestamp(folder)
+        hit = self._read_at.get(folder.name)
+        if hit is not None and hit[0] == stamp:
+            return hit[1]
+        model = self._read(folder)
+        self.reads += 1
+        self._read_at[folder.name] = (stamp, model)
+        return model
 
     def _folders(self) -> Iterator[Path]:
         for path in sorted(self.root.iterdir()):
@@ -267,6 +300,10 @@ class DirectoryRepository(Repository):
     ) -> ModelSource:
         where = folder / str(version)
         files = sorted(p for p in where.iterdir() if p.is_file())
+        if config.labels is None and (where / "labels.txt").is_file():
+            # A version with labels of its own (`kerasserve train` writes one per version: a
+            # retrained model may have other classes than the version it replaces).
+            base = replace(base, labels_file=where / "labels.txt", extra_labels=())
         keras_files = [p for p in files if p.suffix == ".keras"]
         if config.file is not None or (keras_files and config.family is None):
             if config.file is not None:
@@ -317,6 +354,19 @@ class DirectoryRepository(Repository):
         return first, tuple(rest), language
 
 
+def timestamp(folder: Path) -> tuple[int, int]:
+    """(newest modification time in ns, number of entries) of everything under `folder`:
+    a file added, removed, renamed or rewritten changes it."""
+    newest, count = folder.stat().st_mtime_ns, 0
+    for path in folder.rglob("*"):
+        try:
+            newest = max(newest, path.stat().st_mtime_ns)
+        except FileNotFoundError:  # removed while we looked: the next scan sees the change
+            continue
+        count += 1
+    return newest, count
+
+
 def _inside(base: Path, relative: str, key: str) -> Path:
     """`relative` resolved against `base` (a model or version folder); it must exist inside
     the model's folder."""
@@ -328,3 +378,27 @@ def _inside(base: Path, relative: str, key: str) -> Path:
             f"inside {model_folder}"
         )
     return path
+
+
+def build_repository(settings: Settings, policy: BatchPolicy) -> Repository:
+    """The model repository, or the repository of one per flag (`--model`, `--model-file`)."""
+    if settings.model_repository is not None:
+        return DirectoryRepository(
+            settings.model_repository, Defaults(base_source(settings), policy, settings.timeout_s)
+        )
+    models: list[RepoModel] = []
+    for source in model_sources(settings):
+        if source.name in {m.name for m in models}:
+            raise ModelLoadError(f"model {source.name!r} is asked for twice")
+        family = None if source.model_file else source.name
+        models.append(
+            RepoModel(
+                name=source.name,
+                versions={source.version: source},
+                available=[source.version],
+                policy=policy,
+                timeout_s=settings.timeout_s,
+                family=family,
+            )
+        )
+    return Repository(models)

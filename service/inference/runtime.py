@@ -10,6 +10,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from kerasserve.schemas import RuntimeInfo
+from kerasserve.service.inference.heads import Head
+
 logger = logging.getLogger("kerasserve.runtime")
 
 
@@ -33,12 +36,6 @@ def pad_to_bucket(batch: np.ndarray, buckets: list[int]) -> np.ndarray:
         return batch
     pad = np.zeros((size - n, *batch.shape[1:]), dtype=batch.dtype)
     return np.concatenate([batch, pad])
-
-
-def softmax(x: np.ndarray) -> np.ndarray:
-    z = x - x.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return np.asarray(e / e.sum(axis=-1, keepdims=True), dtype=np.float32)
 
 
 # What one batch costs the server beyond the model call (stacking, futures, thread hand-off):
@@ -92,16 +89,27 @@ def best_batch(rates: dict[int, float], within: float = 0.9, *, largest: bool = 
 
 class Runtime(Protocol):
     """Loading happens on the model's own thread; `predict` may be called from up to
-    `parallelism` threads at once (1: only ever from the model's thread)."""
+    `parallelism` threads at once (1: only ever from the model's thread).
+
+    `raw` is what serving runs (the loaded model applies its head); `predict` is `raw`
+    through the same head, for checks, calibration and warm-up, so what is checked is what
+    is served.
+    """
 
     name: str
     detail: str | None
     max_abs_diff: float | None
     buckets: list[int]
     parallelism: int
+    head: Head
+    # `--runtime auto`: images per second each candidate served at start-up (None otherwise).
+    selection: dict[str, float] | None
+    # `--runtime auto`: images per second by batch size, measured while choosing this runtime
+    # (already warmed then); loading reuses them instead of calibrating again.
+    measured: dict[int, float] | None
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
-        """uint8 (n, h, w, 3) -> float32 (n, classes)."""
+        """uint8 (n, h, w, 3) -> float32 (n, classes): `head(raw(batch))`."""
         ...
 
     def raw(self, batch: np.ndarray) -> np.ndarray:
@@ -110,14 +118,65 @@ class Runtime(Protocol):
 
     def warm(self) -> None: ...
 
+    def info(self) -> RuntimeInfo:
+        """What `GET /v1/models/{m}` says of this runtime."""
+        ...
+
 
 class ReferenceRuntime(Runtime, Protocol):
     """A Keras runtime other runtimes are checked against (TensorFlow's, or JAX's)."""
 
-    @property
-    def needs_softmax(self) -> bool: ...
-
     def preprocess(self, batch: np.ndarray) -> np.ndarray: ...
+
+
+class KerasBase:
+    """What the Keras runtimes share, whatever the backend: padding to buckets, the head,
+    warm-up and the description. Subclasses build `_run` (a padded uint8 batch -> outputs)
+    and `preprocess`."""
+
+    name = "keras"
+    # One batch at a time: the backend already spreads each one over every core (or device).
+    parallelism = 1
+
+    def __init__(
+        self, model: Any, input_size: tuple[int, int], buckets: list[int], head: Head | None
+    ) -> None:
+        self.model = model
+        self.input_size = input_size
+        self.buckets = buckets
+        self.head = head or Head.of(model)
+        self.max_abs_diff: float | None = 0.0
+        self.detail: str | None = None
+        self.selection: dict[str, float] | None = None
+        self.measured: dict[int, float] | None = None
+
+    def _run(self, padded: np.ndarray) -> Any:
+        raise NotImplementedError
+
+    def preprocess(self, batch: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def raw(self, batch: np.ndarray) -> np.ndarray:
+        """Model outputs for an unpadded batch, as the model computes them."""
+        n = batch.shape[0]
+        out = self._run(pad_to_bucket(batch, self.buckets))
+        return np.asarray(out, dtype=np.float32)[:n]
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        return self.head(self.raw(batch))
+
+    def warm(self) -> None:
+        h, w = self.input_size
+        for size in self.buckets:
+            self.raw(np.zeros((size, h, w, 3), dtype=np.uint8))
+
+    def info(self) -> RuntimeInfo:
+        return RuntimeInfo(
+            name=self.name,
+            detail=self.detail,
+            max_abs_diff=self.max_abs_diff,
+            selection=self.selection,
+        )
 
 
 def make_preprocess(preprocess_input: Callable[..., Any], input_size: tuple[int, int]) -> Any:
@@ -133,17 +192,13 @@ def make_preprocess(preprocess_input: Callable[..., Any], input_size: tuple[int,
     return tf.function(preprocess, input_signature=[spec])
 
 
-class KerasRuntime:
+class KerasRuntime(KerasBase):
     """The model's own preprocessing and forward pass fused in one `tf.function` graph.
 
     The graph takes uint8 pixels with a dynamic batch dimension, so it is traced once;
     every bucket is run once at warm-up so oneDNN has built its kernels for each shape
     before the first request arrives.
     """
-
-    name = "keras"
-    # TensorFlow already spreads one batch over every core (its own thread pools).
-    parallelism = 1
 
     @staticmethod
     def configure_threads(intra_op: int, inter_op: int) -> tuple[int, int]:
@@ -197,16 +252,14 @@ class KerasRuntime:
         preprocess_input: Callable[..., Any],
         input_size: tuple[int, int],
         buckets: list[int],
+        head: Head | None = None,
     ) -> None:
         import tensorflow as tf
 
-        self.model = model
-        self.buckets = buckets
-        self.input_size = input_size
-        self.max_abs_diff: float | None = 0.0
+        super().__init__(model, input_size, buckets, head)
         intra = tf.config.threading.get_intra_op_parallelism_threads() or "default"
         inter = tf.config.threading.get_inter_op_parallelism_threads() or "default"
-        self.detail: str | None = (
+        self.detail = (
             f"TensorFlow {tf.__version__}, tf.function graph, "
             f"threads intra-op {intra} / inter-op {inter}"
         )
@@ -220,35 +273,10 @@ class KerasRuntime:
         # The concrete function: calling it skips tf.function's per-call signature matching.
         self._forward = tf.function(forward, input_signature=[spec]).get_concrete_function()
         self._to_tensor = tf.convert_to_tensor
-        self._needs_softmax: bool | None = None
 
     def preprocess(self, batch: np.ndarray) -> np.ndarray:
         """The exact pixels-to-input transform the graph applies (for tests and runtimes)."""
         return np.asarray(self._preprocess(batch))
 
-    def raw(self, batch: np.ndarray) -> np.ndarray:
-        """Model outputs for an unpadded batch, as the model computes them."""
-        n = batch.shape[0]
-        out = self._forward(self._to_tensor(pad_to_bucket(batch, self.buckets)))
-        return np.asarray(out)[:n]
-
-    def predict(self, batch: np.ndarray) -> np.ndarray:
-        out = self.raw(batch).astype(np.float32, copy=False)
-        if self._needs_softmax is None:
-            self._needs_softmax = not _is_distribution(out)
-        return softmax(out) if self._needs_softmax else out
-
-    @property
-    def needs_softmax(self) -> bool:
-        """Whether the model outputs logits (known after the first call)."""
-        return bool(self._needs_softmax)
-
-    def warm(self) -> None:
-        h, w = self.input_size
-        for size in self.buckets:
-            self.predict(np.zeros((size, h, w, 3), dtype=np.uint8))
-
-
-def _is_distribution(out: np.ndarray) -> bool:
-    """True when every row is already a probability distribution (softmax output)."""
-    return bool(np.all(out >= 0) and np.allclose(out.sum(axis=-1), 1.0, atol=1e-3))
+    def _run(self, padded: np.ndarray) -> Any:
+        return self._forward(self._to_tensor(padded))

@@ -8,12 +8,13 @@ from typing import Any
 
 from kerasserve.service.errors import ModelLoadError
 from kerasserve.service.inference.catalogue import PreprocessMode
+from kerasserve.service.inference.heads import Head
 from kerasserve.service.inference.runtime import KerasRuntime, ReferenceRuntime, Runtime, calibrate
 
 logger = logging.getLogger("kerasserve.runtime")
 
 RUNTIMES = ("auto", "keras", "openvino")
-PRECISIONS = ("fp32", "int8")
+PRECISIONS = ("auto", "fp32", "bf16", "int8")
 
 
 def make_runtime(
@@ -29,6 +30,7 @@ def make_runtime(
     precision: str = "fp32",
     calibration_dir: Path | None = None,
     gate: tuple[float, float] = (0.99, 0.95),
+    head: Head | None = None,
 ) -> Runtime:
     """Build the runtime `name`.
 
@@ -36,6 +38,9 @@ def make_runtime(
     and within tolerance; its INT8 model when asked for and past the accuracy gate), times each
     as the server runs it, and serves the fastest. A candidate that fails is logged loudly and
     named in the served runtime's detail. An explicit runtime that fails refuses to load.
+    `head`: the transform serving applies to raw outputs (default: read from the model); every
+    runtime's check goes through it. The runtime auto picks comes back warmed, with the
+    timings that picked it in `measured` (loading calibrates from them, not again).
     """
     if name not in RUNTIMES:
         raise ModelLoadError(f"unknown runtime {name!r}; expected one of {', '.join(RUNTIMES)}")
@@ -43,11 +48,11 @@ def make_runtime(
         raise ModelLoadError(
             f"unknown precision {precision!r}; expected one of {', '.join(PRECISIONS)}"
         )
-    if precision == "int8" and name == "keras":
+    if precision in ("int8", "bf16") and name == "keras":
         raise ModelLoadError(
-            "--precision int8 needs the OpenVINO runtime (--runtime openvino or auto)"
+            f"--precision {precision} needs the OpenVINO runtime (--runtime openvino or auto)"
         )
-    keras_runtime = _keras_runtime(model, preprocess, input_size, buckets)
+    keras_runtime = _keras_runtime(model, preprocess, input_size, buckets, head)
     if name == "keras":
         return keras_runtime
     try:
@@ -83,13 +88,32 @@ def make_runtime(
         )
         return runtime
 
+    def earned() -> Runtime:
+        """`--precision auto`: service/inference/precision.py picks (and caches) it."""
+        from kerasserve.service.inference import precision as chooser
+        from kerasserve.service.inference.quantize import Gate
+
+        capabilities = chooser.cpu_capabilities()
+        path = chooser.choice_path(
+            model,
+            mode,
+            input_size,
+            calibration_dir=calibration_dir,
+            gate=Gate(top1_min=gate[0], top5_min=gate[1]),
+            streams=streams,
+            buckets=buckets,
+            capabilities=capabilities,
+        )
+        return chooser.choose(openvino, path, input_size, capabilities)
+
     if name == "openvino":
-        return openvino(precision)
+        return earned() if precision == "auto" else openvino(precision)
     candidates: list[Runtime] = [keras_runtime]
     rejected: list[str] = []
-    for prec in ("fp32", "int8") if precision == "int8" else ("fp32",):
+    tries = ("auto",) if precision == "auto" else tuple(dict.fromkeys(("fp32", precision)))
+    for prec in tries:
         try:
-            candidates.append(openvino(prec))
+            candidates.append(earned() if prec == "auto" else openvino(prec))
         except ModelLoadError as exc:
             logger.warning("runtime auto: OpenVINO %s rejected (%s); FALLING BACK", prec, exc)
             rejected.append(f"OpenVINO {prec} rejected: {exc}")
@@ -100,7 +124,7 @@ def make_runtime(
 
 
 def _keras_runtime(
-    model: Any, preprocess: Any, input_size: tuple[int, int], buckets: list[int]
+    model: Any, preprocess: Any, input_size: tuple[int, int], buckets: list[int], head: Head | None
 ) -> ReferenceRuntime:
     """Keras on its backend: a `tf.function` on TensorFlow, a `jax.jit` on JAX (e.g. a GPU
     machine without TensorFlow, `KERAS_BACKEND=jax`)."""
@@ -109,9 +133,9 @@ def _keras_runtime(
     if keras.backend.backend() == "jax":
         from kerasserve.service.inference.jax_runtime import JaxRuntime
 
-        jax_runtime: ReferenceRuntime = JaxRuntime(model, preprocess, input_size, buckets)
+        jax_runtime: ReferenceRuntime = JaxRuntime(model, preprocess, input_size, buckets, head)
         return jax_runtime
-    return KerasRuntime(model, preprocess, input_size, buckets)
+    return KerasRuntime(model, preprocess, input_size, buckets, head)
 
 
 def _note(runtime: Runtime, text: str) -> None:
@@ -119,8 +143,8 @@ def _note(runtime: Runtime, text: str) -> None:
 
 
 def label(runtime: Runtime) -> str:
-    precision = getattr(runtime, "precision", None)
-    return f"{runtime.name} {precision}" if precision and precision != "fp32" else runtime.name
+    precision = runtime.info().precision
+    return f"{runtime.name} {precision}" if precision != "fp32" else runtime.name
 
 
 def _fastest(candidates: list[Runtime], input_size: tuple[int, int]) -> Runtime:
@@ -129,10 +153,12 @@ def _fastest(candidates: list[Runtime], input_size: tuple[int, int]) -> Runtime:
     if len(candidates) == 1:
         return candidates[0]
     rates: dict[str, float] = {}
+    by_size: dict[str, dict[int, float]] = {}
     for runtime in candidates:
         runtime.warm()
         small = [size for size in runtime.buckets if size <= 8]
-        rates[label(runtime)] = max(calibrate(runtime, input_size, runs=2, sizes=small).values())
+        by_size[label(runtime)] = calibrate(runtime, input_size, runs=2, sizes=small)
+        rates[label(runtime)] = max(by_size[label(runtime)].values())
     chosen = max(candidates, key=lambda r: rates[label(r)])
     best = rates[label(chosen)]
     others = ", ".join(
@@ -143,5 +169,6 @@ def _fastest(candidates: list[Runtime], input_size: tuple[int, int]) -> Runtime:
     measured = f"runtime auto: {label(chosen)} {best:.0f} img/s vs {others} at start-up"
     logger.info("%s; serving %s", measured, label(chosen))
     _note(chosen, measured)
-    chosen.selection = {name: round(rate, 1) for name, rate in rates.items()}  # type: ignore[attr-defined]
+    chosen.selection = {name: round(rate, 1) for name, rate in rates.items()}
+    chosen.measured = by_size[label(chosen)]
     return chosen

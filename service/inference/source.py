@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from kerasserve.service.inference.catalogue import PreprocessMode
+from kerasserve.service.inference.catalogue import PreprocessMode, model_names, resolve_name
+
+if TYPE_CHECKING:
+    from kerasserve.service.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -41,3 +45,35 @@ class ModelSource:
     @property
     def catalogue_name(self) -> str:
         return self.family or self.name
+
+
+def base_source(settings: Settings) -> ModelSource:
+    """The settings every model starts from (a repository's config.toml overrides them)."""
+    return ModelSource(
+        name="",
+        weights=settings.weights,
+        extra_labels=tuple(settings.language_labels),
+        preprocess=settings.preprocess,
+        output_kind=settings.output_kind,
+        safe_mode=not settings.unsafe_model_files,
+        runtime=settings.runtime,
+        precision=settings.precision,
+        calibration_dir=settings.calibration_images,
+        int8_min_top1=settings.int8_min_top1,
+        int8_min_top5=settings.int8_min_top5,
+        tolerance=settings.runtime_tolerance,
+        streams=settings.runtime_streams,
+        max_feature_outputs=settings.max_feature_outputs,
+        calibrate_batch=settings.calibrate_batch,
+        tune_batch=settings.tune_batch,
+    )
+
+
+def model_sources(settings: Settings) -> list[ModelSource]:
+    """`--model` and `--model-file`: one version each."""
+    base = base_source(settings)
+    known = model_names()
+    sources = [replace(base, name=resolve_name(name, known)) for name in settings.models]
+    for path, labels in settings.model_files:
+        sources.append(replace(base, name=path.stem, model_file=path, labels_file=labels))
+    return sources

@@ -68,11 +68,12 @@ CHILD = textwrap.dedent(
         np.save(work / f"{name}.single.npy", runtime.raw(pixels[:1]))
         np.save(work / f"{name}.preprocess.npy", runtime.preprocess(pixels))
         report["models"][name] = {
-            "needs_softmax": runtime.needs_softmax,
+            "head": runtime.head.kind,
             "detail": runtime.detail,
             "name": runtime.name,
             "parallelism": runtime.parallelism,
             "max_abs_diff": runtime.max_abs_diff,
+            "info": runtime.info().model_dump(),
         }
     report["tensorflow_imported"] = "tensorflow" in sys.modules
     (work / "report.json").write_text(json.dumps(report))
@@ -122,7 +123,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
                 "raw": keras_runtime.raw(pixels),
                 "predict": keras_runtime.predict(pixels),
                 "preprocess": keras_runtime.preprocess(pixels),
-                "needs_softmax": keras_runtime.needs_softmax,
+                "head": keras_runtime.head.kind,
             }
         child.wait(timeout=1500)
     finally:
@@ -147,6 +148,8 @@ def test_subprocess_ran_on_jax_without_tensorflow(served):
         assert info["name"] == "keras"
         assert info["parallelism"] == 1
         assert info["max_abs_diff"] == 0.0
+        assert info["info"]["name"] == "keras"
+        assert info["info"]["detail"] == info["detail"]
         assert info["detail"].startswith("Keras ")
         assert " on JAX " in info["detail"]
         assert "cpu:0" in info["detail"]
@@ -166,7 +169,8 @@ def test_jax_outputs_equal_tensorflow_outputs(served, name):
     predicted = np.load(work / f"{name}.predict.npy")
     assert float(np.abs(predicted - reference["predict"]).max()) <= TOLERANCE
     np.testing.assert_allclose(predicted.sum(axis=1), 1.0, atol=1e-4)
-    assert served["report"]["models"][name]["needs_softmax"] is reference["needs_softmax"]
+    # The same head, read from the model by the shared Keras base (`heads.Head.of`).
+    assert served["report"]["models"][name]["head"] == reference["head"]
 
 
 @pytest.mark.parametrize("name", list(MODELS))

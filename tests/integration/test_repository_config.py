@@ -37,7 +37,7 @@ def write(path: Path, text: str) -> Path:
         ('runtime = "tensorrt"\n', "runtime", "'auto', 'keras' or 'openvino'"),
         ("colour = 1\n", "colour", "Extra inputs are not permitted"),
         ('[versions]\npolicy = "specific"\n', "versions", "needs a non-empty `versions` list"),
-        ('precision = "int4"\n', "precision", "'fp32' or 'int8'"),
+        ('precision = "int4"\n', "precision", "'bf16' or 'int8'"),
         ("[batching]\nmax_wait_ms = -1\n", "batching.max_wait_ms", "greater than or equal to 0"),
     ],
 )
@@ -164,3 +164,43 @@ def test_heads_turn_outputs_into_probabilities():
 )
 def test_the_language_asked_for_is_matched(wanted, expected):
     assert pick_language(wanted, ["en", "zh-CN"]) == expected
+
+
+def test_a_scan_rereads_only_the_folders_whose_timestamp_changed(tmp_path):
+    """Triton's ModelTimestamp: polling an unchanged repository parses no config again."""
+    import os
+
+    root = tmp_path / "repo"
+    for name in ("cats", "dogs"):
+        write(root / name / "1" / "model.keras", "not read here")
+        write(root / name / "config.toml", 'preprocess = "tf"\n')
+    repository = DirectoryRepository(root, defaults())
+    first = {m.name: m for m in repository.scan()}
+    assert repository.reads == 2
+    again = {m.name: m for m in repository.scan()}
+    assert repository.reads == 2  # nothing changed: nothing read
+    assert again["cats"] is first["cats"]
+    # A config edited in place (the folder's own mtime does not move) is seen.
+    config = root / "cats" / "config.toml"
+    config.write_text('preprocess = "caffe"\n', encoding="utf-8")
+    stamp = config.stat().st_mtime_ns + 10**9
+    os.utime(config, ns=(stamp, stamp))
+    changed = {m.name: m for m in repository.scan()}
+    assert repository.reads == 3
+    assert changed["cats"].versions[1].preprocess == "caffe"
+    assert changed["dogs"] is first["dogs"]
+    # A new version folder is seen.
+    write(root / "dogs" / "2" / "model.keras", "not read here")
+    assert sorted(next(m for m in repository.scan() if m.name == "dogs").available) == [1, 2]
+    # An explicit find (an admin load) reads afresh whatever the timestamp.
+    repository.find("dogs")
+    assert repository.reads == 5
+
+
+def test_one_softmax_and_the_head_serving_uses():
+    assert heads.Head("logits")(np.array([[0.0, np.log(3.0)]])).round(6).tolist() == [[0.25, 0.75]]
+    p = heads.Head("binary", sigmoid_applied=False)(np.array([[0.0]]))
+    assert p.tolist() == [[0.5, 0.5]]
+    from kerasserve.service.inference import runtime
+
+    assert not hasattr(runtime, "softmax")  # one softmax: heads.softmax
