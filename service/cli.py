@@ -252,6 +252,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fetch.add_argument("models", nargs="+", metavar="MODEL")
     fetch.set_defaults(func=_fetch_weights)
+    from kerasserve.service.training.cli import add_train_command
+
+    add_train_command(sub)
     try:
         from kerasserve_client.cli import add_client_commands
     except ImportError:  # the SDK ships with the package; tolerate a partial checkout
