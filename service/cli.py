@@ -11,6 +11,8 @@ from typing import Any
 from kerasserve.service import __version__
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
+# With several workers each line says which process wrote it.
+WORKERS_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(process)d [%(request_id)s] %(message)s"
 
 
 def _serve_parser(sub: Any) -> None:
@@ -91,6 +93,16 @@ def _serve_parser(sub: Any) -> None:
     )
     p.add_argument("--host", help="bind address (default 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default 8000)")
+    p.add_argument(
+        "--workers",
+        help="worker processes behind the port, each serving every model on its share of the "
+        "cores (default auto: 1 below 4 cores, else one per 2 cores)",
+    )
+    p.add_argument(
+        "--runtime-threads",
+        type=int,
+        help="OpenVINO inference threads (default 0: every core; cores // workers each)",
+    )
     p.add_argument("--max-batch-size", type=int, help="largest batch per model call (default 32)")
     p.add_argument("--max-wait-ms", type=float, help="longest wait for a batch to fill (default 5)")
     p.add_argument("--max-queue", type=int, help="queued images per model before 503 (default 256)")
@@ -132,11 +144,11 @@ def _serve_parser(sub: Any) -> None:
     p.set_defaults(func=_serve)
 
 
-def configure_logging(level: str) -> None:
+def configure_logging(level: str, *, workers: bool = False) -> None:
     from kerasserve.service.http.middleware import RequestIdFilter
 
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    handler.setFormatter(logging.Formatter(WORKERS_LOG_FORMAT if workers else LOG_FORMAT))
     handler.addFilter(RequestIdFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -158,6 +170,15 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"kerasserve serve: invalid settings:\n{exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level)
+
+    from kerasserve.service.http.workers import RUNTIME_THREADS_ENV, serve_workers, worker_count
+
+    workers = worker_count(settings)
+    if workers > 1:
+        configure_logging(settings.log_level, workers=True)
+        return serve_workers(settings, workers)
+    if settings.runtime_threads:
+        os.environ[RUNTIME_THREADS_ENV] = str(settings.runtime_threads)
 
     import uvicorn
 

@@ -27,8 +27,10 @@ from kerasserve.service.errors import ModelLoadError, ServiceError
 from kerasserve.service.http import docs, errors, features, v2
 from kerasserve.service.http.metrics import Metrics
 from kerasserve.service.http.middleware import RequestContextMiddleware
+from kerasserve.service.http.ops import router as ops_router
 from kerasserve.service.http.routes import admin, api, ops
 from kerasserve.service.http.state import AppState, LifespanState
+from kerasserve.service.http.workers import WorkerGroup
 from kerasserve.service.inference.catalogue import model_names, resolve_name
 from kerasserve.service.inference.loaded import Decoder
 from kerasserve.service.inference.registry import Registry
@@ -132,8 +134,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             drain_timeout_s=settings.drain_timeout_s,
             observer_for=metrics.observer,
         )
-        state = AppState(settings, registry, pool, metrics)
+        state = AppState(settings, registry, pool, metrics, workers=WorkerGroup.from_env(settings))
         app.state.kerasserve = state
+        if state.workers is not None:
+            state.workers.join(state)
         try:
             await registry.load_all()
         except (ModelLoadError, ServiceError) as exc:
@@ -142,7 +146,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             pool.shutdown(wait=False)
             raise
         for model in registry:
-            metrics.model_info.labels(model.name).info(
+            metrics.set_model_info(
+                model.name,
                 {
                     "version": str(model.version),
                     "weights": model.weights.kind.value,
@@ -159,6 +164,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         poller = None
         if settings.model_repository is not None and settings.poll_repository_s > 0:
             poller = asyncio.create_task(_poll(registry, settings.poll_repository_s))
+        if state.workers is not None:
+            state.workers.start()
         try:
             yield {"app": state}
         finally:
@@ -170,6 +177,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # uvicorn has already spent part of the drain budget waiting for open requests.
             await registry.aclose(state.drain_left())
             pool.shutdown(wait=True, cancel_futures=True)
+            if state.workers is not None:
+                await state.workers.leave()
             logger.info("stopped")
 
     app = FastAPI(
@@ -187,6 +196,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(admin)
     app.include_router(features.router)
     app.include_router(ops)
+    app.include_router(ops_router)
     app.include_router(v2.router)
     web = _web_root()
     if web is not None:

@@ -1,18 +1,29 @@
-"""Prometheus metrics of one app instance (its own registry, so tests can build many apps)."""
+"""Prometheus metrics of one app instance (its own registry, so tests can build many apps).
+
+With several workers (`PROMETHEUS_MULTIPROC_DIR` set before the worker started) the values
+live in prometheus_client's multiprocess files and a scrape of any worker sums them all;
+Info and Enum have no multiprocess form there, so model info and state become gauges of the
+same names and samples.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Mapping, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Enum, Gauge, Histogram, Info
 from prometheus_client.exposition import generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 10, 30)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+MODEL_INFO_KEYS = ("version", "weights", "runtime", "precision", "output_kind", "input_shape")
+MODEL_STATES = ("loading", "ready", "failed", "unloading", "unavailable")
 
 
 class Metrics:
     def __init__(self) -> None:
+        self.multiprocess_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
         self.registry = CollectorRegistry()
         r = self.registry
         self.requests = Counter(
@@ -29,7 +40,11 @@ class Metrics:
             registry=r,
         )
         self.queue_depth = Gauge(
-            "kerasserve_queue_depth", "Images waiting in a model's queue.", ["model"], registry=r
+            "kerasserve_queue_depth",
+            "Images waiting in a model's queue.",
+            ["model"],
+            registry=r,
+            multiprocess_mode="livesum",
         )
         self.queue_wait = Histogram(
             "kerasserve_queue_wait_seconds",
@@ -67,22 +82,54 @@ class Metrics:
             ["model", "reason"],
             registry=r,
         )
-        self.model_info = Info(
-            "kerasserve_model", "Served models, their weights and runtime.", ["model"], registry=r
-        )
-        self.model_state = Enum(
-            "kerasserve_model_state",
-            "Each model's state: loading, ready, failed, unloading or unavailable.",
-            ["model"],
-            states=["loading", "ready", "failed", "unloading", "unavailable"],
-            registry=r,
-        )
+        info_help = "Served models, their weights and runtime."
+        state_help = "Each model's state: loading, ready, failed, unloading or unavailable."
+        if self.multiprocess_dir is None:
+            self._info = Info("kerasserve_model", info_help, ["model"], registry=r)
+            self._state = Enum(
+                "kerasserve_model_state", state_help, ["model"], states=MODEL_STATES, registry=r
+            )
+        else:
+            # livemax: a worker's last value while it lives; a state any live worker is in is 1.
+            self._info_gauge = Gauge(
+                "kerasserve_model_info",
+                info_help,
+                ["model", *MODEL_INFO_KEYS],
+                registry=r,
+                multiprocess_mode="livemax",
+            )
+            self._state_gauge = Gauge(
+                "kerasserve_model_state",
+                state_help,
+                ["model", "kerasserve_model_state"],
+                registry=r,
+                multiprocess_mode="livemax",
+            )
+
+    def set_model_info(self, model: str, info: Mapping[str, str]) -> None:
+        """`info` holds MODEL_INFO_KEYS."""
+        if self.multiprocess_dir is None:
+            self._info.labels(model).info(dict(info))
+        else:
+            self._info_gauge.labels(model, *(info.get(k, "") for k in MODEL_INFO_KEYS)).set(1)
+
+    def set_model_state(self, model: str, state: str) -> None:
+        if self.multiprocess_dir is None:
+            self._state.labels(model).state(state)
+            return
+        for name in MODEL_STATES:
+            self._state_gauge.labels(model, name).set(1 if name == state else 0)
 
     def observer(self, model: str) -> ModelObserver:
         return ModelObserver(self, model)
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        """This app's metrics; with several workers, every worker's, summed."""
+        if self.multiprocess_dir is None:
+            return generate_latest(self.registry)
+        every_worker = CollectorRegistry()
+        MultiProcessCollector(every_worker, self.multiprocess_dir)  # type: ignore[no-untyped-call]
+        return generate_latest(every_worker)
 
 
 class ModelObserver:

@@ -1,4 +1,4 @@
-"""The API routes: predictions, the classic Flask `/predict` contract, models, health, metrics."""
+"""The API routes: predictions, the classic Flask `/predict` contract, models (ops: ops.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import Response
 
 from kerasserve.schemas import (
-    Health,
     ImageResult,
     LegacyPrediction,
     LegacyPredictResponse,
@@ -17,10 +16,8 @@ from kerasserve.schemas import (
     ModelRef,
     ModelState,
     PredictResponse,
-    Readiness,
     RepositoryIndex,
 )
-from kerasserve.service import __version__
 from kerasserve.service.errors import NotReady
 from kerasserve.service.http.disconnect import until_disconnect
 from kerasserve.service.http.errors import describe, openapi_errors
@@ -232,9 +229,12 @@ async def get_model_version(state: State, model: ModelName, version: Version) ->
 async def load_model(state: State, model: ModelName) -> Response:
     """Reads the model's config and version folders again, loads and warms every version its
     policy selects beside the ones serving, then moves traffic over at once; the old
-    versions finish the requests they accepted, then are released."""
+    versions finish the requests they accepted, then are released. With several workers,
+    it answers once every worker has done the same."""
     registry = state.registry
     entry = await registry.load(model)
+    if state.workers is not None:
+        await state.workers.broadcast("load", entry.name)
     return json_response(registry.describe(entry))
 
 
@@ -247,6 +247,8 @@ async def load_model(state: State, model: ModelName) -> Response:
 async def unload_model(state: State, model: ModelName) -> Response:
     registry = state.registry
     entry = await registry.unload(model)
+    if state.workers is not None:
+        await state.workers.broadcast("unload", entry.name)
     return json_response(registry.describe(entry))
 
 
@@ -309,37 +311,6 @@ async def legacy_predict(
         LegacyPrediction(label=p.label, probability=p.probability) for p in result.predictions
     ]
     return json_response(LegacyPredictResponse(success=True, predictions=predictions))
-
-
-@ops.get("/healthz", response_model=Health, summary="Liveness: the process answers")
-async def healthz() -> Health:
-    return Health(version=__version__)
-
-
-@ops.get(
-    "/readyz",
-    response_model=Readiness,
-    summary="Readiness: every model loaded and warmed",
-    responses={503: {"model": Readiness, "description": "Not ready (loading or draining)"}},
-)
-async def readyz(state: State) -> Response:
-    registry = state.registry
-    ready = registry.ready and not state.draining
-    body = Readiness(
-        ready=ready,
-        models={e.name: e.state.value for e in registry.entries},
-        detail=None if ready else ("draining" if state.draining else "loading"),
-    )
-    return json_response(body, 200 if ready else 503)
-
-
-@ops.get("/metrics", summary="Prometheus metrics", response_class=Response)
-async def metrics(state: State) -> Response:
-    for entry in state.registry.entries:
-        depth = sum(m.batcher.queue_depth for m in entry.versions.values())
-        state.metrics.queue_depth.labels(entry.name).set(depth)
-        state.metrics.model_state.labels(entry.name).state(entry.state.value)
-    return Response(state.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
 __all__ = ["admin", "api", "ops", "ModelState"]

@@ -9,6 +9,7 @@ from typing import TypedDict
 from fastapi import Request
 
 from kerasserve.service.http.metrics import Metrics
+from kerasserve.service.http.workers import WorkerGroup
 from kerasserve.service.inference.registry import Registry
 from kerasserve.service.settings import Settings
 
@@ -21,6 +22,8 @@ class AppState:
     metrics: Metrics
     draining: bool = False
     drain_started: float | None = None
+    # With --workers N > 1: this worker's siblings (readiness, admin broadcasts).
+    workers: WorkerGroup | None = None
 
     def drain_left(self) -> float:
         """Seconds of the drain budget left (all of it if no drain has started)."""
