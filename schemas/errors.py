@@ -17,6 +17,9 @@ class ErrorCode(StrEnum):
     INVALID_REQUEST = "invalid_request"  # 422: bad parameter or malformed multipart body
     FEATURES_TOO_LARGE = "features_too_large"  # 422: the asked features exceed a format's limit
     UNAUTHORIZED = "unauthorized"  # 401: missing or wrong API key
+    RATE_LIMITED = "rate_limited"  # 429: over --rate-limit (or WeChat's own); see `Retry-After`
+    WECHAT_LOGIN_FAILED = "wechat_login_failed"  # 400: WeChat refused the wx.login code
+    WECHAT_UNAVAILABLE = "wechat_unavailable"  # 503: WeChat busy, unreachable or timed out
     MODEL_NOT_FOUND = "model_not_found"  # 404
     LAYER_NOT_FOUND = "layer_not_found"  # 404
     MODEL_UNAVAILABLE = "model_unavailable"  # 503: the model failed to load or is unloaded
@@ -68,7 +71,7 @@ class ErrorResponse(BaseModel):
     request_id: str | None = Field(default=None, description="Echoes the X-Request-ID header.")
     details: list[ErrorDetail] = Field(default_factory=list)
     retry_after: float | None = Field(
-        default=None, description="Seconds to wait before retrying (503 only)."
+        default=None, description="Seconds to wait before retrying (429 and 503)."
     )
     extra: dict[str, Any] | None = Field(
         default=None, description="Structured context, e.g. the limit that was exceeded."

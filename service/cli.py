@@ -137,7 +137,25 @@ def _serve_parser(sub: Any) -> None:
         "--admin-key",
         dest="admin_keys",
         action="append",
-        help="key for the admin routes: load, unload, repository index (repeatable)",
+        help="key for the admin routes: load, unload, repository index, classifiers "
+        "(repeatable); without one they answer 403",
+    )
+    p.add_argument(
+        "--wechat-appid",
+        help="mini-program appid: turns on POST /v1/auth/wechat (the AppSecret comes from "
+        "KERASSERVE_WECHAT_SECRET only; login tokens are signed with KERASSERVE_TOKEN_SECRET)",
+    )
+    p.add_argument(
+        "--wechat-api-base", help="jscode2session's host (default https://api.weixin.qq.com)"
+    )
+    p.add_argument("--token-ttl-s", type=int, help="login token lifetime in s (default 7200)")
+    p.add_argument(
+        "--rate-limit",
+        help="predictions per caller, e.g. 30/minute: per login, per API key, else per IP",
+    )
+    p.add_argument(
+        "--rate-limit-storage",
+        help="memory:// (default, per process) or redis://HOST:PORT/DB (shared)",
     )
     p.add_argument("--cors-origin", dest="cors_origins", action="append", help="allowed origin")
     p.add_argument("--log-level", help="debug | info | warning | error")
@@ -170,6 +188,9 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"kerasserve serve: invalid settings:\n{exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level)
+    from kerasserve.service.http.auth import shared_token_secret
+
+    settings = shared_token_secret(settings)
 
     from kerasserve.service.http.workers import RUNTIME_THREADS_ENV, serve_workers, worker_count
 

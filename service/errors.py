@@ -11,6 +11,10 @@
      ├── InvalidRequest         422
      ├── FeaturesTooLarge       422 the features asked for exceed the format's size limit
      ├── Unauthorized           401
+     ├── RateLimited            429 over --rate-limit, or WeChat limits this user's logins
+     ├── WeChatLoginFailed      400 WeChat refused the wx.login code (bad, or used before)
+     ├── WeChatUnavailable      503 WeChat busy, unreachable, timed out or answering nonsense
+     ├── LoginDisabled          404 WeChat login asked for, but not configured
      ├── RequestTimeout         408 the upload did not arrive in time
      ├── ModelNotFound          404
      ├── LayerNotFound          404
@@ -82,6 +86,30 @@ class FeaturesTooLarge(ServiceError):
 
 class Unauthorized(ServiceError):
     code, status = ErrorCode.UNAUTHORIZED, 401
+
+
+class RateLimited(ServiceError):
+    """`retry_after`: seconds until the window lets this caller in again (`Retry-After`)."""
+
+    code, status = ErrorCode.RATE_LIMITED, 429
+
+    def __init__(
+        self, message: str, *, retry_after: float, extra: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(message, extra=extra)
+        self.retry_after = retry_after
+
+
+class WeChatLoginFailed(ServiceError):
+    code, status = ErrorCode.WECHAT_LOGIN_FAILED, 400
+
+
+class WeChatUnavailable(ServiceError):
+    code, status = ErrorCode.WECHAT_UNAVAILABLE, 503
+
+
+class LoginDisabled(ServiceError):
+    code, status = ErrorCode.NOT_FOUND, 404
 
 
 class RequestTimeout(ServiceError):

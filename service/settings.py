@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 CommaList = Annotated[list[str], NoDecode]
@@ -168,8 +168,38 @@ class Settings(BaseSettings):
     api_keys: CommaList = Field(default_factory=list, description="If set, model routes need one.")
     admin_keys: CommaList = Field(
         default_factory=list,
-        description="Keys for the admin routes (load, unload, repository index); needed for "
-        "them whenever any key is configured.",
+        description="Keys for the admin routes (load, unload, repository index, classifiers); "
+        "without one they answer 403.",
+    )
+    wechat_appid: str | None = Field(
+        None, description="Mini-program appid: turns on POST /v1/auth/wechat (wx.login codes)."
+    )
+    # Secrets come from the environment only (KERASSERVE_WECHAT_SECRET,
+    # KERASSERVE_TOKEN_SECRET): a flag would show in `ps` and shell history. `exclude`: no dump
+    # of the settings carries them (worker processes read them from the environment they share).
+    wechat_secret: SecretStr | None = Field(
+        None, exclude=True, description="The mini-program's AppSecret."
+    )
+    wechat_api_base: str = Field(
+        "https://api.weixin.qq.com", description="Where jscode2session is (tests: a stand-in)."
+    )
+    wechat_timeout_s: float = Field(5.0, gt=0, le=60, description="jscode2session deadline.")
+    token_secret: SecretStr | None = Field(
+        None,
+        exclude=True,
+        description="Signs login tokens (HS256). Unset: a random key per process, so tokens "
+        "die with it and one worker refuses another's: set it with --workers N.",
+    )
+    token_ttl_s: int = Field(7200, ge=60, le=30 * 86_400, description="Login token lifetime.")
+    rate_limit: str | None = Field(
+        None,
+        description="Predictions per caller, e.g. `30/minute` (`limits` syntax): per login "
+        "token's openid, per API key, else per client IP. Unset: no limit, no cost.",
+    )
+    rate_limit_storage: str = Field(
+        "memory://",
+        description="Where the counts live: memory:// (per process) or redis://HOST:PORT/DB "
+        "(shared by every worker and replica).",
     )
     cors_origins: CommaList = Field(default_factory=list)
     log_level: str = "info"
@@ -180,6 +210,52 @@ class Settings(BaseSettings):
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         return _split(value)
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _rate_limit(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        from limits import parse_many
+
+        try:
+            parse_many(value)
+        except ValueError:
+            raise ValueError(
+                f"--rate-limit {value!r} is not a limit; write COUNT/PERIOD, e.g. 30/minute, "
+                "100/hour or 5/second"
+            ) from None
+        return value.strip()
+
+    @field_validator("rate_limit_storage")
+    @classmethod
+    def _rate_limit_storage(cls, value: str) -> str:
+        if not value.startswith(("memory://", "redis://", "rediss://", "redis+unix://")):
+            raise ValueError(
+                f"--rate-limit-storage {value!r}: use memory:// or redis://HOST:PORT/DB"
+            )
+        return value
+
+    @field_validator("token_secret")
+    @classmethod
+    def _token_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError(
+                f"KERASSERVE_TOKEN_SECRET has {len(value.get_secret_value())} characters; use "
+                "at least 32 random ones, e.g. from `python -c 'import secrets; "
+                "print(secrets.token_urlsafe(32))'`"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _check_wechat(self) -> Settings:
+        if bool(self.wechat_appid) != (self.wechat_secret is not None):
+            missing = "KERASSERVE_WECHAT_SECRET" if self.wechat_appid else "--wechat-appid"
+            raise ValueError(
+                f"WeChat login needs both --wechat-appid and KERASSERVE_WECHAT_SECRET; set "
+                f"{missing} too (or neither, to leave login off)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_pairs(self) -> Settings:
