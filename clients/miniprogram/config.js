@@ -55,4 +55,6 @@ module.exports = {
   COMPRESS_QUALITY: 80,
   /** Past results kept on the phone. */
   HISTORY_LIMIT: 20,
+  /** A 503 is retried once by itself when its Retry-After is at most this many seconds. */
+  AUTO_RETRY_MAX_WAIT_S: 30,
 };

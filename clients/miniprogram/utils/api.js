@@ -6,6 +6,11 @@ const { fromWxFail } = require('./errors.js');
 const { parseModelList, parsePredictResponse } = require('./parse.js');
 const { trimSlash } = require('./env.js');
 
+/** Request headers: JSON answers, and the login token when there is one. */
+function headers(token) {
+  return token ? { Accept: 'application/json', Authorization: `Bearer ${token}` } : { Accept: 'application/json' };
+}
+
 /** URL of GET /v1/models. */
 function modelsUrl(baseUrl) {
   return `${trimSlash(baseUrl)}/v1/models`;
@@ -26,10 +31,10 @@ function predictUrl(baseUrl, model, topK, lang) {
 /**
  * Lists the served models.
  * @param {WechatMiniprogram.Wx} wx
- * @param {{baseUrl: string, timeoutMs?: number}} opts
+ * @param {{baseUrl: string, timeoutMs?: number, token?: string}} opts
  * @returns {Promise<ReturnType<typeof parseModelList>>}
  */
-function fetchModels(wx, { baseUrl, timeoutMs = 10000 }) {
+function fetchModels(wx, { baseUrl, timeoutMs = 10000, token = '' }) {
   const url = modelsUrl(baseUrl);
   return new Promise((resolve, reject) => {
     wx.request({
@@ -39,7 +44,7 @@ function fetchModels(wx, { baseUrl, timeoutMs = 10000 }) {
       dataType: 'text',
       responseType: 'text',
       timeout: timeoutMs,
-      header: { Accept: 'application/json' },
+      header: headers(token),
       success: (res) => settle(resolve, reject, () => parseModelList(res)),
       fail: (err) => reject(fromWxFail(err, { url, timeoutMs })),
     });
@@ -51,10 +56,10 @@ function fetchModels(wx, { baseUrl, timeoutMs = 10000 }) {
  * `abort()` cancels it: the promise then rejects with a ClientError of kind `cancelled`.
  * @param {WechatMiniprogram.Wx} wx
  * @param {{baseUrl: string, model: string, filePath: string, topK?: number, lang?: string,
- *   timeoutMs?: number, onProgress?: (percent: number) => void}} opts
+ *   timeoutMs?: number, token?: string, onProgress?: (percent: number) => void}} opts
  * @returns {{promise: Promise<ReturnType<typeof parsePredictResponse>>, abort: () => void}}
  */
-function startUpload(wx, { baseUrl, model, filePath, topK = 5, lang, timeoutMs = 30000, onProgress }) {
+function startUpload(wx, { baseUrl, model, filePath, topK = 5, lang, timeoutMs = 30000, token = '', onProgress }) {
   const url = predictUrl(baseUrl, model, topK, lang);
   /** @type {WechatMiniprogram.UploadTask|null} */
   let task = null;
@@ -65,7 +70,7 @@ function startUpload(wx, { baseUrl, model, filePath, topK = 5, lang, timeoutMs =
       filePath,
       name: 'image',
       timeout: timeoutMs,
-      header: { Accept: 'application/json' },
+      header: headers(token),
       success: (res) => settle(resolve, reject, () => parsePredictResponse(res)),
       fail: (err) => reject(fromWxFail(err, { url, timeoutMs })),
     });

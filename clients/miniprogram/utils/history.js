@@ -33,6 +33,15 @@ function isEntry(e) {
   );
 }
 
+/** Rows worth keeping of an answer: index, label and probability (at most 10). */
+function compactPredictions(predictions) {
+  if (!Array.isArray(predictions)) return [];
+  return predictions
+    .filter((p) => p && typeof p.label === 'string' && typeof p.probability === 'number')
+    .slice(0, 10)
+    .map((p) => ({ index: typeof p.index === 'number' ? p.index : -1, label: p.label, probability: p.probability }));
+}
+
 /**
  * The stored entries, newest first; [] when there are none or storage holds something else.
  * @param {WechatMiniprogram.Wx} wx
@@ -51,7 +60,8 @@ function loadHistory(wx) {
  * A thumbnail that cannot be kept leaves the entry without one; a full storage keeps the old list.
  * @param {WechatMiniprogram.Wx} wx
  * @param {{photoPath: string, label: string, probability: number, outputKind: string,
- *   model: string, labelsLanguage: string|null, time: number}} item
+ *   model: string, labelsLanguage: string|null, time: number,
+ *   predictions?: Array<{index: number, label: string, probability: number}>}} item
  * @param {{limit: number}} opts
  * @returns {Promise<Array<object>>} the entries now stored
  */
@@ -73,6 +83,8 @@ async function addToHistory(wx, item, { limit }) {
     outputKind: item.outputKind,
     model: item.model,
     labelsLanguage: item.labelsLanguage || '',
+    // The whole answer (top-k rows), so that tapping the entry opens its result again.
+    predictions: compactPredictions(item.predictions),
     time: item.time,
   };
   const before = loadHistory(wx);

@@ -1,6 +1,7 @@
 /** Turns parsed answers, errors and history into the plain data the WXML templates render. */
 const { messageOf, toClientError } = require('./errors.js');
 const { languageName, sameLanguage } = require('./i18n.js');
+const { toPercent } = require('./parse.js');
 
 /** ImageNet labels come as `golden_retriever`; people read `golden retriever`. */
 function prettyLabel(label) {
@@ -96,4 +97,34 @@ function historyView(entries) {
   }));
 }
 
-module.exports = { prettyLabel, resultView, errorView, historyView, shortTime };
+/**
+ * A history entry as a parsed answer, for resultView: its kept rows (or its top label alone, for
+ * entries stored before the rows were), its model, no timing.
+ * @param {{label: string, probability: number, outputKind?: string, model: string,
+ *   labelsLanguage?: string, predictions?: Array<{index: number, label: string, probability: number}>}} entry
+ */
+function entryResult(entry) {
+  const rows =
+    Array.isArray(entry.predictions) && entry.predictions.length
+      ? entry.predictions
+      : [{ index: -1, label: entry.label, probability: entry.probability }];
+  return {
+    model: entry.model,
+    version: null,
+    outputKind: entry.outputKind || 'softmax',
+    labelsLanguage: entry.labelsLanguage || null,
+    weights: { kind: 'unknown', random: false, warning: '' },
+    runtime: '',
+    predictions: rows.map((p) => ({
+      label: p.label,
+      classId: '',
+      index: p.index,
+      probability: p.probability,
+      percent: toPercent(p.probability),
+    })),
+    timing: { batchSize: 1, queueMs: 0, inferenceMs: 0, decodeMs: null },
+    requestId: null,
+  };
+}
+
+module.exports = { prettyLabel, resultView, errorView, historyView, entryResult, shortTime };

@@ -19,16 +19,19 @@ const PHOTO = { success: { tempFiles: [{ tempFilePath: 'wxfile://tmp/cat.jpg', s
  * @returns {{calls: Array, tasks: Array, storage: object, fs: object}}
  */
 function installWx(answers = {}, sync = {}, { language = 'zh_CN', env = 'develop', storage = memoryStorage(), fs = fakeFs() } = {}) {
+  const { auth = () => answer(200, { token: 'token-1', expires_in: 7200 }), request = () => answer(200, modelListBody()), ...rest } = answers;
   const fake = fakeWx(
     {
-      request: () => answer(200, modelListBody()),
+      // POST /v1/auth/wechat answers from `auth`, every other request from `request`.
+      request: (o, task) => (/\/v1\/auth\/wechat$/.test(o.url) ? auth(o, task) : request(o, task)),
+      login: () => ({ success: { code: `code-${Math.random().toString(36).slice(2, 6)}`, errMsg: 'login:ok' } }),
       chooseMedia: () => PHOTO,
       getImageInfo: () => ({ success: { width: 640, height: 480, orientation: 'up' } }),
       compressImage: (o) => ({ success: { tempFilePath: `${o.src}.small.jpg` } }),
       uploadFile: () => answer(200, predictBody()),
       openSetting: () => ({ success: { authSetting: { 'scope.camera': true } } }),
       showModal: () => ({ success: { confirm: true, cancel: false } }),
-      ...answers,
+      ...rest,
     },
     {
       getAccountInfoSync: () => ({ miniProgram: { envVersion: env } }),
@@ -42,6 +45,12 @@ function installWx(answers = {}, sync = {}, { language = 'zh_CN', env = 'develop
       getFileSystemManager: () => fs.manager,
       onNeedPrivacyAuthorization: () => {},
       openPrivacyContract: () => {},
+      onThemeChange: () => {},
+      onNetworkStatusChange: () => {},
+      offNetworkStatusChange: () => {},
+      pageScrollTo: () => {},
+      reLaunch: () => {},
+      getEnterOptionsSync: () => ({ scene: 1001, query: {} }),
       ...sync,
     },
   );
@@ -83,7 +92,7 @@ test('loading in Chinese: the title, the buttons, the models, the default, the r
   const { calls } = installWx({ request: () => answer(200, { ...modelListBody(), default_model: 'MobileNetV2' }) });
   const page = await openPage();
   expect(calls.find((c) => c.api === 'setNavigationBarTitle').options.title).toBe('图像识别');
-  expect(text(page, '#camera-button')).toBe('点我试试');
+  expect(text(page, '#camera-button')).toBe('拍照识别');
   expect(text(page, '#album-button')).toBe('使用相册图片');
   expect(page.instance.data.modelNames).toEqual(['MobileNetV2', 'ResNet50']);
   expect(text(page, '.picker-label')).toBe('模型');
@@ -182,6 +191,11 @@ test('tapping the album button: shrink, upload with a progress bar, then results
 
   const [entry] = storage.store.get(STORAGE_KEY);
   expect(entry).toMatchObject({ label: 'tabby', model: 'MobileNetV2', probability: 0.83 });
+  // The whole answer is kept, so the entry can open it again.
+  expect(entry.predictions).toEqual([
+    { index: 281, label: 'tabby', probability: 0.83 },
+    { index: 285, label: 'Egyptian_cat', probability: 0.1 },
+  ]);
   expect(fs.files.has(entry.thumb)).toBe(true);
   expect(page.querySelectorAll('.history-item')).toHaveLength(1);
   expect(text(page, '.history-label')).toBe('tabby');
@@ -276,7 +290,8 @@ test.each([
   ['network failure', { fail: { errMsg: 'uploadFile:fail connect ECONNREFUSED' } }, 'network', ZH.error.network],
   ['timeout', { fail: { errMsg: 'uploadFile:fail timeout' } }, 'timeout', '识别服务 30 秒内没有响应，请重试。'],
   ['unreadable body', answer(200, 'not json'), 'parse', ZH.error.parse],
-  ['overload', answer(503, errorBody('overloaded', 'queue full', { retry_after: 1 })), 'overloaded', '识别服务正忙。1 秒后再试。'],
+  // A Retry-After past AUTO_RETRY_MAX_WAIT_S is not waited for: the card says when to try.
+  ['overload', answer(503, errorBody('overloaded', 'queue full', { retry_after: 120 })), 'overloaded', '识别服务正忙。请 120 秒后再试。'],
   ['unavailable model', answer(503, errorBody('model_unavailable', 'failed to load')), 'model_unavailable', ZH.code.model_unavailable],
   ['text file', answer(415, errorBody('unsupported_media_type', 'text/plain is not an image')), 'unsupported_media_type', ZH.code.unsupported_media_type],
 ])('%s is shown, never silent', async (_what, outcome, code, message) => {
@@ -466,19 +481,232 @@ test('declining the Clear confirmation keeps the history', async () => {
   expect(storage.store.get(STORAGE_KEY)).toHaveLength(1);
 });
 
-test('sharing: the photo and its top result to a chat and to Moments', async () => {
+test('sharing carries the result in the path and an illustration, never the photo', async () => {
   installWx();
   const page = await openPage();
-  expect(page.instance.onShareAppMessage()).toEqual({ title: ZH.share.plain, path: '/pages/index/index' });
+  expect(page.instance.onShareAppMessage()).toEqual({ title: ZH.share.plain, path: '/pages/share/share', imageUrl: '/images/share-card.png' });
   await tap(page, '#album-button');
-  expect(page.instance.onShareAppMessage()).toEqual({
+  const chat = page.instance.onShareAppMessage();
+  expect(chat).toEqual({
     title: '图像识别认出了：tabby',
-    path: '/pages/index/index',
-    imageUrl: 'wxfile://tmp/cat.jpg',
+    path: '/pages/share/share?label=tabby&p=0.830&model=MobileNetV2',
+    imageUrl: '/images/share-card.png',
   });
-  expect(page.instance.onShareTimeline()).toEqual({
-    title: '图像识别认出了：tabby',
-    query: '',
-    imageUrl: 'wxfile://tmp/cat.jpg',
+  const moments = page.instance.onShareTimeline();
+  expect(moments).toEqual({ title: '图像识别认出了：tabby', query: 'label=tabby&p=0.830&model=MobileNetV2', imageUrl: '/images/share-card.png' });
+  expect(JSON.stringify([chat, moments])).not.toContain('cat.jpg');
+});
+
+const { TOKEN_KEY } = require('../../utils/auth.js');
+
+const uploads = (calls) => calls.filter((c) => c.api === 'uploadFile');
+const logins = (calls) => calls.filter((c) => c.api === 'request' && /\/v1\/auth\/wechat$/.test(c.options.url));
+
+describe('login', () => {
+  test('at start: wx.login, its code posted to /v1/auth/wechat, the token kept and sent as a Bearer', async () => {
+    const { calls, storage } = installWx();
+    const page = await openPage();
+    const list = apis(calls);
+    expect(list.indexOf('login')).toBeGreaterThanOrEqual(0);
+    const [login] = logins(calls);
+    expect(login.options.method).toBe('POST');
+    const code = JSON.parse(login.options.data).code;
+    expect(code).toMatch(/^code-/);
+    expect(storage.store.get(TOKEN_KEY)).toMatchObject({ token: 'token-1' });
+    expect(storage.store.get(TOKEN_KEY).expiresAt).toBeGreaterThan(Date.now() + 7000 * 1000);
+    const models = calls.find((c) => c.api === 'request' && /\/v1\/models$/.test(c.options.url));
+    expect(models.options.header.Authorization).toBe('Bearer token-1');
+    await tap(page, '#album-button');
+    expect(uploads(calls)[0].options.header.Authorization).toBe('Bearer token-1');
+    expect(page.querySelector('#predictions')).toBeDefined();
   });
+
+  test('a token kept from an earlier start is used without logging in again', async () => {
+    const storage = memoryStorage({ [TOKEN_KEY]: { token: 'kept', expiresAt: Date.now() + 3600 * 1000 } });
+    const { calls } = installWx({}, {}, { storage });
+    const page = await openPage();
+    expect(apis(calls)).not.toContain('login');
+    await tap(page, '#album-button');
+    expect(uploads(calls)[0].options.header.Authorization).toBe('Bearer kept');
+  });
+
+  test('a 401 renews the token once and the upload goes again with the new one', async () => {
+    let issued = 0;
+    let attempts = 0;
+    const { calls, storage } = installWx({
+      auth: () => {
+        issued += 1;
+        return answer(200, { token: `token-${issued}`, expires_in: 7200 });
+      },
+      uploadFile: () => {
+        attempts += 1;
+        return attempts === 1 ? answer(401, errorBody('unauthorized', 'token expired')) : answer(200, predictBody());
+      },
+    });
+    const page = await openPage();
+    await tap(page, '#album-button');
+    await settle();
+    expect(uploads(calls).map((c) => c.options.header.Authorization)).toEqual(['Bearer token-1', 'Bearer token-2']);
+    expect(apis(calls).filter((a) => a === 'login')).toHaveLength(2);
+    expect(storage.store.get(TOKEN_KEY).token).toBe('token-2');
+    expect(page.querySelector('#error')).toBeUndefined();
+    expect(page.querySelector('#predictions').querySelectorAll('.row')).toHaveLength(2);
+  });
+
+  test('a second 401 after renewing is shown, not retried for ever', async () => {
+    const { calls } = installWx({ uploadFile: () => answer(401, errorBody('unauthorized', 'bad token')) });
+    const page = await openPage();
+    await tap(page, '#album-button');
+    await settle();
+    expect(uploads(calls)).toHaveLength(2);
+    expect(page.querySelector('#error').dom.getAttribute('data-code')).toBe('unauthorized');
+  });
+
+  test('a server without WeChat login (404) is used without a token', async () => {
+    const { calls } = installWx({ auth: () => answer(404, errorBody('not_found', 'no route')) });
+    const page = await openPage();
+    await tap(page, '#album-button');
+    expect(uploads(calls)[0].options.header.Authorization).toBeUndefined();
+    expect(page.querySelector('#predictions')).toBeDefined();
+  });
+});
+
+describe('automatic retries', () => {
+  test('a 503 with Retry-After is tried again once by itself after the wait', async () => {
+    let attempts = 0;
+    const { calls } = installWx({
+      uploadFile: () => {
+        attempts += 1;
+        return attempts === 1
+          ? answer(503, errorBody('overloaded', 'queue full', { retry_after: 1 }), { 'Retry-After': '1' })
+          : answer(200, predictBody());
+      },
+    });
+    const page = await openPage();
+    await tap(page, '#album-button');
+    expect(text(page, '#status')).toBe('识别服务正忙，1 秒后自动重试…');
+    expect(page.querySelector('#error')).toBeUndefined();
+    expect(uploads(calls)).toHaveLength(1);
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    await settle();
+    await settle();
+    expect(uploads(calls)).toHaveLength(2);
+    expect(page.querySelector('#error')).toBeUndefined();
+    expect(page.querySelector('#predictions').querySelectorAll('.row')).toHaveLength(2);
+  });
+
+  test('a second 503 is shown with its wait, not retried again', async () => {
+    const { calls } = installWx({ uploadFile: () => answer(503, errorBody('overloaded', 'queue full', { retry_after: 1 })) });
+    const page = await openPage();
+    await tap(page, '#album-button');
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    await settle();
+    await settle();
+    expect(uploads(calls)).toHaveLength(2);
+    expect(text(page, '.error-title')).toBe('识别服务正忙。请 1 秒后再试。');
+  });
+
+  test('a network failure is tried again when WeChat reports the network back', async () => {
+    let attempts = 0;
+    const listeners = [];
+    const { calls } = installWx(
+      {
+        uploadFile: () => {
+          attempts += 1;
+          return attempts === 1 ? { fail: { errMsg: 'uploadFile:fail connect ECONNREFUSED' } } : answer(200, predictBody());
+        },
+      },
+      {
+        onNetworkStatusChange: (fn) => listeners.push(fn),
+        offNetworkStatusChange: (fn) => listeners.splice(listeners.indexOf(fn), 1),
+      },
+    );
+    const page = await openPage();
+    await tap(page, '#album-button');
+    expect(text(page, '.error-title')).toBe(ZH.error.network);
+    expect(text(page, '#network-note')).toBe(ZH.error.networkBack);
+    expect(listeners).toHaveLength(1);
+    listeners[0]({ isConnected: false, networkType: 'none' });
+    await settle();
+    expect(uploads(calls)).toHaveLength(1);
+    listeners[0]({ isConnected: true, networkType: 'wifi' });
+    await settle();
+    await settle();
+    expect(uploads(calls)).toHaveLength(2);
+    expect(listeners).toHaveLength(0);
+    expect(page.querySelector('#error')).toBeUndefined();
+    expect(page.querySelector('#predictions')).toBeDefined();
+  });
+});
+
+test('one served model: no picker, and uploads go to it', async () => {
+  const body = modelListBody();
+  body.models = [body.models[1]];
+  const { calls } = installWx({ request: () => answer(200, body) }, {}, { env: 'release' });
+  const page = await openPage();
+  expect(page.querySelector('#model-picker')).toBeUndefined();
+  expect(page.querySelector('.model-card')).toBeUndefined();
+  expect(attrsOf(page, 'camera-button').disabled).toBe(false);
+  await tap(page, '#album-button');
+  expect(uploads(calls)[0].options.url).toMatch(/\/v1\/models\/ResNet50\/predict/);
+});
+
+test('two served models: the picker is there, with its accessible name', async () => {
+  installWx();
+  const page = await openPage();
+  expect(page.querySelector('#model-picker')).toBeDefined();
+  expect(attrsOf(page, 'model-picker').ariaLabel).toBe('选择模型，当前：ResNet50');
+});
+
+test('dark mode: the page follows WeChat\'s theme and its changes', async () => {
+  let onTheme = null;
+  installWx({}, { getAppBaseInfo: () => ({ language: 'zh_CN', theme: 'dark' }), onThemeChange: (fn) => { onTheme = fn; } });
+  const page = await openPage();
+  const root = () => page.querySelector('#page').dom;
+  expect(root().getAttribute('data-theme')).toBe('dark');
+  expect(root().className).toMatch(/theme-dark/);
+  onTheme({ theme: 'light' });
+  await settle();
+  expect(root().getAttribute('data-theme')).toBe('light');
+  expect(root().className).toMatch(/theme-light/);
+});
+
+test('Moments single-page mode (scene 1154): the shared result, no camera or album, and why', async () => {
+  const { calls } = installWx({}, { getEnterOptionsSync: () => ({ scene: 1154, query: {} }) });
+  const page = mount(id);
+  await page.instance.onLoad({ label: encodeURIComponent('虎斑猫'), p: '0.830', model: 'MobileNetV2' });
+  await settle();
+  expect(page.querySelector('#camera-button')).toBeUndefined();
+  expect(page.querySelector('#album-button')).toBeUndefined();
+  expect(text(page, '#single-page-note')).toBe(ZH.single.note);
+  const card = page.querySelector('#shared-card');
+  expect(textOf(card)).toContain('朋友认出了：虎斑猫');
+  expect(textOf(card)).toContain('83%');
+  // No login (unavailable there) and no upload.
+  expect(apis(calls)).not.toContain('login');
+  expect(apis(calls)).not.toContain('uploadFile');
+});
+
+test('a history entry opens its result', async () => {
+  const storage = memoryStorage({
+    [STORAGE_KEY]: [
+      {
+        id: 'a', thumb: 'wxfile://usr/history-a.jpg', label: 'tabby', probability: 0.9, outputKind: 'softmax', model: 'ResNet50',
+        labelsLanguage: 'en', time: new Date(2025, 4, 1, 20, 5).getTime(),
+        predictions: [{ index: 281, label: 'tabby', probability: 0.9 }, { index: 282, label: 'tiger_cat', probability: 0.05 }],
+      },
+    ],
+  });
+  const { calls } = installWx({}, {}, { storage, language: 'en' });
+  const page = await openPage();
+  expect(page.querySelector('#result')).toBeUndefined();
+  expect(attrsOf(page, 'history').id).toBe('history');
+  await tap(page, '.history-item');
+  const list = page.querySelector('#predictions');
+  expect(list.querySelectorAll('.label').map(textOf)).toEqual(['tabby', 'tiger cat']);
+  expect(list.querySelectorAll('.percent').map(textOf)).toEqual(['90%', '5%']);
+  expect(text(page, '.result-model')).toBe('ResNet50');
+  expect(text(page, '#history-note')).toBe('From the history · 05-01 20:05');
+  expect(attrsOf(page, 'photo').src).toBe('wxfile://usr/history-a.jpg');
+  expect(apis(calls)).not.toContain('uploadFile');
 });

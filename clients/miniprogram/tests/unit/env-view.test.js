@@ -80,7 +80,7 @@ test('resultView of a multi_label answer: independent verdicts and a note, not a
   expect(view.multiLabel).toBe(true);
   expect(view.predictions.map((p) => p.likely)).toEqual([true, true, false]);
   expect(view.resultTitle).toBe('What may be in the photo');
-  expect(view.resultNote).toBe('Each label is judged on its own: the percentages do not add up to 100%.');
+  expect(view.resultNote).toBe('Each label is judged on its own: the percentages need not add up to 100%.');
 });
 
 test('resultView of a binary answer is shown as the two labels it has', () => {
@@ -102,7 +102,7 @@ test('resultView of a binary answer is shown as the two labels it has', () => {
 test('errorView never leaves the title empty and keeps developer text to develop', () => {
   const err = new ClientError('http', 'code.overloaded', { code: 'overloaded', status: 503, requestId: 'r1', detail: 'queue full', retryAfter: 2 });
   expect(errorView(err, 'upload', { t: zh, develop: false })).toEqual({
-    title: '识别服务正忙。2 秒后再试。',
+    title: '识别服务正忙。请 2 秒后再试。',
     devHint: '',
     detail: '',
     code: 'overloaded',

@@ -34,7 +34,7 @@ test('no message for a code the server does not have', () => {
 test('the HTTP error keeps the server message as detail, not as the headline', () => {
   const err = fromHttpError(413, { code: 'image_too_large', message: 'image has 100000000 pixels, limit 40000000' });
   expect(err.message).toBe(STRINGS.en.code.image_too_large);
-  expect(messageOf(err, translator('zh-CN'))).toBe('这张照片像素太多，请换一张小一些的。');
+  expect(messageOf(err, translator('zh-CN'))).toBe('这张照片分辨率太高，请换一张小一些的。');
   expect(err.detail).toBe('image has 100000000 pixels, limit 40000000');
 });
 

@@ -47,7 +47,12 @@ test('the Chinese table is Chinese (beyond names like HTTP, JPEG, config.js)', (
   }
   // The words of the original app.
   expect(STRINGS['zh-CN'].app.title).toBe('图像识别');
-  expect(STRINGS['zh-CN'].action.camera).toBe('点我试试');
+  expect(STRINGS['zh-CN'].action.camera).toBe('拍照识别');
+  // The wording of issue 19.
+  expect(STRINGS['zh-CN'].error.retryIn).toMatch(/^请 \{seconds\} 秒后再试/);
+  expect(STRINGS['zh-CN'].code.image_too_large).toContain('分辨率太高');
+  expect(STRINGS['zh-CN'].result.multiNote).toContain('不一定是 100%');
+  expect(STRINGS['zh-CN'].share.friendFound).toMatch(/^朋友认出了/);
   expect(STRINGS['zh-CN'].action.album).toBe('使用相册图片');
   expect(STRINGS['zh-CN'].action.save).toBe('保存到相册');
 });
@@ -82,7 +87,7 @@ test('Chinese first: no language information means zh-CN', () => {
 test('translator fills parameters and shows a missing key rather than nothing', () => {
   expect(translator('zh-CN')('status.uploading', { percent: 42 })).toBe('上传中 42%');
   expect(translator('en')('status.uploading', { percent: 42 })).toBe('Uploading 42%');
-  expect(translator('fr')('action.camera')).toBe('点我试试');
+  expect(translator('fr')('action.camera')).toBe('拍照识别');
   expect(translator('en')('no.such.key')).toBe('no.such.key');
   expect(format('{a} and {b}', { a: 1 })).toBe('1 and {b}');
 });
@@ -98,7 +103,12 @@ function literalText(wxml) {
 }
 
 test('templates show no literal words: every text comes from a table or from data', () => {
-  const files = ['pages/index/index.wxml', 'components/prediction-list/prediction-list.wxml'];
+  const files = [
+    'pages/index/index.wxml',
+    'pages/share/share.wxml',
+    'components/prediction-list/prediction-list.wxml',
+    'components/share-card/share-card.wxml',
+  ];
   for (const file of files) {
     const literal = literalText(fs.readFileSync(path.join(ROOT, file), 'utf8'));
     // Symbols only (arrow, warning sign, percent, middle dot).
@@ -107,7 +117,9 @@ test('templates show no literal words: every text comes from a table or from dat
 });
 
 test('every {{t.…}} a template uses exists in both tables', () => {
-  const wxml = fs.readFileSync(path.join(ROOT, 'pages/index/index.wxml'), 'utf8');
+  const wxml = ['pages/index/index.wxml', 'pages/share/share.wxml']
+    .map((file) => fs.readFileSync(path.join(ROOT, file), 'utf8'))
+    .join('\n');
   const keys = [...wxml.matchAll(/\bt\.([a-zA-Z]+\.[a-zA-Z]+)/g)].map((m) => m[1]);
   expect(keys.length).toBeGreaterThan(10);
   for (const key of keys) expect({ key, zh: key in zh, en: key in en }).toEqual({ key, zh: true, en: true });
