@@ -17,6 +17,8 @@ os.environ.setdefault("KERASSERVE_TUNE_BATCH", "false")
 # The default runtime (auto) exports the model to OpenVINO and times both runtimes at every
 # start: servers started by tests run Keras unless they ask; tests of the default unset it.
 os.environ.setdefault("KERASSERVE_RUNTIME", "keras")
+# The access log is off by default (a cost on every request); the observability tests read it.
+os.environ.setdefault("KERASSERVE_ACCESS_LOG", "true")
 
 
 @pytest.fixture(scope="session")

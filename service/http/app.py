@@ -24,14 +24,11 @@ from starlette.types import Scope
 from kerasserve.batching import BatchPolicy
 from kerasserve.service import __version__
 from kerasserve.service.errors import ModelLoadError, ServiceError
-from kerasserve.service.http import auth, docs, errors, features, v2
+from kerasserve.service.http import docs, errors, feature_routes, v2
 from kerasserve.service.http.metrics import Metrics
 from kerasserve.service.http.middleware import RequestContextMiddleware
-from kerasserve.service.http.ops import router as ops_router
 from kerasserve.service.http.routes import admin, api, ops
-from kerasserve.service.http.security import Guard
 from kerasserve.service.http.state import AppState, LifespanState
-from kerasserve.service.http.workers import WorkerGroup
 from kerasserve.service.inference.catalogue import model_names, resolve_name
 from kerasserve.service.inference.loaded import Decoder
 from kerasserve.service.inference.registry import Registry
@@ -135,10 +132,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             drain_timeout_s=settings.drain_timeout_s,
             observer_for=metrics.observer,
         )
-        state = AppState(settings, registry, pool, metrics, workers=WorkerGroup.from_env(settings))
+        state = AppState(settings, registry, pool, metrics)
         app.state.kerasserve = state
-        if state.workers is not None:
-            state.workers.join(state)
         try:
             await registry.load_all()
         except (ModelLoadError, ServiceError) as exc:
@@ -147,8 +142,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             pool.shutdown(wait=False)
             raise
         for model in registry:
-            metrics.set_model_info(
-                model.name,
+            metrics.model_info.labels(model.name).info(
                 {
                     "version": str(model.version),
                     "weights": model.weights.kind.value,
@@ -165,8 +159,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         poller = None
         if settings.model_repository is not None and settings.poll_repository_s > 0:
             poller = asyncio.create_task(_poll(registry, settings.poll_repository_s))
-        if state.workers is not None:
-            state.workers.start()
         try:
             yield {"app": state}
         finally:
@@ -178,8 +170,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # uvicorn has already spent part of the drain budget waiting for open requests.
             await registry.aclose(state.drain_left())
             pool.shutdown(wait=True, cancel_futures=True)
-            if state.workers is not None:
-                await state.workers.leave()
             logger.info("stopped")
 
     app = FastAPI(
@@ -193,13 +183,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     v2.install(app)
     docs.install(app)
-    app.state.guard = Guard(settings)
-    app.include_router(auth.router)
     app.include_router(api)
     app.include_router(admin)
-    app.include_router(features.router)
+    app.include_router(feature_routes.router)
     app.include_router(ops)
-    app.include_router(ops_router)
     app.include_router(v2.router)
     web = _web_root()
     if web is not None:
@@ -212,8 +199,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["Authorization", "X-API-Key", "X-Request-ID", "Content-Type"],
             expose_headers=["X-Request-ID", "Server-Timing", "Retry-After"],
         )
-    app.add_middleware(RequestContextMiddleware, metrics=metrics)
-    if not settings.api_keys and not settings.wechat_appid:
+    app.add_middleware(RequestContextMiddleware, metrics=metrics, access_log=settings.access_log)
+    if not settings.api_keys:
         _document_auth_as_optional(app)
     return app
 

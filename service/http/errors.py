@@ -21,7 +21,7 @@ from kerasserve.batching import (
     ShuttingDown,
 )
 from kerasserve.schemas import ErrorCode, ErrorDetail, ErrorResponse
-from kerasserve.service.errors import RateLimited, ServiceError
+from kerasserve.service.errors import ServiceError
 
 logger = logging.getLogger("kerasserve.http")
 
@@ -52,10 +52,6 @@ def describe(exc: BaseException) -> tuple[int, ErrorResponse, dict[str, str]]:
             body.retry_after = 5.0
         elif status == 401:
             headers["WWW-Authenticate"] = 'Bearer realm="kerasserve"'
-        elif isinstance(exc, RateLimited):
-            retry = max(1, math.ceil(exc.retry_after))
-            headers["Retry-After"] = str(retry)
-            body.retry_after = float(retry)
         elif status == 408 or exc.code == ErrorCode.PAYLOAD_TOO_LARGE:
             # The client is still (slowly) sending: end the connection rather than let it
             # trickle on after its answer (RFC 9110 §15.5.9).
@@ -79,21 +75,38 @@ def describe(exc: BaseException) -> tuple[int, ErrorResponse, dict[str, str]]:
     )
 
 
-def error_response(request: Request, exc: BaseException) -> JSONResponse:
-    status, body, headers = describe(exc)
+def resolve(request: Request, exc: BaseException) -> tuple[int, ErrorResponse, dict[str, str]]:
+    """The one error table for every protocol: the status, the `ErrorResponse` (with the
+    request id) and the headers of any exception a request meets, FastAPI's own included.
+
+    It notes the error's code on the request (the access log and metrics count it) and logs
+    what nothing mapped; each protocol only renders the body (v1 as is, v2 `{"error"}`,
+    the classic `/predict` `{"success": false}`).
+    """
+    headers: dict[str, str]
+    if isinstance(exc, RequestValidationError):
+        status, body, headers = 422, _validation_body(exc), {}
+    elif isinstance(exc, StarletteHTTPException):
+        status, body, headers = _http_body(request, exc)
+    else:
+        status, body, headers = describe(exc)
+        if status >= 500 and not isinstance(exc, BatchingError | ServiceError):
+            logger.error("unhandled error (request %s)", request_id(request), exc_info=exc)
     body.request_id = request_id(request)
     request.state.error_code = body.code.value
-    if status >= 500 and not isinstance(exc, BatchingError | ServiceError):
-        logger.error("unhandled error (request %s)", body.request_id, exc_info=exc)
+    return status, body, headers
+
+
+def error_response(request: Request, exc: BaseException) -> JSONResponse:
+    status, body, headers = resolve(request, exc)
     return JSONResponse(body.model_dump(mode="json"), status_code=status, headers=headers)
 
 
-async def _service_error(request: Request, exc: Exception) -> JSONResponse:
+async def _error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(request, exc)
 
 
-async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
+def _validation_body(exc: RequestValidationError) -> ErrorResponse:
     details = [
         ErrorDetail(
             loc=[str(x) for x in err.get("loc", ())], msg=err.get("msg", ""), type=err.get("type")
@@ -101,25 +114,19 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         for err in exc.errors()
     ]
     summary = "; ".join(f"{'.'.join(map(str, d.loc))}: {d.msg}" for d in details)
-    body = ErrorResponse(
-        code=ErrorCode.INVALID_REQUEST,
-        message=f"invalid request: {summary}",
-        details=details,
-        request_id=request_id(request),
+    return ErrorResponse(
+        code=ErrorCode.INVALID_REQUEST, message=f"invalid request: {summary}", details=details
     )
-    request.state.error_code = body.code.value
-    return JSONResponse(body.model_dump(mode="json"), status_code=422)
 
 
-async def _http_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, StarletteHTTPException)
+def _http_body(
+    request: Request, exc: StarletteHTTPException
+) -> tuple[int, ErrorResponse, dict[str, str]]:
     status, headers, message = exc.status_code, exc.headers, str(exc.detail)
     if status in (404, 405) and isinstance(request.scope.get("endpoint"), StaticFiles):
         status, headers, message = _static_miss(request, status)
     code = _HTTP_CODES.get(status, ErrorCode.INVALID_REQUEST)
-    body = ErrorResponse(code=code, message=message, request_id=request_id(request))
-    request.state.error_code = code.value
-    return JSONResponse(body.model_dump(mode="json"), status_code=status, headers=headers)
+    return status, ErrorResponse(code=code, message=message), dict(headers or {})
 
 
 def _static_miss(request: Request, status: int) -> tuple[int, dict[str, str] | None, str]:
@@ -156,11 +163,9 @@ def _static_file_exists(request: Request) -> bool:
 
 
 def install(app: FastAPI) -> None:
-    app.add_exception_handler(ServiceError, _service_error)
-    app.add_exception_handler(BatchingError, _service_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(Exception, _service_error)
+    for kind in (ServiceError, BatchingError, RequestValidationError, StarletteHTTPException):
+        app.add_exception_handler(kind, _error)
+    app.add_exception_handler(Exception, _error)
 
 
 def openapi_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -178,7 +183,6 @@ def openapi_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
         413: (ErrorCode.PAYLOAD_TOO_LARGE, "the body exceeds the limit of 10,485,760 bytes"),
         415: (ErrorCode.UNSUPPORTED_MEDIA_TYPE, "unsupported image type (detected HEIC)"),
         422: (ErrorCode.INVALID_REQUEST, "invalid request: query.top_k: must be <= 100"),
-        429: (ErrorCode.RATE_LIMITED, "over the limit of 30 per 1 minute; retry in 12 s"),
         500: (ErrorCode.INFERENCE_FAILED, "inference failed for this request's batch"),
         503: (ErrorCode.OVERLOADED, "queue is full (256 waiting, limit 256); retry in 1 s"),
         504: (ErrorCode.DEADLINE_EXCEEDED, "no result within 30 s (still queued)"),
@@ -195,7 +199,7 @@ def openapi_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
                 }
             },
         }
-        if status in (429, 503):
+        if status == 503:
             out[status]["headers"] = {
                 "Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}
             }

@@ -1,4 +1,4 @@
-"""Request ids, one structured access-log line per request, and request metrics (pure ASGI)."""
+"""Request ids, request metrics, and (when asked) one structured access-log line per request."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import time
 import uuid
 from typing import Any
 
+from prometheus_client import Counter, Histogram
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -31,16 +32,21 @@ class RequestIdFilter(logging.Filter):
 
 
 class RequestContextMiddleware:
-    """Give every request an id (the client's `X-Request-ID` if sane), log it, count it.
+    """Give every request an id (the client's `X-Request-ID` if sane), count it, and with
+    `access_log` log it (off by default: a line per request is a cost on the hot path).
 
     It is the outermost layer the app's own code controls, so it also turns an unhandled
     exception into the 500 `ErrorResponse` (Starlette would answer that from its
     `ServerErrorMiddleware`, outside this one, without the `X-Request-ID` header).
     """
 
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics, access_log: bool = False) -> None:
         self.app = app
         self.metrics = metrics
+        self.access_log = access_log
+        # The labelled children, looked up once per (route, method, status): `labels()`
+        # takes a lock and builds a key on every call.
+        self._counted: dict[tuple[str, str, str], tuple[Counter, Histogram]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -76,29 +82,48 @@ class RequestContextMiddleware:
             elapsed = time.perf_counter() - start
             route = _route_template(scope)
             method = scope.get("method", "")
-            self.metrics.requests.labels(route, method, str(status)).inc()
-            self.metrics.latency.labels(route, method).observe(elapsed)
+            self._count(route, method, status, elapsed)
             code = state.get("error_code")
             if code:
                 self.metrics.rejected.labels(code).inc()
-            # logfmt: one line per request whatever the path holds (it is quoted and escaped,
-            # so a `%0A` in a URL cannot forge a second log line).
-            logger.info(
-                "method=%s path=%s route=%s status=%d duration_ms=%.1f code=%s client=%s",
-                method,
-                _quoted_path(scope),
-                route,
-                status,
-                elapsed * 1e3,
-                code or "-",
-                _client(scope),
-                extra={
-                    "status": status,
-                    "duration_ms": round(elapsed * 1e3, 2),
-                    "error_code": code,
-                },
-            )
+            if self.access_log:
+                self._log(scope, method, route, status, elapsed, code)
             current_request_id.reset(token)
+
+    def _count(self, route: str, method: str, status: int, elapsed: float) -> None:
+        key = (route, method, str(status))
+        children = self._counted.get(key)
+        if children is None:
+            children = (
+                self.metrics.requests.labels(*key),
+                self.metrics.latency.labels(route, method),
+            )
+            self._counted[key] = children
+        requests, latency = children
+        requests.inc()
+        latency.observe(elapsed)
+
+    @staticmethod
+    def _log(
+        scope: Scope, method: str, route: str, status: int, elapsed: float, code: str | None
+    ) -> None:
+        # logfmt: one line per request whatever the path holds (it is quoted and escaped,
+        # so a `%0A` in a URL cannot forge a second log line).
+        logger.info(
+            "method=%s path=%s route=%s status=%d duration_ms=%.1f code=%s client=%s",
+            method,
+            _quoted_path(scope),
+            route,
+            status,
+            elapsed * 1e3,
+            code or "-",
+            _client(scope),
+            extra={
+                "status": status,
+                "duration_ms": round(elapsed * 1e3, 2),
+                "error_code": code,
+            },
+        )
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
-
-from fastapi import APIRouter, Depends, Header, Path, Query, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
+from kerasserve.batching import BatchingError
 from kerasserve.schemas import (
+    Health,
     ImageResult,
     LegacyPrediction,
     LegacyPredictResponse,
@@ -16,102 +16,61 @@ from kerasserve.schemas import (
     ModelRef,
     ModelState,
     PredictResponse,
+    Readiness,
     RepositoryIndex,
 )
-from kerasserve.service.errors import NotReady
-from kerasserve.service.http.disconnect import until_disconnect
-from kerasserve.service.http.errors import describe, openapi_errors
+from kerasserve.service import __version__
+from kerasserve.service.errors import NotReady, ServiceError
+from kerasserve.service.http.errors import openapi_errors, request_id, resolve
+from kerasserve.service.http.params import (
+    MULTIPART_BODY,
+    AcceptLanguage,
+    Lang,
+    ModelName,
+    State,
+    TopK,
+    Version,
+    add_model_route,
+)
+from kerasserve.service.http.pipeline import answer_headers, json_response, read_images, run
 from kerasserve.service.http.security import require_admin_key, require_api_key
-from kerasserve.service.http.state import AppState, get_state
-from kerasserve.service.http.upload import read_upload
-from kerasserve.service.inference.loaded import LoadedModel, server_timing
+from kerasserve.service.http.upload import Upload
+from kerasserve.service.inference.loaded import Classified, LoadedModel
+from kerasserve.service.settings import Settings
 
-State = Annotated[AppState, Depends(get_state)]
-ModelName = Annotated[
-    str,
-    Path(
-        min_length=1,
-        max_length=100,
-        description="Model name, any case or punctuation: `MobileNetV2`, `mobilenet_v2`.",
-        examples=["MobileNetV2"],
-    ),
-]
-TopK = Annotated[int, Query(ge=1, le=100, description="How many classes to return per image.")]
-
-MULTIPART_BODY: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["image"],
-                    "properties": {
-                        "image": {
-                            "type": "array",
-                            "minItems": 1,
-                            "items": {"type": "string", "format": "binary"},
-                            "description": "One or more images (JPEG, PNG, WebP, GIF, BMP, TIFF).",
-                        }
-                    },
-                },
-                "encoding": {"image": {"contentType": "image/*"}},
-            },
-            "image/*": {"schema": {"type": "string", "format": "binary"}},
-        },
-    }
-}
-
-Version = Annotated[int, Path(ge=0, description="A loaded version of the model.")]
-Lang = Annotated[
-    str | None,
-    Query(
-        max_length=100,
-        description="Language of the labels (`zh-CN`, `en`); default: the `Accept-Language` "
-        "header, else the model's first language.",
-    ),
-]
-AcceptLanguage = Annotated[str | None, Header(include_in_schema=False)]
+# What v1's classification gives back: the labels' language, the file names, the results.
+Named = tuple[str, list[str | None], list[Classified]]
 
 api = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)])
 admin = APIRouter(prefix="/v1", dependencies=[Depends(require_admin_key)], tags=["admin"])
 ops = APIRouter()
 
 
-def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(
-        body.model_dump_json(),
-        status_code=status,
-        media_type="application/json",
-        headers=headers,
-    )
-
-
-async def _predict(
+async def predict(
     request: Request,
-    state: AppState,
-    served: LoadedModel,
-    top_k: int,
-    lang: str | None,
+    state: State,
+    model: ModelName,
+    version: Version,
+    top_k: TopK = 5,
+    lang: Lang = None,
+    accept_language: AcceptLanguage = None,
 ) -> Response:
-    settings = state.settings
-    upload = await read_upload(
-        request,
-        max_bytes=settings.max_body_bytes,
-        max_images=settings.max_images,
-        timeout_s=settings.upload_timeout_s,
-    )
-    images, names = upload.require_images()
-    language, _ = served.labels_for(lang)
-    results = await until_disconnect(
-        request,
-        served.classify(
-            images,
-            top_k,
-            lang=language,
-            names=names,
-            request_id=getattr(request.state, "request_id", None),
-        ),
+    """Upload images in the multipart field `image` (several allowed, or a raw `image/*` body).
+
+    Each image is decoded, resized to the model's input, and batched with concurrent
+    requests. Results come back in upload order with the batch each image rode in, and
+    `model.version` says which version answered (`/versions/{version}/predict` picks one).
+    """
+    rid = request_id(request)
+
+    async def classify(served: LoadedModel, upload: Upload) -> Named:
+        images, names = upload.require_images()
+        language, labels = served.labels_for(lang or accept_language)
+        results = await served.classify(images, top_k, labels, names=names, request_id=rid)
+        return language, names, results
+
+    served, (language, names, results) = await run(
+        request, state, model, version, read_images, classify
     )
     body = PredictResponse(
         model=ModelRef(
@@ -126,54 +85,23 @@ async def _predict(
             ImageResult(filename=name, predictions=r.predictions, timing=r.timing)
             for name, r in zip(names, results, strict=True)
         ],
-        request_id=getattr(request.state, "request_id", None),
+        request_id=rid,
     )
-    headers = {"Server-Timing": server_timing(results), "Content-Language": language}
-    if served.weights.random:
-        headers["X-Kerasserve-Warning"] = "random weights: predictions are meaningless"
+    headers = answer_headers(served, results, **{"Content-Language": language})
     return json_response(body, headers=headers)
 
 
-PREDICT_DOC = {
-    "response_model": PredictResponse,
-    "summary": "Classify one or more images",
-    "openapi_extra": MULTIPART_BODY,
-    "responses": openapi_errors(400, 401, 404, 408, 413, 415, 422, 500, 503, 504),
-}
-
-
-@api.post("/models/{model}/predict", **PREDICT_DOC)  # type: ignore[arg-type]
-async def predict(
-    request: Request,
-    state: State,
-    model: ModelName,
-    top_k: TopK = 5,
-    lang: Lang = None,
-    accept_language: AcceptLanguage = None,
-) -> Response:
-    """Upload images in the multipart field `image` (several allowed, or a raw `image/*` body).
-
-    Each image is decoded, resized to the model's input, and batched with concurrent
-    requests. Results come back in upload order with the batch each image rode in, and
-    `model.version` says which version answered.
-    """
-    with state.registry.use(model) as served:
-        return await _predict(request, state, served, top_k, lang or accept_language)
-
-
-@api.post("/models/{model}/versions/{version}/predict", **PREDICT_DOC)  # type: ignore[arg-type]
-async def predict_version(
-    request: Request,
-    state: State,
-    model: ModelName,
-    version: Version,
-    top_k: TopK = 5,
-    lang: Lang = None,
-    accept_language: AcceptLanguage = None,
-) -> Response:
-    """Like `/v1/models/{model}/predict`, answered by one loaded version of the model."""
-    with state.registry.use(model, version) as served:
-        return await _predict(request, state, served, top_k, lang or accept_language)
+add_model_route(
+    api,
+    "/predict",
+    predict,
+    methods=["POST"],
+    response_model=PredictResponse,
+    summary="Classify one or more images",
+    version_summary="Classify images with one loaded version of the model",
+    openapi_extra=MULTIPART_BODY,
+    responses=openapi_errors(400, 401, 404, 408, 413, 415, 422, 500, 503, 504),
+)
 
 
 @api.get(
@@ -229,13 +157,8 @@ async def get_model_version(state: State, model: ModelName, version: Version) ->
 async def load_model(state: State, model: ModelName) -> Response:
     """Reads the model's config and version folders again, loads and warms every version its
     policy selects beside the ones serving, then moves traffic over at once; the old
-    versions finish the requests they accepted, then are released. With several workers,
-    it answers once every worker has done the same."""
-    registry = state.registry
-    entry = await registry.load(model)
-    if state.workers is not None:
-        await state.workers.broadcast("load", entry.name)
-    return json_response(registry.describe(entry))
+    versions finish the requests they accepted, then are released."""
+    return json_response(state.registry.describe(await state.registry.load(model)))
 
 
 @admin.post(
@@ -245,11 +168,7 @@ async def load_model(state: State, model: ModelName) -> Response:
     responses=openapi_errors(401, 403, 404),
 )
 async def unload_model(state: State, model: ModelName) -> Response:
-    registry = state.registry
-    entry = await registry.unload(model)
-    if state.workers is not None:
-        await state.workers.broadcast("unload", entry.name)
-    return json_response(registry.describe(entry))
+    return json_response(state.registry.describe(await state.registry.unload(model)))
 
 
 @admin.get(
@@ -284,33 +203,60 @@ async def legacy_predict(
     request: Request, state: State, accept_language: AcceptLanguage = None
 ) -> Response:
     """Field `image`; answers `{"success": true, "predictions": [{"label", "probability"}]}`."""
+
+    async def classify(served: LoadedModel, upload: Upload) -> list[Classified]:
+        images, names = upload.require_images()
+        _, labels = served.labels_for(accept_language)
+        return await served.classify(images, 5, labels, names=names)
+
     try:
         name = state.registry.default_name
         if name is None:
             raise NotReady("no model is loaded")
-        with state.registry.use(name) as served:
-            settings = state.settings
-            upload = await read_upload(
-                request,
-                max_bytes=settings.max_body_bytes,
-                max_images=1,
-                timeout_s=settings.upload_timeout_s,
-            )
-            images, names = upload.require_images()
-            (result,) = await until_disconnect(
-                request, served.classify(images, 5, lang=accept_language, names=names)
-            )
-    except Exception as exc:
-        status, error, headers = describe(exc)
-        request.state.error_code = error.code.value
+        _, (result,) = await run(request, state, name, None, _read_one_image, classify)
+    except (ServiceError, BatchingError) as exc:  # anything else: the 500 ErrorResponse
+        status, error, headers = resolve(request, exc)
         body = LegacyPredictResponse(success=False, error=error.message, code=error.code.value)
-        if status >= 500 and error.code.value == "internal_error":
-            raise
         return json_response(body, status, headers)
     predictions = [
         LegacyPrediction(label=p.label, probability=p.probability) for p in result.predictions
     ]
     return json_response(LegacyPredictResponse(success=True, predictions=predictions))
+
+
+async def _read_one_image(request: Request, settings: Settings) -> Upload:
+    return await read_images(request, settings, max_images=1)
+
+
+@ops.get("/healthz", response_model=Health, summary="Liveness: the process answers")
+async def healthz() -> Health:
+    return Health(version=__version__)
+
+
+@ops.get(
+    "/readyz",
+    response_model=Readiness,
+    summary="Readiness: every model loaded and warmed",
+    responses={503: {"model": Readiness, "description": "Not ready (loading or draining)"}},
+)
+async def readyz(state: State) -> Response:
+    registry = state.registry
+    ready = registry.ready and not state.draining
+    body = Readiness(
+        ready=ready,
+        models={e.name: e.state.value for e in registry.entries},
+        detail=None if ready else ("draining" if state.draining else "loading"),
+    )
+    return json_response(body, 200 if ready else 503)
+
+
+@ops.get("/metrics", summary="Prometheus metrics", response_class=Response)
+async def metrics(state: State) -> Response:
+    for entry in state.registry.entries:
+        depth = sum(m.batcher.queue_depth for m in entry.versions.values())
+        state.metrics.queue_depth.labels(entry.name).set(depth)
+        state.metrics.model_state.labels(entry.name).state(entry.state.value)
+    return Response(state.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
 __all__ = ["admin", "api", "ops", "ModelState"]

@@ -8,19 +8,15 @@ Every failure under `/v2` answers the protocol's `{"error": "..."}`.
 from __future__ import annotations
 
 import inspect
-import json
-import logging
 from collections.abc import Callable, Coroutine, Sequence
-from typing import TYPE_CHECKING, Annotated, Any
+from dataclasses import dataclass
+from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
-from fastapi.exceptions import RequestValidationError
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from kerasserve.batching import BatchingError
-from kerasserve.schemas import ErrorCode
 from kerasserve.schemas.v2 import (
     ErrorV2,
     InferenceRequest,
@@ -33,20 +29,24 @@ from kerasserve.schemas.v2 import (
     TensorMetadata,
 )
 from kerasserve.service import __version__
-from kerasserve.service.errors import (
-    ModelNotFound,
-    NotReady,
-    ServiceError,
+from kerasserve.service.errors import ModelNotFound, NotReady
+from kerasserve.service.http.errors import request_id, resolve
+from kerasserve.service.http.params import (
+    AcceptLanguage,
+    Lang,
+    ModelName,
+    State,
+    VersionText,
+    add_model_route,
 )
-from kerasserve.service.http.disconnect import until_disconnect
-from kerasserve.service.http.errors import describe
+from kerasserve.service.http.pipeline import answer_headers, json_response, read_bytes, run
 from kerasserve.service.http.security import require_api_key
-from kerasserve.service.http.upload import read_body
 from kerasserve.service.http.v2_codec import (
     HEADER_LENGTH,
     IMAGE_INPUT,
     OUTPUT,
     PIXELS_INPUT,
+    OutputPlan,
     decompress,
     encode_response,
     output_tensors,
@@ -55,45 +55,17 @@ from kerasserve.service.http.v2_codec import (
     request_images,
     split_body,
 )
-from kerasserve.service.inference.loaded import LoadedModel, server_timing
+from kerasserve.service.inference.loaded import Classified, LoadedModel
 
-if TYPE_CHECKING:
-    # Not at run time: the state module imports the model loaders (and so Keras), and the
-    # codec below is unit-tested without them.
-    from kerasserve.service.http.state import AppState
-
-logger = logging.getLogger("kerasserve.http")
-
-
-# -- errors: the protocol's {"error": "..."} -----------------------------------------------------
+# -- errors: the protocol's {"error": "..."}, from the one error table ----------------------------
 
 
 def error_body(request: Request, exc: Exception) -> JSONResponse:
     """`{"error": message}` with the status (and headers, e.g. `Retry-After`) of `exc`."""
-    if isinstance(exc, RequestValidationError):
-        problems = "; ".join(
-            f"{'.'.join(map(str, e.get('loc', ())))}: {e.get('msg', '')}" for e in exc.errors()
-        )
-        status, headers, code, message = (
-            422,
-            {},
-            ErrorCode.INVALID_REQUEST,
-            f"invalid request: {problems}",
-        )
-    elif isinstance(exc, StarletteHTTPException):
-        status, headers, message = exc.status_code, dict(exc.headers or {}), str(exc.detail)
-        code = ErrorCode.NOT_FOUND if status == 404 else ErrorCode.INVALID_REQUEST
-    else:
-        status, body, headers = describe(exc)
-        code, message = body.code, body.message
-        if status >= 500 and not isinstance(exc, BatchingError | ServiceError):
-            logger.error(
-                "unhandled error (request %s)",
-                getattr(request.state, "request_id", None),
-                exc_info=exc,
-            )
-    request.state.error_code = code.value
-    return JSONResponse(ErrorV2(error=message).model_dump(), status_code=status, headers=headers)
+    status, body, headers = resolve(request, exc)
+    return JSONResponse(
+        ErrorV2(error=body.message).model_dump(), status_code=status, headers=headers
+    )
 
 
 class V2Route(APIRoute):
@@ -112,27 +84,17 @@ class V2Route(APIRoute):
 
 
 def install(app: FastAPI) -> None:
-    """Answer `{"error": ...}` for unmatched paths and methods under `/v2` too (the app's
-    handler decides the status, e.g. 405 with `Allow`); call after `errors.install(app)`."""
+    """Answer `{"error": ...}` for unmatched paths and methods under `/v2` too (the one
+    error table decides the status, e.g. 405 with `Allow`); call after `errors.install(app)`."""
     previous = app.exception_handlers[StarletteHTTPException]
 
     async def handler(request: Request, exc: Exception) -> Response:
+        path = request.url.path
+        if path == "/v2" or path.startswith("/v2/"):
+            return error_body(request, exc)
         answer = previous(request, exc)
         response: Response = await answer if inspect.isawaitable(answer) else answer
-        path = request.url.path
-        if path != "/v2" and not path.startswith("/v2/"):
-            return response
-        body = json.loads(bytes(response.body))
-        headers = {
-            k: v
-            for k, v in response.headers.items()
-            if k.lower() not in ("content-length", "content-type")
-        }
-        return JSONResponse(
-            ErrorV2(error=body.get("message", "")).model_dump(),
-            status_code=response.status_code,
-            headers=headers,
-        )
+        return response
 
     app.add_exception_handler(StarletteHTTPException, handler)
 
@@ -142,31 +104,6 @@ def install(app: FastAPI) -> None:
 router = APIRouter(prefix="/v2", route_class=V2Route, tags=["Open Inference Protocol (v2)"])
 
 
-async def _get_state(request: Request) -> AppState:
-    state: AppState = request.state.app
-    return state
-
-
-State = Annotated["AppState", Depends(_get_state)]
-ModelName = Annotated[
-    str,
-    Path(
-        min_length=1,
-        max_length=100,
-        description="Model name, any case or punctuation: `MobileNetV2`, `mobilenet_v2`.",
-        examples=["MobileNetV2"],
-    ),
-]
-Version = Annotated[
-    str, Path(min_length=1, max_length=20, description="An integer version.", examples=["1"])
-]
-Lang = Annotated[
-    str | None,
-    Query(
-        max_length=100,
-        description="Labels' language for classification (`zh-CN`); else `Accept-Language`.",
-    ),
-]
 _STATUSES = {
     400: "A body or image that does not decode",
     401: "Missing or invalid API key",
@@ -197,10 +134,6 @@ _INFER_ERRORS = {
 _AUTH = [Depends(require_api_key)]
 
 
-def _json(body: Any, status: int = 200) -> Response:
-    return Response(body.model_dump_json(), status_code=status, media_type="application/json")
-
-
 def _version(name: str, version: str | None) -> int | None:
     if version is None:
         return None
@@ -210,10 +143,6 @@ def _version(name: str, version: str | None) -> int | None:
         raise ModelNotFound(
             f"model {name!r} has no version {version!r}: versions are integers"
         ) from None
-
-
-def _model(state: AppState, name: str, version: str | None) -> LoadedModel:
-    return state.registry.get(name, _version(name, version))
 
 
 def _platform(model: LoadedModel) -> str:
@@ -267,58 +196,35 @@ async def server_ready(state: State) -> ServerReady:
     return ServerReady(ready=True)
 
 
-async def _metadata(state: AppState, model: str, version: str | None) -> Response:
-    loaded = _model(state, model, version)
-    return _json(metadata(loaded, sorted(state.registry.entry(loaded.name).versions)))
+async def model_metadata(state: State, model: ModelName, version: VersionText) -> Response:
+    loaded = state.registry.get(model, _version(model, version))
+    return json_response(metadata(loaded, sorted(state.registry.entry(loaded.name).versions)))
 
 
-async def _ready(state: AppState, model: str, version: str | None) -> Response:
-    loaded = _model(state, model, version)
-    return _json(ModelReady(name=loaded.name, ready=True))
+async def model_ready(state: State, model: ModelName, version: VersionText) -> Response:
+    loaded = state.registry.get(model, _version(model, version))
+    return json_response(ModelReady(name=loaded.name, ready=True))
 
 
-@router.get(
-    "/models/{model}",
+_METADATA = {"methods": ["GET"], "dependencies": _AUTH, "responses": _METADATA_ERRORS}
+add_model_route(
+    router,
+    "",
+    model_metadata,
     response_model=ModelMetadata,
     summary="Model metadata",
-    dependencies=_AUTH,
-    responses=_METADATA_ERRORS,
+    version_summary="Model version metadata",
+    **_METADATA,
 )
-async def model_metadata(state: State, model: ModelName) -> Response:
-    return await _metadata(state, model, None)
-
-
-@router.get(
-    "/models/{model}/versions/{version}",
-    response_model=ModelMetadata,
-    summary="Model version metadata",
-    dependencies=_AUTH,
-    responses=_METADATA_ERRORS,
-)
-async def model_version_metadata(state: State, model: ModelName, version: Version) -> Response:
-    return await _metadata(state, model, version)
-
-
-@router.get(
-    "/models/{model}/ready",
+add_model_route(
+    router,
+    "/ready",
+    model_ready,
     response_model=ModelReady,
     summary="Model readiness",
-    dependencies=_AUTH,
-    responses=_METADATA_ERRORS,
+    version_summary="Model version readiness",
+    **_METADATA,
 )
-async def model_ready(state: State, model: ModelName) -> Response:
-    return await _ready(state, model, None)
-
-
-@router.get(
-    "/models/{model}/versions/{version}/ready",
-    response_model=ModelReady,
-    summary="Model version readiness",
-    dependencies=_AUTH,
-    responses=_METADATA_ERRORS,
-)
-async def model_version_ready(state: State, model: ModelName, version: Version) -> Response:
-    return await _ready(state, model, version)
 
 
 def _inline(schema: dict[str, Any]) -> dict[str, Any]:
@@ -353,15 +259,20 @@ INFER_BODY: dict[str, Any] = {
 }
 
 
-async def _infer(
-    request: Request, state: AppState, model: str, version: str | None, lang: str | None
+async def infer(
+    request: Request,
+    state: State,
+    model: ModelName,
+    version: VersionText,
+    lang: Lang = None,
+    accept_language: AcceptLanguage = None,
 ) -> Response:
-    # Held from lookup to answer, so a version swap or unload waits for this request.
-    with state.registry.use(model, _version(model, version)) as loaded:
+    """Input `image` (BYTES: encoded images) or `pixels` (UINT8 [n, h, w, 3]); output
+    `probabilities` (FP32 [n, classes]), or its top k with `"classification": k`."""
+    rid = request_id(request)
+
+    async def classify(loaded: LoadedModel, body: bytes) -> Answer:
         settings = state.settings
-        body = await read_body(
-            request, max_bytes=settings.max_body_bytes, timeout_s=settings.upload_timeout_s
-        )
         body = decompress(body, request.headers.get("content-encoding"), settings.max_body_bytes)
         header, tail = split_body(body, request.headers.get(HEADER_LENGTH))
         inference = parse_request(header)
@@ -369,52 +280,45 @@ async def _infer(
             inference, tail, max_images=settings.max_images, max_pixels=settings.max_pixels
         )
         plans = plan_outputs(inference, loaded.num_classes)
-        language, _ = loaded.labels_for(lang or request.headers.get("accept-language"))
+        language, labels = loaded.labels_for(lang or accept_language)
         top_k = max((p.classification for p in plans), default=0) or 1
-        rid = getattr(request.state, "request_id", None)
-        results = await until_disconnect(
-            request, loaded.classify(images, top_k, lang=language, request_id=rid)
-        )
+        results = await loaded.classify(images, top_k, labels, request_id=rid)
+        return Answer(inference.id, language, plans, results)
+
+    loaded, answer = await run(
+        request, state, model, _version(model, version), read_bytes, classify
+    )
     response = InferenceResponse(
         model_name=loaded.name,
         model_version=str(loaded.version),
-        id=inference.id,
-        parameters={"output_kind": str(loaded.output_kind), "labels_language": language},
+        id=answer.id,
+        parameters={"output_kind": str(loaded.output_kind), "labels_language": answer.language},
         outputs=[],
     )
-    content, headers = encode_response(response, output_tensors(plans, results))
-    headers["Server-Timing"] = server_timing(results)
-    if loaded.weights.random:
-        headers["X-Kerasserve-Warning"] = "random weights: predictions are meaningless"
-    return Response(content, headers=headers)
+    content, headers = encode_response(response, output_tensors(answer.plans, answer.results))
+    return Response(content, headers=answer_headers(loaded, answer.results, **headers))
 
 
-@router.post(
-    "/models/{model}/infer",
+@dataclass(frozen=True)
+class Answer:
+    id: str | None
+    language: str
+    plans: list[OutputPlan]
+    results: list[Classified]
+
+
+add_model_route(
+    router,
+    "/infer",
+    infer,
+    methods=["POST"],
     response_model=InferenceResponse,
     summary="Classify images (Open Inference Protocol)",
+    version_summary="Classify images with one version (Open Inference Protocol)",
     dependencies=_AUTH,
     openapi_extra=INFER_BODY,
     responses=_INFER_ERRORS,
 )
-async def infer(request: Request, state: State, model: ModelName, lang: Lang = None) -> Response:
-    """Input `image` (BYTES: encoded images) or `pixels` (UINT8 [n, h, w, 3]); output
-    `probabilities` (FP32 [n, classes]), or its top k with `"classification": k`."""
-    return await _infer(request, state, model, None, lang)
-
-
-@router.post(
-    "/models/{model}/versions/{version}/infer",
-    response_model=InferenceResponse,
-    summary="Classify images with one version (Open Inference Protocol)",
-    dependencies=_AUTH,
-    openapi_extra=INFER_BODY,
-    responses=_INFER_ERRORS,
-)
-async def infer_version(
-    request: Request, state: State, model: ModelName, version: Version, lang: Lang = None
-) -> Response:
-    return await _infer(request, state, model, version, lang)
 
 
 __all__ = ["install", "router"]

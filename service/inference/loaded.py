@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -40,6 +40,8 @@ logger = logging.getLogger("kerasserve.models")
 
 # An image: encoded bytes (any format we decode), or uint8 pixels (h, w, 3) of any size.
 ImageInput = bytes | np.ndarray
+# Queues one image's pixels (with a tag for log lines) and waits for its batch's result.
+Submit = Callable[[np.ndarray, object], Awaitable[Completed[np.ndarray]]]
 
 
 @dataclass(frozen=True)
@@ -50,13 +52,39 @@ class Decoder:
     max_pixels: int
 
 
-def timing(done: Completed[Any], decode_ms: float | None) -> Timing:
+@dataclass(frozen=True)
+class Batching:
+    """How a loaded model batches: its policy and deadline, and what start-up measured."""
+
+    policy: BatchPolicy
+    timeout_s: float
+    # Learn the batch size from live traffic (a runtime that runs one batch at a time).
+    tune: bool = False
+    # The tuner's first limit (None: its own choice from `throughput`).
+    initial: int | None = None
+    # img/s by batch size, measured at start-up (empty: not measured).
+    throughput: dict[int, float] = field(default_factory=dict)
+    # The `max_batch_size` asked for, when start-up calibration capped the policy below it.
+    configured_max: int | None = None
+
+
+class NoObserver:
+    """A `BatchObserver` that records nothing (a model served without metrics)."""
+
+    def batch_done(self, size: int, run_s: float, queue_waits: Sequence[float]) -> None:
+        pass
+
+    def dropped(self, reason: str) -> None:
+        pass
+
+
+def timing(done: Completed[Any], decode_ms: float) -> Timing:
     """The one Timing builder: where one image's time went, and the batch it rode in."""
     return Timing(
         queue_ms=round(done.queue_s * 1e3, 3),
         inference_ms=round(done.run_s * 1e3, 3),
         batch_size=done.batch_size,
-        decode_ms=None if decode_ms is None else round(decode_ms, 3),
+        decode_ms=round(decode_ms, 3),
     )
 
 
@@ -66,34 +94,29 @@ class Inferred:
 
     output: np.ndarray
     timing: Timing
-    decode_ms: float
-    queue_ms: float
-    inference_ms: float
 
 
 @dataclass(frozen=True)
 class Classified(Inferred):
     """One image classified: probabilities over every class and the top k with labels."""
 
-    predictions: list[Prediction] = field(default_factory=list)
+    predictions: list[Prediction]
 
 
 def server_timing(results: Sequence[Inferred]) -> str:
     """A `Server-Timing` header value: the slowest image's decode, queue and model call."""
-    decode = max(r.decode_ms for r in results)
-    queue = max(r.queue_ms for r in results)
-    infer = max(r.inference_ms for r in results)
+    decode = max(r.timing.decode_ms or 0.0 for r in results)
+    queue = max(r.timing.queue_ms for r in results)
+    infer = max(r.timing.inference_ms for r in results)
     return f"decode;dur={decode:.2f}, queue;dur={queue:.2f}, inference;dur={infer:.2f}"
 
 
 @dataclass(eq=False)
 class LoadedModel:
     """One version of one model, loaded, checked and warmed; the runtime only ever runs on
-    `thread` (or, for runtimes with several streams, on `workers`)."""
+    `workers` (`thread`, or for runtimes with several streams a pool of their own)."""
 
     source: ModelSource
-    tuned: bool
-    initial_batch: int | None
     family: str | None
     model: Any
     preprocess_fn: Any
@@ -104,15 +127,12 @@ class LoadedModel:
     weights: WeightsInfo
     preprocessing: Preprocessing
     input_size: tuple[int, int]
-    policy: BatchPolicy
-    timeout_s: float
+    batching: Batching
     decoder: Decoder
     thread: ThreadPoolExecutor
-    workers: ThreadPoolExecutor | None
-    observer: BatchObserver | None
-    load_s: float
-    throughput: dict[int, float] | None
-    configured_max_batch: int | None
+    # Where batches run: `thread`, or a pool of one worker per stream of the runtime.
+    workers: ThreadPoolExecutor
+    observer: BatchObserver
     batcher: Batcher[np.ndarray, np.ndarray] = field(init=False)
     _features: FeatureExtractors | None = field(default=None, init=False)
     _inflight: int = field(default=0, init=False)
@@ -120,13 +140,14 @@ class LoadedModel:
     retiring: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
+        batching = self.batching
         tuner = None
-        if self.tuned:
+        if batching.tune:
             tuner = BatchSizeTuner(
-                self.runtime.buckets, initial=self.initial_batch, seed=self.throughput
+                self.runtime.buckets, initial=batching.initial, seed=batching.throughput or None
             )
         self.batcher = Batcher(
-            self._run_batch, self.policy, name=self.name, observer=self.observer, tuner=tuner
+            self._run_batch, batching.policy, name=self.name, observer=self.observer, tuner=tuner
         )
         self._idle.set()
 
@@ -160,28 +181,21 @@ class LoadedModel:
         return language, self.labels[language]
 
     # -- the front door -----------------------------------------------------------------------
+    # The caller holds a lease (`Registry.use` or `lease()`) for the whole call: one per request.
     async def classify(
         self,
         images: Sequence[ImageInput],
         top_k: int,
+        labels: Labels,
         *,
-        lang: str | None = None,
         names: Sequence[str | None] | None = None,
         request_id: str | None = None,
     ) -> list[Classified]:
-        """Decode, batch and classify `images`, in order; each gets its top `top_k` classes."""
-        _, chosen = self.labels_for(lang)
-        async with self.lease():
-            inferred = await self._infer(images, names, request_id, self._submit_predict)
+        """Decode, batch and classify `images`, in order; each gets its top `top_k` classes
+        named by `labels` (one of `self.labels`, from `labels_for`)."""
+        inferred = await self._infer(images, names, request_id, self._submit_predict)
         return [
-            Classified(
-                output=item.output,
-                timing=item.timing,
-                decode_ms=item.decode_ms,
-                queue_ms=item.queue_ms,
-                inference_ms=item.inference_ms,
-                predictions=top_k_predictions(chosen, item.output, top_k),
-            )
+            Classified(item.output, item.timing, top_k_predictions(labels, item.output, top_k))
             for item in inferred
         ]
 
@@ -195,74 +209,70 @@ class LoadedModel:
         request_id: str | None = None,
     ) -> list[Inferred]:
         """Decode and batch `images` through the output of `layer` (pooled), in order."""
-        async with self.lease():
-            extractors = self.features
-            output = await extractors.get(layer, pooling)
+        extractors = self.features
+        output = await extractors.get(layer, pooling)
 
-            async def submit(pixels: np.ndarray, tag: object) -> Completed[np.ndarray]:
-                return await extractors.infer(output, pixels, timeout=self.timeout_s, tag=tag)
+        async def submit(pixels: np.ndarray, tag: object) -> Completed[np.ndarray]:
+            return await extractors.infer(output, pixels, timeout=self.batching.timeout_s, tag=tag)
 
-            return await self._infer(images, names, request_id, submit)
+        return await self._infer(images, names, request_id, submit)
 
     # -- inside --------------------------------------------------------------------------------
     async def _submit_predict(self, pixels: np.ndarray, tag: object) -> Completed[np.ndarray]:
-        return await self.batcher.submit(pixels, timeout=self.timeout_s, tag=tag)
+        return await self.batcher.submit(pixels, timeout=self.batching.timeout_s, tag=tag)
 
     async def _infer(
         self,
         images: Sequence[ImageInput],
         names: Sequence[str | None] | None,
         request_id: str | None,
-        submit: Any,
+        submit: Submit,
     ) -> list[Inferred]:
         count = len(images)
-        decoded = await asyncio.gather(
-            *(
-                self._decode(i, image, names[i] if names else None, count)
-                for i, image in enumerate(images)
-            )
-        )
-        completions: list[Completed[np.ndarray]] = await asyncio.gather(
-            *(submit(pixels, request_id) for pixels, _ in decoded)
-        )
-        results = []
-        for (_, decode_ms), done in zip(decoded, completions, strict=True):
-            t = timing(done, decode_ms)
-            results.append(
-                Inferred(
-                    output=done.value,
-                    timing=t,
-                    decode_ms=decode_ms,
-                    queue_ms=t.queue_ms,
-                    inference_ms=t.inference_ms,
+        if count == 1:  # the common case: no task of its own, no gather
+            return [await self._infer_one(0, images[0], names, count, request_id, submit)]
+        return list(
+            await asyncio.gather(
+                *(
+                    self._infer_one(i, image, names, count, request_id, submit)
+                    for i, image in enumerate(images)
                 )
             )
-        return results
+        )
 
-    async def _decode(
-        self, index: int, image: ImageInput, name: str | None, count: int
-    ) -> tuple[np.ndarray, float]:
+    async def _infer_one(
+        self,
+        index: int,
+        image: ImageInput,
+        names: Sequence[str | None] | None,
+        count: int,
+        request_id: str | None,
+        submit: Submit,
+    ) -> Inferred:
+        """Decode one image (off the loop) and queue it as soon as it is decoded."""
         start = time.perf_counter()
         h, w = self.input_size
         try:
             if isinstance(image, np.ndarray):
                 pixels = _check_pixels(image, h, w)
             else:
-                loop = asyncio.get_running_loop()
-                pixels = await loop.run_in_executor(
+                pixels = await asyncio.get_running_loop().run_in_executor(
                     self.decoder.pool, decode_image, image, self.input_size, self.decoder.max_pixels
                 )
         except ServiceError as exc:
             if count > 1:
+                name = names[index] if names else None
                 label = f" ({name})" if name else ""
                 exc.message = f"image {index + 1}{label}: {exc.message}"
                 exc.args = (exc.message,)
             raise
-        return pixels, (time.perf_counter() - start) * 1e3
+        decode_ms = (time.perf_counter() - start) * 1e3
+        done = await submit(pixels, request_id)
+        return Inferred(done.value, timing(done, decode_ms))
 
     async def _run_batch(self, items: list[np.ndarray]) -> list[np.ndarray]:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.workers or self.thread, self._predict_sync, items)
+        return await loop.run_in_executor(self.workers, self._predict_sync, items)
 
     def _predict_sync(self, items: list[np.ndarray]) -> list[np.ndarray]:
         raw = self.runtime.raw(np.stack(items))
@@ -300,7 +310,7 @@ class LoadedModel:
         if self._features is not None:
             await self._features.aclose(timeout)
         self.thread.shutdown(wait=False, cancel_futures=True)
-        if self.workers is not None:
+        if self.workers is not self.thread:
             self.workers.shutdown(wait=False, cancel_futures=True)
 
     @property
@@ -313,7 +323,7 @@ class LoadedModel:
                 self.input_size,
                 self.runtime.buckets,
                 # Features run the Keras graph on the model's one thread: one batch at a time.
-                replace(self.policy, max_concurrent_batches=1),
+                replace(self.batching.policy, max_concurrent_batches=1),
                 self.thread,
                 max_outputs=self.source.max_feature_outputs,
                 name=self.name,
@@ -324,6 +334,7 @@ class LoadedModel:
     # -- description ---------------------------------------------------------------------------
     def describe(self, *, default: bool = False, versions: list[int] | None = None) -> ModelInfo:
         h, w = self.input_size
+        policy = self.batching.policy
         return ModelInfo(
             name=self.name,
             version=self.version,
@@ -338,16 +349,14 @@ class LoadedModel:
             runtime=self.runtime_info(),
             batching=BatchingInfo(
                 max_batch_size=self.batcher.batch_limit,
-                max_wait_ms=self.policy.max_wait_s * 1e3,
-                max_queue=self.policy.max_queue,
-                max_concurrent_batches=self.policy.max_concurrent_batches,
-                timeout_s=self.timeout_s,
+                max_wait_ms=policy.max_wait_s * 1e3,
+                max_queue=policy.max_queue,
+                max_concurrent_batches=policy.max_concurrent_batches,
+                timeout_s=self.batching.timeout_s,
                 buckets=self.runtime.buckets,
-                configured_max_batch_size=self.configured_max_batch,
+                configured_max_batch_size=self.batching.configured_max,
                 throughput_by_batch=(
-                    {k: round(v, 1) for k, v in self.throughput.items()}
-                    if self.throughput
-                    else None
+                    {k: round(v, 1) for k, v in self.batching.throughput.items()} or None
                 ),
                 tuning=_tuning(self.batcher),
             ),
@@ -396,12 +405,6 @@ class _Lease:
         self.model._inflight -= 1
         if self.model._inflight == 0:
             self.model._idle.set()
-
-    async def __aenter__(self) -> LoadedModel:
-        return self.__enter__()
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        self.__exit__()
 
 
 def _check_pixels(image: np.ndarray, h: int, w: int) -> np.ndarray:

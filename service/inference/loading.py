@@ -19,7 +19,7 @@ from kerasserve.schemas import Preprocessing, WeightsInfo, WeightsKind
 from kerasserve.service.errors import ModelLoadError
 from kerasserve.service.inference import catalogue, heads, labels, weights
 from kerasserve.service.inference.catalogue import PreprocessMode, normalize
-from kerasserve.service.inference.loaded import Decoder, LoadedModel
+from kerasserve.service.inference.loaded import Batching, Decoder, LoadedModel, NoObserver
 from kerasserve.service.inference.runtime import best_batch, buckets_for, calibrate
 from kerasserve.service.inference.runtime_factory import make_runtime
 from kerasserve.service.inference.source import ModelSource
@@ -129,10 +129,9 @@ def _load_sync(
         buckets,
         load_s,
     )
+    batching = Batching(policy, timeout_s, tuned, initial, throughput or {}, configured)
     return LoadedModel(
         source=source,
-        tuned=tuned,
-        initial_batch=initial,
         family=built.family,
         model=model,
         preprocess_fn=built.preprocess,
@@ -143,15 +142,11 @@ def _load_sync(
         weights=built.weights,
         preprocessing=built.preprocessing,
         input_size=built.input_size,
-        policy=policy,
-        timeout_s=timeout_s,
+        batching=batching,
         decoder=decoder,
         thread=thread,
-        workers=workers,
-        observer=observer,
-        load_s=load_s,
-        throughput=throughput,
-        configured_max_batch=configured,
+        workers=workers or thread,
+        observer=observer or NoObserver(),
     )
 
 

@@ -49,10 +49,7 @@ def classified(output, k):
     order = np.argsort(-output, kind="stable")[:k]
     return Classified(
         output=output,
-        timing=Timing(queue_ms=1.0, inference_ms=2.0, batch_size=1),
-        decode_ms=0.5,
-        queue_ms=1.0,
-        inference_ms=2.0,
+        timing=Timing(queue_ms=1.0, inference_ms=2.0, batch_size=1, decode_ms=0.5),
         predictions=[
             Prediction(
                 index=int(i), class_id=f"n{i}", label=f"class {i}", probability=float(output[i])

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 import numpy as np
@@ -12,14 +14,14 @@ from fastapi.responses import Response
 
 from kerasserve.schemas import FeatureResult, FeaturesResponse, LayerList
 from kerasserve.service.errors import FeaturesTooLarge
-from kerasserve.service.http.disconnect import until_disconnect
-from kerasserve.service.http.errors import openapi_errors
-from kerasserve.service.http.routes import MULTIPART_BODY, ModelName, State, json_response
+from kerasserve.service.http.errors import openapi_errors, request_id
+from kerasserve.service.http.params import MULTIPART_BODY, ModelName, State
+from kerasserve.service.http.pipeline import answer_headers, json_response, read_images, run
 from kerasserve.service.http.security import require_api_key
-from kerasserve.service.http.state import AppState
-from kerasserve.service.http.upload import read_upload
+from kerasserve.service.http.upload import Upload
 from kerasserve.service.inference.features import Pooling
-from kerasserve.service.inference.loaded import LoadedModel, server_timing
+from kerasserve.service.inference.loaded import Inferred, LoadedModel
+from kerasserve.service.settings import Settings
 
 router = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)])
 
@@ -90,72 +92,70 @@ async def features(
     The default (`layer` unset, `pooling=avg`) is what `include_top=False, pooling='avg'`
     gives: an embedding for search, deduplication and similarity.
     """
-    with state.registry.use(model) as served:
-        return await _features(request, state, served, layer, pooling, format)
-
-
-async def _features(
-    request: Request,
-    state: AppState,
-    served: LoadedModel,
-    layer: str | None,
-    pooling: Pooling | None,
-    format: str | None,  # noqa: A002 - the query parameter's public name
-) -> Response:
-    extractors = served.features
-    layer_name, pool = extractors.resolve(layer, pooling)
+    rid = request_id(request)
     binary = format == "npy" or (
         format is None and request.headers.get("accept", "").split(";")[0].strip() in NPY_TYPES
     )
-    shape = extractors.output_shape(layer_name, pool)
-    settings = state.settings
-    upload = await read_upload(
-        request,
-        max_bytes=settings.max_body_bytes,
-        max_images=settings.max_images,
-        timeout_s=settings.upload_timeout_s,
+
+    async def extract(served: LoadedModel, upload: Upload) -> Extracted:
+        extractors = served.features
+        layer_name, pool = extractors.resolve(layer, pooling)
+        shape = extractors.output_shape(layer_name, pool)
+        _check_size(layer_name, pool, shape, len(upload.images), binary, state.settings)
+        images, names = upload.require_images()
+        inferred = await served.extract(images, layer_name, pool, names=names, request_id=rid)
+        return Extracted(layer_name, pool, shape, names, inferred)
+
+    served, done = await run(request, state, model, None, read_images, extract)
+    headers = answer_headers(
+        served,
+        done.inferred,
+        **{
+            "X-Feature-Layer": done.layer,
+            "X-Feature-Pooling": done.pooling,
+            "X-Feature-Shape": ",".join(map(str, done.shape)),
+        },
     )
-    per_image = math.prod(shape)
-    total = per_image * max(1, len(upload.images))
-    limit = settings.max_feature_values if binary else settings.max_feature_values_json
-    if total > limit:
-        hint = "" if binary else "; ask format=npy for binary float32, or pool the map"
-        raise FeaturesTooLarge(
-            f"{layer_name} with pooling={pool} is {per_image:,} values per image, "
-            f"{total:,} for this request; the {'npy' if binary else 'JSON'} limit is {limit:,}{hint}",
-            extra={"values": total, "limit": limit, "shape": list(shape)},
-        )
-    images, names = upload.require_images()
-    inferred = await until_disconnect(
-        request,
-        served.extract(
-            images,
-            layer_name,
-            pool,
-            names=names,
-            request_id=getattr(request.state, "request_id", None),
-        ),
-    )
-    headers = {
-        "Server-Timing": server_timing(inferred),
-        "X-Feature-Layer": layer_name,
-        "X-Feature-Pooling": pool,
-        "X-Feature-Shape": ",".join(map(str, shape)),
-    }
     if binary:
         buf = io.BytesIO()
-        np.save(buf, np.stack([item.output for item in inferred]).astype("<f4"), allow_pickle=False)
+        vectors = np.stack([item.output for item in done.inferred]).astype("<f4")
+        np.save(buf, vectors, allow_pickle=False)
         return Response(buf.getvalue(), media_type="application/octet-stream", headers=headers)
     body = FeaturesResponse(
         model=served.name,
-        layer=layer_name,
-        pooling=pool,
-        shape=list(shape),
+        layer=done.layer,
+        pooling=done.pooling,
+        shape=list(done.shape),
         results=[
             FeatureResult(
                 filename=name, vector=item.output.reshape(-1).tolist(), timing=item.timing
             )
-            for name, item in zip(names, inferred, strict=True)
+            for name, item in zip(done.names, done.inferred, strict=True)
         ],
     )
     return json_response(body, headers=headers)
+
+
+@dataclass(frozen=True)
+class Extracted:
+    layer: str
+    pooling: Pooling
+    shape: tuple[int, ...]
+    names: list[str | None]
+    inferred: list[Inferred]
+
+
+def _check_size(
+    layer: str, pool: str, shape: Sequence[int], count: int, binary: bool, settings: Settings
+) -> None:
+    """`FeaturesTooLarge` when the answer would hold more values than the format's limit."""
+    per_image = math.prod(shape)
+    total = per_image * max(1, count)
+    limit = settings.max_feature_values if binary else settings.max_feature_values_json
+    if total > limit:
+        hint = "" if binary else "; ask format=npy for binary float32, or pool the map"
+        raise FeaturesTooLarge(
+            f"{layer} with pooling={pool} is {per_image:,} values per image, "
+            f"{total:,} for this request; the {'npy' if binary else 'JSON'} limit is {limit:,}{hint}",
+            extra={"values": total, "limit": limit, "shape": list(shape)},
+        )
