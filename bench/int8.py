@@ -1,5 +1,5 @@
-"""INT8 against FP32 OpenVINO in one process: images per second at each batch size, and the ratio
-of the two at their best batch.
+"""INT8 (and bf16 where the CPU has it) against FP32 OpenVINO in one process: images per second at
+each batch size, the ratio to FP32 at each one's best batch, and the kernels the CPU plugin chose.
 
 Both runtimes are built as the server builds them (THROUGHPUT hint, two infer requests per
 stream, buckets 1..max), then timed in interleaved rounds: every round visits every batch
@@ -9,7 +9,7 @@ machine hits both alike; each figure is the median over rounds.
     python -m bench.int8 --model MobileNetV2 --rounds 7
 
 Weights are random (`weights=None`): speed does not depend on their values, and the accuracy
-gate is measured and reported but not enforced (random weights have no accuracy to keep).
+gates are measured and reported but not enforced (random weights have no accuracy to keep).
 """
 
 from __future__ import annotations
@@ -79,7 +79,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     import openvino
 
     from kerasserve.service.inference import catalogue
-    from kerasserve.service.inference.openvino_runtime import OpenVINORuntime
+    from kerasserve.service.inference.openvino_runtime import OpenVINORuntime, kernel_summary
+    from kerasserve.service.inference.precision import cpu_capabilities
     from kerasserve.service.inference.quantize import Gate
     from kerasserve.service.inference.runtime import KerasRuntime, buckets_for
 
@@ -90,34 +91,44 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     common = (model, spec.preprocess_mode, spec.input_size, buckets, reference)
     started = time.perf_counter()
     fp32 = OpenVINORuntime(*common, precision="fp32")
+    opened = Gate(top1_min=0.0, top5_min=0.0)
     int8 = OpenVINORuntime(
         *common,
         precision="int8",
         calibration_dir=args.calibration_images,
         preset=args.preset,
-        gate=Gate(top1_min=0.0, top5_min=0.0),
+        gate=opened,
     )
-    load_s = time.perf_counter() - started
     runtimes = {"fp32": fp32, "int8": int8}
+    if "BF16" in cpu_capabilities():
+        runtimes["bf16"] = OpenVINORuntime(
+            *common, precision="bf16", calibration_dir=args.calibration_images, gate=opened
+        )
+    load_s = time.perf_counter() - started
     for runtime in runtimes.values():
         runtime.warm()
     rates = measure(runtimes, spec.input_size, buckets, args.rounds, args.min_s)
     medians = {name: {n: statistics.median(v) for n, v in by.items()} for name, by in rates.items()}
     best = {name: max(by, key=by.__getitem__) for name, by in medians.items()}
     speedup = medians["int8"][best["int8"]] / medians["fp32"][best["fp32"]]
+    ratios = {
+        name: round(medians[name][best[name]] / medians["fp32"][best["fp32"]], 3)
+        for name in runtimes
+    }
 
     print(
         f"{args.model}, OpenVINO {openvino.__version__}, {os.cpu_count()} CPUs, "
         f"{fp32.streams} stream(s) x 2 requests, median of {args.rounds} rounds"
     )
-    print(f"{'batch':>5} {'fp32 img/s':>11} {'int8 img/s':>11} {'int8/fp32':>9}")
+    names = list(runtimes)
+    print(f"{'batch':>5} " + " ".join(f"{name + ' img/s':>11}" for name in names))
     for n in buckets:
-        a, b = medians["fp32"][n], medians["int8"][n]
-        print(f"{n:>5} {a:>11.1f} {b:>11.1f} {b / a:>9.2f}")
-    print(
-        f"best: fp32 {medians['fp32'][best['fp32']]:.1f} img/s at {best['fp32']}, "
-        f"int8 {medians['int8'][best['int8']]:.1f} img/s at {best['int8']}: {speedup:.2f}x"
-    )
+        print(f"{n:>5} " + " ".join(f"{medians[name][n]:>11.1f}" for name in names))
+    for name in names:
+        print(
+            f"best {name}: {medians[name][best[name]]:.1f} img/s at {best[name]} "
+            f"({ratios[name]:.2f}x fp32); kernels: {kernel_summary(runtimes[name].kernels)}"
+        )
     result = {
         "model": args.model,
         "preset": args.preset,
@@ -132,11 +143,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         },
         "best_batch": best,
         "speedup_at_best": round(speedup, 3),
+        "ratio_to_fp32_at_best": ratios,
+        "kernels": {name: runtime.kernels for name, runtime in runtimes.items()},
         "gate": {
-            "top1_agreement": int8.top1_agreement,
-            "top5_overlap": int8.top5_overlap,
-            "images": int8.gate_images,
-            "calibration": int8.calibration,
+            name: {
+                "top1_agreement": runtime.top1_agreement,
+                "top5_overlap": runtime.top5_overlap,
+                "max_prob_diff": runtime.max_prob_diff,
+                "images": runtime.gate_images,
+                "calibration": runtime.calibration,
+            }
+            for name, runtime in runtimes.items()
+            if name != "fp32"
         },
         "load_s": round(load_s, 1),
     }

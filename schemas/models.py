@@ -43,8 +43,10 @@ class RuntimeInfo(BaseModel):
     max_abs_diff: float | None = Field(
         default=None, description="Measured difference from the Keras reference on a probe batch."
     )
-    precision: Literal["fp32", "int8"] = Field(
-        default="fp32", description="fp32, or int8 (OpenVINO quantised with NNCF)."
+    precision: Literal["fp32", "bf16", "int8"] = Field(
+        default="fp32",
+        description="fp32, bf16 (OpenVINO's bf16 inference precision) or int8 (OpenVINO "
+        "quantised with NNCF); bf16 and int8 serve only past their accuracy gate.",
     )
     top1_agreement: float | None = Field(
         default=None,
@@ -60,6 +62,21 @@ class RuntimeInfo(BaseModel):
     )
     calibration: str | None = Field(
         default=None, description="INT8: the photos the quantisation was calibrated on."
+    )
+    max_prob_diff: float | None = Field(
+        default=None,
+        description="bf16/int8: largest difference in any served probability from the FP32 "
+        "Keras model over the gate's held-out images (reported, not gated).",
+    )
+    kernels: dict[str, int] | None = Field(
+        default=None,
+        description="OpenVINO: compute layers per kernel the CPU plugin chose (e.g. "
+        "brgconv_avx512_I8), most used first.",
+    )
+    precision_selection: dict[str, Any] | None = Field(
+        default=None,
+        description="`--precision auto`: each candidate precision's gate figures and start-up "
+        "images per second (or why it was rejected), and whether the choice was cached.",
     )
     selection: dict[str, float] | None = Field(
         default=None,

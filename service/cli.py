@@ -66,8 +66,10 @@ def _serve_parser(sub: Any) -> None:
     )
     p.add_argument(
         "--precision",
-        choices=["fp32", "int8"],
-        help="fp32 (default) | int8 (OpenVINO quantised with NNCF, behind an accuracy gate)",
+        choices=["auto", "fp32", "bf16", "int8"],
+        help="auto (default: the fastest of int8, bf16 and fp32 past its accuracy gate, cached) "
+        "| fp32 | bf16 (where the CPU has it) | int8 (OpenVINO quantised with NNCF); bf16 and "
+        "int8 serve only past the gate",
     )
     p.add_argument(
         "--calibration-images", help="photos to calibrate INT8 on (default: built-in set)"

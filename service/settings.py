@@ -65,9 +65,11 @@ class Settings(BaseSettings):
     runtime: Literal["keras", "openvino", "auto"] = Field(
         "auto", description="auto (the fastest that passes its check) | keras | openvino."
     )
-    precision: Literal["fp32", "int8"] = Field(
-        "fp32",
-        description="int8: OpenVINO quantised with NNCF, served only past its accuracy gate.",
+    precision: Literal["auto", "fp32", "bf16", "int8"] = Field(
+        "auto",
+        description="auto: the fastest OpenVINO precision (int8, bf16 where the CPU has it, "
+        "fp32) past its accuracy gate, chosen at the first start and cached; int8: quantised "
+        "with NNCF; bf16: OpenVINO's bf16 kernels; both served only past the gate.",
     )
     calibration_images: Path | None = Field(
         None, description="Photos to calibrate INT8 on (default: a built-in set of real photos)."

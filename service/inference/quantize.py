@@ -80,9 +80,12 @@ def photo_set(directory: Path | None) -> PhotoSet:
     return PhotoSet(paths, f"{source}: {len(paths)} photos x {VIEWS_PER_PHOTO} views", digests)
 
 
-def holdout_set(calibration: PhotoSet) -> PhotoSet:
-    """The built-in held-out photos, less any that is also a calibration photo."""
-    held = photo_set(HOLDOUT)
+def holdout_set(calibration: PhotoSet, directory: Path | None = None) -> PhotoSet:
+    """The gate's held-out photos, less any that is also a calibration photo: those in
+    `directory/holdout` when the calibration folder has one (the model's own held-out photos),
+    else the built-in held-out set."""
+    own = None if directory is None else Path(directory) / "holdout"
+    held = photo_set(own if own is not None and own.is_dir() else HOLDOUT)
     keep = tuple(
         p
         for p in held.paths
@@ -90,12 +93,13 @@ def holdout_set(calibration: PhotoSet) -> PhotoSet:
     )
     if not keep:
         raise ModelLoadError(
-            "the calibration photos include every held-out gate photo: the INT8 accuracy "
-            "gate would measure on the data it was calibrated on; calibrate on other photos"
+            "the calibration photos include every held-out gate photo: the accuracy gate "
+            "would measure on the data it was calibrated on; calibrate on other photos"
         )
+    source = "held-out" if held.paths[0].parent == HOLDOUT else f"held-out {held.paths[0].parent}"
     return PhotoSet(
         keep,
-        f"held-out: {len(keep)} photos x {VIEWS_PER_PHOTO} views",
+        f"{source}: {len(keep)} photos x {VIEWS_PER_PHOTO} views",
         held.digests - calibration.digests,
     )
 
@@ -169,6 +173,9 @@ class Agreement:
     top1_agreement: float
     top5_overlap: float
     images: int
+    # Largest difference in any served probability: reported, not gated (one image near a
+    # decision boundary may move a lot while the ranking holds).
+    max_prob_diff: float = 0.0
 
 
 def agreement(reference: np.ndarray, candidate: np.ndarray) -> Agreement:
@@ -184,22 +191,27 @@ def agreement(reference: np.ndarray, candidate: np.ndarray) -> Agreement:
     top_cand = np.argsort(-candidate, axis=1, kind="stable")[:, :k]
     same1 = float(np.mean(top_ref[:, 0] == top_cand[:, 0]))
     overlap = [len(set(a) & set(b)) / k for a, b in zip(top_ref, top_cand, strict=True)]
-    return Agreement(same1, float(np.mean(overlap)), reference.shape[0])
+    diff = float(np.abs(reference - candidate).max())
+    return Agreement(same1, float(np.mean(overlap)), reference.shape[0], diff)
 
 
 @dataclass(frozen=True)
 class Gate:
-    """Minimum agreement of the INT8 model with the FP32 Keras model on held-out photos."""
+    """Minimum agreement of a reduced-precision model (int8, bf16) with the FP32 Keras model
+    on held-out photos, both through the serving head."""
 
     top1_min: float = 0.99
     top5_min: float = 0.95
 
-    def check(self, measured: Agreement) -> None:
+    def passes(self, measured: Agreement) -> bool:
+        return measured.top1_agreement >= self.top1_min and measured.top5_overlap >= self.top5_min
+
+    def check(self, measured: Agreement, precision: str = "int8") -> None:
         """Raise ModelLoadError, with the figures, when `measured` falls short."""
-        if measured.top1_agreement >= self.top1_min and measured.top5_overlap >= self.top5_min:
+        if self.passes(measured):
             return
         raise ModelLoadError(
-            f"INT8 model failed its accuracy gate on {measured.images} held-out images: "
+            f"{precision.upper()} model failed its accuracy gate on {measured.images} held-out images: "
             f"top-1 agreement with FP32 Keras {measured.top1_agreement:.2%} "
             f"(needs >= {self.top1_min:.0%}), mean top-5 overlap {measured.top5_overlap:.3f} "
             f"(needs >= {self.top5_min:.2f}); serve it in fp32 or calibrate on photos closer "

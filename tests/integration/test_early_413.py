@@ -78,4 +78,4 @@ def test_chunked_upload_over_the_limit_is_refused_readably(server):
 def test_the_default_runtime_is_auto(monkeypatch):
     monkeypatch.delenv("KERASSERVE_RUNTIME", raising=False)
     assert Settings().runtime == "auto"
-    assert Settings().precision == "fp32"
+    assert Settings().precision == "auto"
