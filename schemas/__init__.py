@@ -3,6 +3,13 @@
 This package is shared by the server and the Python SDK, so it imports only Pydantic.
 """
 
+from kerasserve.schemas.classifiers import (
+    ClassExamples,
+    ClassifierResponse,
+    ClassifierRetired,
+    HeadEvaluation,
+    TeachTiming,
+)
 from kerasserve.schemas.errors import ErrorCode, ErrorDetail, ErrorResponse
 from kerasserve.schemas.features import FeatureLayer, FeatureResult, FeaturesResponse, LayerList
 from kerasserve.schemas.health import Health, Readiness
@@ -30,6 +37,11 @@ from kerasserve.schemas.predictions import (
 )
 
 __all__ = [
+    "ClassExamples",
+    "ClassifierResponse",
+    "ClassifierRetired",
+    "HeadEvaluation",
+    "TeachTiming",
     "BatchingInfo",
     "ErrorCode",
     "ErrorDetail",

@@ -24,7 +24,7 @@ from starlette.types import Scope
 from kerasserve.batching import BatchPolicy
 from kerasserve.service import __version__
 from kerasserve.service.errors import ModelLoadError, ServiceError
-from kerasserve.service.http import docs, errors, feature_routes, v2
+from kerasserve.service.http import classifiers, docs, errors, feature_routes, v2
 from kerasserve.service.http.metrics import Metrics
 from kerasserve.service.http.middleware import RequestContextMiddleware
 from kerasserve.service.http.routes import admin, api, ops
@@ -169,6 +169,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             state.draining = True
             # uvicorn has already spent part of the drain budget waiting for open requests.
             await registry.aclose(state.drain_left())
+            await classifiers.aclose(app)
             pool.shutdown(wait=True, cancel_futures=True)
             logger.info("stopped")
 
@@ -186,6 +187,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(api)
     app.include_router(admin)
     app.include_router(feature_routes.router)
+    app.include_router(classifiers.router)
     app.include_router(ops)
     app.include_router(v2.router)
     web = _web_root()
