@@ -161,6 +161,11 @@ def _serve_parser(sub: Any) -> None:
     )
     p.add_argument("--cors-origin", dest="cors_origins", action="append", help="allowed origin")
     p.add_argument("--log-level", help="debug | info | warning | error")
+    p.add_argument(
+        "--access-log",
+        action=argparse.BooleanOptionalAction,
+        help="log one line per request (default off: it costs every request)",
+    )
     p.set_defaults(func=_serve)
 
 

@@ -205,6 +205,9 @@ class Settings(BaseSettings):
     )
     cors_origins: CommaList = Field(default_factory=list)
     log_level: str = "info"
+    access_log: bool = Field(
+        False, description="One INFO line per request (off: it costs every request a log write)."
+    )
 
     @field_validator(
         "model", "model_file", "labels", "api_keys", "admin_keys", "cors_origins", mode="before"
