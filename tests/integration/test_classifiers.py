@@ -81,7 +81,9 @@ def teach(
     params: dict[str, str] | None = None,
     headers: dict[str, str] | None = None,
 ) -> httpx.Response:
-    files = [("image", (f"photo{i}.jpg", data, "image/jpeg")) for i, (_, data) in enumerate(examples)]
+    files = [
+        ("image", (f"photo{i}.jpg", data, "image/jpeg")) for i, (_, data) in enumerate(examples)
+    ]
     form = {"labels": labels if labels is not None else json.dumps([lab for lab, _ in examples])}
     return httpx.post(
         f"{server.base_url}/v1/classifiers/{name}",
@@ -142,7 +144,8 @@ def test_teach_then_predict_held_out_in_chinese(server: LiveServer, repo: Path) 
     body = r.json()
     print(f"teach: 20 photos of 4 classes in {wall:.2f} s wall; timing {body['timing']}")
     assert wall < MAX_TEACH_S
-    assert body["version"] == 1 and body["base"] == "MobileNetV2"
+    assert body["version"] == 1
+    assert body["base"] == "MobileNetV2"
     assert body["examples"] == body["new_examples"] == 20
     assert [c["label"] for c in body["classes"]] == list(CLASSES)
     assert all(c["examples"] == 5 and c["new_examples"] == 5 for c in body["classes"])
@@ -150,11 +153,14 @@ def test_teach_then_predict_held_out_in_chinese(server: LiveServer, repo: Path) 
     kept = next(h for h in body["heads"] if h["kind"] == body["head"])
     assert body["accuracy"] == kept["loo_accuracy"] == max(h["loo_accuracy"] for h in body["heads"])
     model = body["model"]
-    assert model["name"] == "colours" and model["version"] == 1
-    assert model["num_classes"] == 4 and model["output_kind"] == "softmax"
+    assert model["name"] == "colours"
+    assert model["version"] == 1
+    assert model["num_classes"] == 4
+    assert model["output_kind"] == "softmax"
     assert model["preprocessing"]["mode"] == "tf"  # found from the base nested in the file
     version = repo / "colours" / "1"
-    assert (version / "model.keras").is_file() and (repo / "colours" / "config.toml").is_file()
+    assert (version / "model.keras").is_file()
+    assert (repo / "colours" / "config.toml").is_file()
     assert (version / "labels.txt").read_text(encoding="utf-8").split() == list(CLASSES)
 
     accuracy = held_out_accuracy(server, "colours", photos(10, seed=2))
@@ -166,7 +172,9 @@ def test_more_examples_make_a_new_version(server: LiveServer, repo: Path) -> Non
     r = teach(server, "colours", photos(2, seed=3))
     assert r.status_code == 200, r.text
     body = r.json()
-    assert body["version"] == 2 and body["examples"] == 28 and body["new_examples"] == 8
+    assert body["version"] == 2
+    assert body["examples"] == 28
+    assert body["new_examples"] == 8
     assert all(c["examples"] == 7 and c["new_examples"] == 2 for c in body["classes"])
     described = httpx.get(f"{server.base_url}/v1/models/colours", timeout=10).json()
     assert described["version"] == 2
@@ -175,7 +183,8 @@ def test_more_examples_make_a_new_version(server: LiveServer, repo: Path) -> Non
     rng = np.random.default_rng(4)
     grey = [("灰色", draw("stripes", rng)), ("灰色", draw("dots", rng))]
     refused = teach(server, "colours", grey, params={"base": "MobileNetV3Small"})
-    assert refused.status_code == 422 and "MobileNetV2" in refused.json()["message"]
+    assert refused.status_code == 422
+    assert "MobileNetV2" in refused.json()["message"]
     grown = teach(server, "colours", grey)
     assert grown.status_code == 200, grown.text
     assert [c["label"] for c in grown.json()["classes"]] == [*CLASSES, "灰色"]
@@ -205,18 +214,21 @@ def test_bad_requests_are_refused_and_write_nothing(
     before = sorted(p.name for p in repo.iterdir())
     r = teach(server, name, photos(2, seed=5), labels=labels)
     assert r.status_code == status, r.text
-    assert r.json()["code"] == code and says in r.json()["message"], r.json()
+    assert r.json()["code"] == code, r.json()
+    assert says in r.json()["message"], r.json()
     assert sorted(p.name for p in repo.iterdir()) == before
 
 
 def test_unknown_base_bad_image_and_missing_key(server: LiveServer, repo: Path) -> None:
     examples = photos(2, seed=6)
     r = teach(server, "shapes", examples, params={"base": "ResNet5"})
-    assert r.status_code == 404 and r.json()["code"] == "model_not_found"
+    assert r.status_code == 404
+    assert r.json()["code"] == "model_not_found"
     assert "ResNet50" in r.json()["message"]
     broken = [*examples[:3], (examples[3][0], b"\xff\xd8\xff\xe0 not a jpeg"), *examples[4:]]
     r = teach(server, "shapes", broken)
-    assert r.status_code == 400 and r.json()["code"] == "invalid_image", r.text
+    assert r.status_code == 400, r.text
+    assert r.json()["code"] == "invalid_image"
     assert "photo3.jpg" in r.json()["message"]
     r = teach(server, "shapes", examples, headers={})
     assert r.status_code == 401
@@ -229,15 +241,22 @@ def test_delete_retires_the_classifier(server: LiveServer, repo: Path) -> None:
     url = f"{server.base_url}/v1/classifiers/short-lived"
     assert httpx.delete(url, headers={}, timeout=30).status_code == 401
     gone = httpx.delete(url, headers=ADMIN, timeout=30)
-    assert gone.status_code == 200 and gone.json() == {"name": "short-lived", "versions": [1]}
+    assert gone.status_code == 200
+    assert gone.json() == {"name": "short-lived", "versions": [1]}
     assert not (repo / "short-lived").exists()
     files = [("image", ("x.jpg", photos(1, seed=8)[0][1], "image/jpeg"))]
-    predict = httpx.post(f"{server.base_url}/v1/models/short-lived/predict", files=files, timeout=30)
+    predict = httpx.post(
+        f"{server.base_url}/v1/models/short-lived/predict", files=files, timeout=30
+    )
     assert predict.status_code == 404
     again = httpx.delete(url, headers=ADMIN, timeout=30)
-    assert again.status_code == 404 and again.json()["code"] == "model_not_found"
+    assert again.status_code == 404
+    assert again.json()["code"] == "model_not_found"
     # Only taught classifiers can be retired this way.
-    assert httpx.delete(f"{server.base_url}/v1/classifiers/base-model", headers=ADMIN).status_code == 404
+    assert (
+        httpx.delete(f"{server.base_url}/v1/classifiers/base-model", headers=ADMIN).status_code
+        == 404
+    )
 
 
 def test_without_a_repository_a_base_not_served_is_loaded() -> None:
@@ -256,12 +275,14 @@ def test_without_a_repository_a_base_not_served_is_loaded() -> None:
         r = teach(srv, "colours", photos(3, seed=9), params={"base": "mobilenet_v2"})
         assert r.status_code == 200, r.text
         body = r.json()
-        assert body["base"] == "MobileNetV2" and body["version"] == 1
+        assert body["base"] == "MobileNetV2"
+        assert body["version"] == 1
         assert "kerasserve-classifiers-" in body["stored_in"]
         served = httpx.get(f"{srv.base_url}/v1/models", timeout=10).json()["models"]
         assert sorted(m["name"] for m in served) == ["MobileNetV3Small", "colours"]
         assert held_out_accuracy(srv, "colours", photos(2, seed=10)) > 0.25
         again = teach(srv, "colours", photos(2, seed=11))
-        assert again.status_code == 200 and again.json()["version"] == 2, again.text
+        assert again.status_code == 200, again.text
+        assert again.json()["version"] == 2
         folder = Path(body["stored_in"]).parent
     assert not folder.exists()  # the server's own folder goes with it
