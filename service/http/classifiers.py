@@ -114,7 +114,10 @@ class Teacher:
         self.own_folder = (
             None if repository else Path(tempfile.mkdtemp(prefix="kerasserve-classifiers-"))
         )
-        self.store = teaching.ClassifierStore(repository or self.own_folder)  # type: ignore[arg-type]
+        self.store = teaching.ClassifierStore(
+            repository or self.own_folder,  # type: ignore[arg-type]
+            max_batch=min(state.settings.max_batch_size, teaching.MAX_BATCH),
+        )
 
     def lock(self, name: str) -> asyncio.Lock:
         return self.locks.setdefault(name, asyncio.Lock())
@@ -377,7 +380,7 @@ async def _publish(
                 name=name,
                 versions={version: source},
                 available=own.store.versions(name),
-                policy=policy(settings),
+                policy=replace(policy(settings), max_batch_size=own.store.max_batch),
                 timeout_s=settings.timeout_s,
             )
         )
