@@ -46,7 +46,8 @@ function exchangeCode(wx, { baseUrl, code, timeoutMs = 10000 }) {
     wx.request({
       url,
       method: 'POST',
-      data: JSON.stringify({ code }),
+      // An object with a JSON Content-Type: wx.request sends it as JSON.
+      data: { code },
       dataType: 'text',
       responseType: 'text',
       timeout: timeoutMs,

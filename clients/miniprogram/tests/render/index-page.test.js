@@ -510,7 +510,8 @@ describe('login', () => {
     expect(list.indexOf('login')).toBeGreaterThanOrEqual(0);
     const [login] = logins(calls);
     expect(login.options.method).toBe('POST');
-    const code = JSON.parse(login.options.data).code;
+    expect(login.options.header['Content-Type']).toBe('application/json');
+    const { code } = login.options.data;
     expect(code).toMatch(/^code-/);
     expect(storage.store.get(TOKEN_KEY)).toMatchObject({ token: 'token-1' });
     expect(storage.store.get(TOKEN_KEY).expiresAt).toBeGreaterThan(Date.now() + 7000 * 1000);

@@ -51,7 +51,7 @@ async function waitReady(baseUrl, timeoutMs, exited, logTail) {
  * Starts (or reuses) a server. `extraArgs` apply only to a server started here.
  * @returns {Promise<{baseUrl: string, own: boolean, stop: () => Promise<void>}>}
  */
-async function startServer(extraArgs = [], readyTimeoutMs = 240000) {
+async function startServer(extraArgs = [], readyTimeoutMs = 240000, extraEnv = {}) {
   if (process.env.KERASSERVE_URL) {
     const baseUrl = process.env.KERASSERVE_URL.replace(/\/+$/, '');
     await waitReady(baseUrl, readyTimeoutMs, () => false, () => '');
@@ -63,7 +63,7 @@ async function startServer(extraArgs = [], readyTimeoutMs = 240000) {
   const args = ['-m', 'service', 'serve', '--host', '127.0.0.1', '--port', String(port), ...extraArgs];
   const child = spawn(python(), args, {
     cwd: REPO_ROOT,
-    env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: '2', PYTHONUNBUFFERED: '1' },
+    env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: '2', PYTHONUNBUFFERED: '1', ...extraEnv },
     stdio: ['ignore', log, log],
   });
   let exitCode = null;

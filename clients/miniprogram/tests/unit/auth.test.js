@@ -22,7 +22,7 @@ test('exchangeCode posts {"code"} as JSON and reads {"token", "expires_in"}', as
   const sent = wx.calls.find((c) => c.api === 'request').options;
   expect(sent.url).toBe('https://kerasserve.example.com/v1/auth/wechat');
   expect(sent.method).toBe('POST');
-  expect(JSON.parse(sent.data)).toEqual({ code: 'abc' });
+  expect(sent.data).toEqual({ code: 'abc' });
   expect(sent.header['Content-Type']).toBe('application/json');
 });
 
