@@ -59,19 +59,7 @@ STARTUP_LINE = re.compile(r"runtime auto|rejected|FALLING BACK|calibrated|ready:
 
 
 def _serve(argv: list[str]) -> int:
-    """The CLI, with the factory building JaxRuntime when Keras runs on JAX."""
-    import inspect
-
-    import keras
-
-    from kerasserve.service.inference import runtime_factory
-
-    wired = "jax_runtime" in inspect.getsource(runtime_factory)
-    if keras.backend.backend() == "jax" and not wired:
-        from kerasserve.service.inference.jax_runtime import JaxRuntime
-
-        # Same constructor: the factory's `KerasRuntime(...)` call now builds the JAX one.
-        vars(runtime_factory)["KerasRuntime"] = JaxRuntime
+    """The CLI in this process (the factory builds JaxRuntime when Keras runs on JAX)."""
     from kerasserve.service.cli import main
 
     return main(["serve", *argv])

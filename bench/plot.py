@@ -1,4 +1,5 @@
-"""The benchmark's figure: throughput and p99 latency against clients, one line per target."""
+"""The benchmark's figure: throughput and p99 latency against clients, one line per target;
+the targets' labels, which the report's tables share (the report imports this, never back)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,16 @@ from typing import Any
 from bench import analysis
 
 RAW_COLOURS = {"raw-keras": "grey", "raw-openvino": "tab:purple", "raw-int8": "tab:pink"}
+RAW_LABELS = {
+    "raw-keras": "raw Keras: tf.function(model(x, training=False))",
+    "raw-openvino": "raw OpenVINO FP32 (THROUGHPUT, 2 requests/stream)",
+    "raw-int8": "raw OpenVINO INT8 (THROUGHPUT, 2 requests/stream)",
+}
+
+
+def label(result: dict[str, Any], target: str) -> str:
+    entry = result.get("targets", {}).get(target, {})
+    return str(entry.get("label") or RAW_LABELS.get(target) or target)
 
 
 def plot(result: dict[str, Any], path: Path) -> None:
@@ -15,8 +26,6 @@ def plot(result: dict[str, Any], path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from bench.report import label
 
     fig, (tput, p99) = plt.subplots(1, 2, figsize=(12, 4.6))
     points = result.get("points", [])

@@ -7,15 +7,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-from bench import analysis
+from bench import analysis, plot
+from bench.plot import label
 
 START = "<!-- bench:start -->"
 END = "<!-- bench:end -->"
-RAW_LABELS = {
-    "raw-keras": "raw Keras: tf.function(model(x, training=False))",
-    "raw-openvino": "raw OpenVINO FP32 (THROUGHPUT, 2 requests/stream)",
-    "raw-int8": "raw OpenVINO INT8 (THROUGHPUT, 2 requests/stream)",
-}
 
 
 def _f(value: Any, fmt: str = "{:.1f}") -> str:
@@ -29,11 +25,6 @@ def _cell(text: Any) -> str:
 
 def _x(value: float | None) -> str:
     return "–" if value is None else f"{value:.2f}x"
-
-
-def label(result: dict[str, Any], target: str) -> str:
-    entry = result.get("targets", {}).get(target, {})
-    return str(entry.get("label") or RAW_LABELS.get(target) or target)
 
 
 def _served(entry: dict[str, Any]) -> str:
@@ -283,8 +274,6 @@ def write(result: dict[str, Any], out_dir: Path) -> dict[str, Path]:
     }
     paths["json"].write_text(json.dumps(result, indent=2, default=str) + "\n")
     paths["md"].write_text(markdown(result))
-    from bench import plot
-
     plot.plot(result, paths["png"])
     return paths
 

@@ -366,18 +366,7 @@ class LoadedModel:
         )
 
     def runtime_info(self) -> RuntimeInfo:
-        runtime = self.runtime
-        return RuntimeInfo(
-            name=runtime.name,
-            detail=runtime.detail,
-            max_abs_diff=runtime.max_abs_diff,
-            precision=getattr(runtime, "precision", "fp32"),
-            top1_agreement=getattr(runtime, "top1_agreement", None),
-            top5_overlap=getattr(runtime, "top5_overlap", None),
-            gate_images=getattr(runtime, "gate_images", None),
-            calibration=getattr(runtime, "calibration", None),
-            selection=getattr(runtime, "selection", None),
-        )
+        return self.runtime.info()
 
 
 def _tuning(batcher: Batcher[Any, Any]) -> dict[str, Any] | None:

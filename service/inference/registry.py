@@ -21,7 +21,6 @@ from kerasserve.service.errors import (
     ModelNotFound,
     ModelUnavailable,
     NotReady,
-    ServiceError,
     TooManyModels,
 )
 from kerasserve.service.inference import loading
@@ -187,13 +186,19 @@ class Registry:
     # -- lifecycle ------------------------------------------------------------------------------
     async def load_all(self) -> None:
         """Load every model the repository lists. With flags (strict), a failure stops the
-        server; from a directory, it marks that model `failed` and the others go on."""
-        for repo_model in self.repository.scan():
+        server; from a directory, it marks that model `failed` (with its error, whatever
+        raised it) and the others go on. Models past `--max-loaded-models` are listed
+        `unavailable` with the reason, never left `loading`: the server is ready with the
+        ones that fit."""
+        listed = self.repository.scan()
+        for repo_model in listed:
             self._entries.setdefault(repo_model.name, Entry(repo_model.name, repo_model.family))
-        for repo_model in self.repository.scan():
+        for repo_model in listed:
             try:
                 await self._load(repo_model, reload=True)
-            except (ModelLoadError, ServiceError) as exc:
+            except TooManyModels as exc:
+                logger.warning("model %s not loaded: %s", repo_model.name, _message(exc))
+            except Exception as exc:
                 if self.repository.strict:
                     raise ModelLoadError(_message(exc)) from exc
                 logger.error("model %s failed to load: %s", repo_model.name, _message(exc))
@@ -230,7 +235,7 @@ class Registry:
             entry = self._entries.setdefault(name, Entry(name, repo_model.family))
             try:
                 await self._load(repo_model, reload=False)
-            except (ModelLoadError, ServiceError) as exc:
+            except Exception as exc:
                 entry.failed_for = (wanted, repo_model.error)
                 logger.error("model %s failed to load: %s", name, _message(exc))
 
@@ -275,10 +280,19 @@ class Registry:
                 raise ConfigError(repo_model.error)
             wanted = repo_model.versions
             to_load = sorted(v for v in wanted if reload or v not in entry.versions)
-            self._check_capacity(entry, to_load)
+            try:
+                self._check_capacity(entry, to_load)
+            except TooManyModels as exc:
+                if not entry.versions:
+                    # Not loading, and never will by itself: listed with the reason.
+                    entry.state = ModelState.UNAVAILABLE
+                entry.error = f"not loaded: {exc.message}"
+                raise
             if not entry.versions:
                 entry.state = ModelState.LOADING
             fresh: dict[int, LoadedModel] = {}
+            # The version serving now: a new one of the same architecture inherits its choices.
+            previous = entry.current
             version = -1
             try:
                 for version in to_load:
@@ -288,6 +302,7 @@ class Registry:
                         repo_model.timeout_s,
                         self.decoder,
                         self._observer_for(repo_model.name) if self._observer_for else None,
+                        previous=previous,
                     )
             except BaseException as exc:
                 await asyncio.gather(*(m.aclose(0) for m in fresh.values()))

@@ -54,12 +54,24 @@ def _build_imagenet(spec: ModelSpec, **kwargs: Any) -> Any:
         raise
 
 
+# Random weights are drawn from this seed: the same on every start, so a restart finds its
+# OpenVINO export (keyed by the weights' values) in the cache instead of exporting again.
+RANDOM_SEED = 1234
+
+
+def _random(spec: ModelSpec, **kwargs: Any) -> Any:
+    import keras
+
+    keras.utils.set_random_seed(RANDOM_SEED)
+    return spec.constructor(weights=None, **kwargs)
+
+
 def build(spec: ModelSpec, weights: str, **kwargs: Any) -> tuple[Any, WeightsInfo]:
     """Build `spec`'s model with `weights`: `auto`, `imagenet`, `none` or a path to a file."""
     choice = weights.strip()
     lowered = choice.lower()
     if lowered in ("none", "random"):
-        return spec.constructor(weights=None, **kwargs), WeightsInfo(
+        return _random(spec, **kwargs), WeightsInfo(
             kind=WeightsKind.RANDOM, random=True, warning=RANDOM_WARNING
         )
     if lowered == "imagenet":
@@ -75,7 +87,7 @@ def build(spec: ModelSpec, weights: str, **kwargs: Any) -> tuple[Any, WeightsInf
                 spec.name,
                 exc,
             )
-            return spec.constructor(weights=None, **kwargs), WeightsInfo(
+            return _random(spec, **kwargs), WeightsInfo(
                 kind=WeightsKind.RANDOM,
                 random=True,
                 warning=f"{RANDOM_WARNING}; ImageNet weights were not available offline",

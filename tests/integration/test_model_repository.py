@@ -15,6 +15,9 @@ import pytest
 from tests.support.live_server import live_server
 
 SIZE = 48
+# Admin routes are closed without an admin key (--admin-key).
+ADMIN_KEY = "repo-admin"
+ADMIN = {"X-API-Key": ADMIN_KEY}
 
 
 def tiny_model(head: str, units: int, seed: int):
@@ -95,7 +98,9 @@ def repo(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(repo):
-    with live_server("--model-repository", str(repo), "--max-wait-ms", "3") as srv:
+    with live_server(
+        "--model-repository", str(repo), "--max-wait-ms", "3", "--admin-key", ADMIN_KEY
+    ) as srv:
         yield srv
 
 
@@ -197,7 +202,7 @@ def test_labels_follow_the_language_asked_for(server):
 
 
 def test_the_repository_index_lists_every_folder(server):
-    index = httpx.get(f"{server.base_url}/v1/repository/index").json()
+    index = httpx.get(f"{server.base_url}/v1/repository/index", headers=ADMIN).json()
     rows = {row["name"]: row for row in index["models"]}
     assert rows["cats"]["loaded_versions"] == [1]
     assert rows["broken"]["state"] == "failed"
@@ -236,7 +241,7 @@ async def test_hot_swap_under_32_clients_loses_nothing(server, repo):
     load = asyncio.create_task(_hammer(server.base_url, "cats", stop))
     await asyncio.sleep(1.5)
     async with httpx.AsyncClient(timeout=120) as http:
-        swapped = await http.post(f"{server.base_url}/v1/models/cats/load")
+        swapped = await http.post(f"{server.base_url}/v1/models/cats/load", headers=ADMIN)
         assert swapped.status_code == 200, swapped.text
         assert swapped.json()["version"] == 2
         await asyncio.sleep(1.5)
@@ -266,7 +271,7 @@ async def test_unload_drains_then_answers_404_and_load_brings_it_back(server):
     load = asyncio.create_task(_hammer(server.base_url, "scores", stop, clients=8))
     await asyncio.sleep(1.0)
     async with httpx.AsyncClient(timeout=120) as http:
-        unloaded = await http.post(f"{server.base_url}/v1/models/scores/unload")
+        unloaded = await http.post(f"{server.base_url}/v1/models/scores/unload", headers=ADMIN)
         assert unloaded.status_code == 200
         assert unloaded.json()["state"] == "unavailable"
         stop.set()
@@ -280,7 +285,7 @@ async def test_unload_drains_then_answers_404_and_load_brings_it_back(server):
         # Accepted requests finished; those that came after the unload got 404, nothing else.
         assert {s for s, _, _ in seen} <= {200, 404}
         assert any(s == 200 for s, _, _ in seen)
-        back = await http.post(f"{server.base_url}/v1/models/scores/load")
+        back = await http.post(f"{server.base_url}/v1/models/scores/load", headers=ADMIN)
         assert back.status_code == 200
         again = await http.post(
             f"{server.base_url}/v1/models/scores/predict", files={"image": png(images(1)[0])}
@@ -305,6 +310,8 @@ def test_polling_picks_up_a_new_version_by_itself(tmp_path):
                 break
             time.sleep(0.5)
         assert info["versions"] == [1, 2], info
+        # Same architecture as version 1: its runtime and batch cap are taken, not re-measured.
+        assert "runtime keras fp32 and its batch cap inherited" in srv.log()
         v1 = httpx.post(
             f"{srv.base_url}/v1/models/cats/versions/1/predict", files={"image": png(images(1)[0])}
         )
@@ -328,8 +335,10 @@ def test_a_load_past_max_loaded_models_is_refused_clearly(tmp_path):
         (root / name / "1").mkdir(parents=True)
         tiny_model("softmax", 3, seed=i).save(root / name / "1" / "model.keras")
         write(root / name / "config.toml", 'preprocess = "tf"\n')
-    with live_server("--model-repository", str(root), "--max-loaded-models", "2") as srv:
-        r = httpx.post(f"{srv.base_url}/v1/models/a/load", timeout=60)
+    with live_server(
+        "--model-repository", str(root), "--max-loaded-models", "2", "--admin-key", ADMIN_KEY
+    ) as srv:
+        r = httpx.post(f"{srv.base_url}/v1/models/a/load", headers=ADMIN, timeout=60)
         assert r.status_code == 409
         body = r.json()
         assert body["code"] == "too_many_models"
@@ -337,8 +346,10 @@ def test_a_load_past_max_loaded_models_is_refused_clearly(tmp_path):
         # Still serving after the refusal.
         ok = httpx.post(f"{srv.base_url}/v1/models/a/predict", files={"image": png(images(1)[0])})
         assert ok.status_code == 200
-        assert httpx.post(f"{srv.base_url}/v1/models/b/unload", timeout=60).status_code == 200
-        assert httpx.post(f"{srv.base_url}/v1/models/a/load", timeout=60).status_code == 200
+        unload_b = httpx.post(f"{srv.base_url}/v1/models/b/unload", headers=ADMIN, timeout=60)
+        assert unload_b.status_code == 200
+        load_a = httpx.post(f"{srv.base_url}/v1/models/a/load", headers=ADMIN, timeout=60)
+        assert load_a.status_code == 200
 
 
 def test_admin_routes_need_an_admin_key_when_keys_are_configured(tmp_path):
@@ -356,3 +367,37 @@ def test_admin_routes_need_an_admin_key_when_keys_are_configured(tmp_path):
         predict = f"{srv.base_url}/v1/models/a/predict"
         image = {"image": png(images(1)[0])}
         assert httpx.post(predict, files=image, headers={"X-API-Key": "user"}).status_code == 200
+
+
+def test_past_max_loaded_models_at_start_up_the_server_is_ready_with_what_fits(tmp_path):
+    """Regression: models past the limit stayed `loading` for good and /readyz answered 503;
+    a model that raised something other than a ModelLoadError while loading (here a
+    grayscale model fed RGB batches) stopped the whole server."""
+    import keras
+
+    root = tmp_path / "repo"
+    for i, name in enumerate(("a", "b", "c", "d")):
+        (root / name / "1").mkdir(parents=True)
+        tiny_model("softmax", 3, seed=i).save(root / name / "1" / "model.keras")
+        write(root / name / "config.toml", 'preprocess = "tf"\n')
+    inputs = keras.Input((SIZE, SIZE, 1))
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(inputs))
+    gray = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(x), name="gray")
+    (root / "bad" / "1").mkdir(parents=True)
+    gray.save(root / "bad" / "1" / "model.keras")
+    write(root / "bad" / "config.toml", 'preprocess = "tf"\n')
+    # Loaded in folder order: a, b, bad (fails: it does not count), c, then d is past the limit.
+    with live_server("--model-repository", str(root), "--max-loaded-models", "3") as srv:
+        assert httpx.get(f"{srv.base_url}/readyz").status_code == 200
+        models = {m["name"]: m for m in httpx.get(f"{srv.base_url}/v1/models").json()["models"]}
+        assert {n for n, m in models.items() if m["state"] == "ready"} == {"a", "b", "c"}
+        assert models["d"]["state"] == "unavailable", models["d"]
+        assert "--max-loaded-models 3" in models["d"]["error"]
+        assert models["bad"]["state"] == "failed", models["bad"]
+        assert models["bad"]["error"]
+        ok = httpx.post(f"{srv.base_url}/v1/models/c/predict", files={"image": png(images(1)[0])})
+        assert ok.status_code == 200, ok.text
+        refused = httpx.post(
+            f"{srv.base_url}/v1/models/d/predict", files={"image": png(images(1)[0])}
+        )
+        assert refused.status_code == 404

@@ -138,3 +138,18 @@ def test_fetch_weights_reports_a_cached_file_and_fails_clearly_without_one(place
     bad = run_cli("fetch-weights", "MobileNetV2", env=offline_env(tmp_path), timeout=180)
     assert bad.returncode == 1
     assert MOBILENET_FILE in bad.stderr
+
+
+def test_random_weights_are_the_same_on_every_start():
+    """Seeded: a restart with --weights none finds its OpenVINO export (keyed by the weights'
+    values) in the cache instead of exporting and quantising again."""
+    from kerasserve.service.inference import catalogue, weights
+
+    spec = catalogue.spec("MobileNetV3Small")
+    first, info = weights.build(spec, "none")
+    np.random.default_rng().random()  # other draws in between change nothing
+    second, _ = weights.build(spec, "none")
+    assert info.random
+    assert len(first.weights) == len(second.weights)
+    for a, b in zip(first.weights, second.weights, strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
