@@ -1,6 +1,6 @@
 /**
  * A real kerasserve server for the contract tests: `KERASSERVE_URL` when set, otherwise
- * `python -m service serve` started from the repository root on a free port.
+ * `python -m kerasserve.service serve` started from the repository root on a free port.
  */
 const { spawn, spawnSync } = require('child_process');
 const fs = require('fs');
@@ -60,7 +60,7 @@ async function startServer(extraArgs = [], readyTimeoutMs = 240000, extraEnv = {
   const port = await freePort();
   const logPath = path.join(os.tmpdir(), `kerasserve-contract-${port}.log`);
   const log = fs.openSync(logPath, 'w');
-  const args = ['-m', 'service', 'serve', '--host', '127.0.0.1', '--port', String(port), ...extraArgs];
+  const args = ['-m', 'kerasserve.service', 'serve', '--host', '127.0.0.1', '--port', String(port), ...extraArgs];
   const child = spawn(python(), args, {
     cwd: REPO_ROOT,
     env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: '2', PYTHONUNBUFFERED: '1', ...extraEnv },
