@@ -3,6 +3,13 @@
 Knows nothing of HTTP, Keras or TensorFlow: it is given an async batch function and runs it.
 """
 
+if __name__ != "kerasserve.batching":  # e.g. `import batching` from the repository's root folder
+    raise ImportError(
+        f"this is kerasserve.batching, imported here as {__name__!r}: import kerasserve.batching "
+        "(or run `python -m kerasserve.service`) after `pip install -e .`"
+    )
+
+
 from kerasserve.batching.batcher import Batcher, BatchObserver, Completed
 from kerasserve.batching.errors import (
     BatchFailed,

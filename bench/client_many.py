@@ -62,7 +62,7 @@ def photos(count: int, size: tuple[int, int] = (480, 640), seed: int = 0) -> lis
 
 @contextmanager
 def local_server(model: str, extra: list[str]) -> Iterator[str]:
-    """`python -m service serve` with random weights on a free port, until the block ends."""
+    """`python -m kerasserve.service serve` with random weights on a free port, until the block ends."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]

@@ -3,6 +3,13 @@
 This package is shared by the server and the Python SDK, so it imports only Pydantic.
 """
 
+if __name__ != "kerasserve.schemas":  # e.g. `import schemas` from the repository's root folder
+    raise ImportError(
+        f"this is kerasserve.schemas, imported here as {__name__!r}: import kerasserve.schemas "
+        "(or run `python -m kerasserve.service`) after `pip install -e .`"
+    )
+
+
 from kerasserve.schemas.classifiers import (
     ClassExamples,
     ClassifierResponse,

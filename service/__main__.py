@@ -1,4 +1,4 @@
-"""`python -m service` runs the kerasserve CLI."""
+"""`python -m kerasserve.service` runs the kerasserve CLI."""
 
 from kerasserve.service.cli import main
 

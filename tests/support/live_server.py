@@ -103,7 +103,7 @@ def block_until_ready(server: LiveServer, timeout: float) -> None:
 def run_cli(
     *args: str, env: dict[str, str] | None = None, timeout: float = 300
 ) -> subprocess.CompletedProcess[str]:
-    """Run `python -m service *args` to completion (e.g. a `serve` expected to fail at start-up)."""
+    """Run `python -m kerasserve.service *args` to completion (e.g. a `serve` expected to fail at start-up)."""
     full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "kerasserve.service", *args],
