@@ -24,10 +24,11 @@ from starlette.types import Scope
 from kerasserve.batching import BatchPolicy
 from kerasserve.service import __version__
 from kerasserve.service.errors import ModelLoadError, ServiceError
-from kerasserve.service.http import classifiers, docs, errors, feature_routes, v2
+from kerasserve.service.http import auth, classifiers, docs, errors, feature_routes, v2
 from kerasserve.service.http.metrics import Metrics
 from kerasserve.service.http.middleware import RequestContextMiddleware
 from kerasserve.service.http.routes import admin, api, ops
+from kerasserve.service.http.security import Guard
 from kerasserve.service.http.state import AppState, LifespanState
 from kerasserve.service.inference.catalogue import model_names, resolve_name
 from kerasserve.service.inference.loaded import Decoder
@@ -184,6 +185,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     v2.install(app)
     docs.install(app)
+    app.state.guard = Guard(settings)
+    app.include_router(auth.router)
     app.include_router(api)
     app.include_router(admin)
     app.include_router(feature_routes.router)
@@ -202,7 +205,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=["X-Request-ID", "Server-Timing", "Retry-After"],
         )
     app.add_middleware(RequestContextMiddleware, metrics=metrics, access_log=settings.access_log)
-    if not settings.api_keys:
+    if not settings.api_keys and not settings.wechat_appid:
         _document_auth_as_optional(app)
     return app
 

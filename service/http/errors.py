@@ -21,7 +21,7 @@ from kerasserve.batching import (
     ShuttingDown,
 )
 from kerasserve.schemas import ErrorCode, ErrorDetail, ErrorResponse
-from kerasserve.service.errors import ServiceError
+from kerasserve.service.errors import RateLimited, ServiceError
 
 logger = logging.getLogger("kerasserve.http")
 
@@ -52,6 +52,10 @@ def describe(exc: BaseException) -> tuple[int, ErrorResponse, dict[str, str]]:
             body.retry_after = 5.0
         elif status == 401:
             headers["WWW-Authenticate"] = 'Bearer realm="kerasserve"'
+        elif isinstance(exc, RateLimited):
+            retry = max(1, math.ceil(exc.retry_after))
+            headers["Retry-After"] = str(retry)
+            body.retry_after = float(retry)
         elif status == 408 or exc.code == ErrorCode.PAYLOAD_TOO_LARGE:
             # The client is still (slowly) sending: end the connection rather than let it
             # trickle on after its answer (RFC 9110 §15.5.9).
@@ -183,6 +187,7 @@ def openapi_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
         413: (ErrorCode.PAYLOAD_TOO_LARGE, "the body exceeds the limit of 10,485,760 bytes"),
         415: (ErrorCode.UNSUPPORTED_MEDIA_TYPE, "unsupported image type (detected HEIC)"),
         422: (ErrorCode.INVALID_REQUEST, "invalid request: query.top_k: must be <= 100"),
+        429: (ErrorCode.RATE_LIMITED, "over the limit of 30 per 1 minute; retry in 12 s"),
         500: (ErrorCode.INFERENCE_FAILED, "inference failed for this request's batch"),
         503: (ErrorCode.OVERLOADED, "queue is full (256 waiting, limit 256); retry in 1 s"),
         504: (ErrorCode.DEADLINE_EXCEEDED, "no result within 30 s (still queued)"),
@@ -199,7 +204,7 @@ def openapi_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
                 }
             },
         }
-        if status == 503:
+        if status in (429, 503):
             out[status]["headers"] = {
                 "Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}
             }

@@ -14,7 +14,7 @@ from tests.deploy.tools import DEPLOY, require_binary
 TEMPLATE = DEPLOY / "nginx/nginx.conf"
 TEMP_DIRS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
 # The nginx image's NGINX_ENVSUBST_FILTER for this template: only these variables are filled in.
-ENV_FILTER = re.compile(r"^KERASSERVE_TLS_")
+ENV_FILTER = re.compile(r"^KERASSERVE_(TLS_|NGINX_)")
 
 
 def _sub_once(pattern: str, replacement: str, text: str) -> str:

@@ -109,3 +109,31 @@ def test_monitoring_profile_is_wired_to_its_files():
     scrape = load_yaml(DEPLOY / "prometheus/prometheus.yml")["scrape_configs"][0]
     assert scrape["metrics_path"] == "/metrics"
     assert scrape["dns_sd_configs"][0]["names"] == ["kerasserve"]
+
+
+def test_rate_limits_are_counted_in_the_shared_redis():
+    """Replicas count limits in the compose Redis (one count across replicas), wait for it to
+    be healthy, and the Redis is reachable only inside the compose network."""
+    services = compose()["services"]
+    replica = services["kerasserve"]
+    env = replica["environment"]
+    assert env["KERASSERVE_RATE_LIMIT_STORAGE"] == "redis://redis:6379/0"
+    assert replica["depends_on"]["redis"]["condition"] == "service_healthy"
+    redis = services["redis"]
+    assert redis["image"].startswith("redis:")
+    assert "ports" not in redis
+    assert "redis-cli" in redis["healthcheck"]["test"]
+    # Secrets pass through from the shell or .env only, never with a value written here.
+    for secret in ("KERASSERVE_WECHAT_SECRET", "KERASSERVE_TOKEN_SECRET"):
+        assert secret in env
+        assert env[secret] is None
+
+
+def test_nginx_keeps_admin_routes_closed_by_default():
+    """The template's admin switch is filled in by the image (its filter lets it through) and
+    is `off` unless the deployment says otherwise."""
+    nginx = compose()["services"]["nginx"]["environment"]
+    assert nginx["KERASSERVE_NGINX_ADMIN"] == "off"
+    names = set(re.findall(r"\$\{(\w+)\}", (DEPLOY / "nginx/nginx.conf").read_text()))
+    assert "KERASSERVE_NGINX_ADMIN" in names
+    assert all(re.search(nginx["NGINX_ENVSUBST_FILTER"], name) for name in names)

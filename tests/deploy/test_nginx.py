@@ -12,6 +12,7 @@ import contextlib
 import datetime
 import io
 import ipaddress
+import json
 import re
 import shutil
 import signal
@@ -34,7 +35,11 @@ from tests.deploy.nginx_conf import TEMPLATE, Rendered, render
 from tests.deploy.tools import require_binary, require_module
 from tests.support.live_server import LiveServer, block_until_ready, free_port, live_server
 
-REPLICA_ARGS = ("--model", "MobileNetV2", "--weights", "none", "--max-batch-size", "4")
+ADMIN_KEY = "deploy-admin-key"
+REPLICA_ARGS = (
+    "--model", "MobileNetV2", "--weights", "none", "--max-batch-size", "4",
+    "--admin-key", ADMIN_KEY,
+)  # fmt: skip
 PREDICT = "/v1/models/MobileNetV2/predict"
 HSTS = "max-age=31536000"
 
@@ -124,8 +129,11 @@ def certificate(workdir: Path) -> Certificate:
     return Certificate(cert_path, key_path, cert.public_bytes(serialization.Encoding.DER))
 
 
-def _render(directory: Path, certificate: Certificate, replica_ports: list[int]) -> Rendered:
-    return render(directory, free_port(), free_port(), replica_ports, certificate.env)
+def _render(
+    directory: Path, certificate: Certificate, replica_ports: list[int], admin: str = "off"
+) -> Rendered:
+    env = {**certificate.env, "KERASSERVE_NGINX_ADMIN": admin}
+    return render(directory, free_port(), free_port(), replica_ports, env)
 
 
 def _ports(rendered: Rendered) -> tuple[int, int]:
@@ -145,23 +153,37 @@ def test_config_passes_nginx_t(workdir: Path, certificate: Certificate):
     assert "test is successful" in result.stderr
 
 
-def test_only_the_certificate_paths_come_from_the_environment():
-    """envsubst fills `${KERASSERVE_TLS_*}` and nothing else: nginx's `$host` and friends stay."""
+def test_only_the_certificate_paths_and_the_admin_switch_come_from_the_environment():
+    """envsubst fills `${KERASSERVE_TLS_*}` and `${KERASSERVE_NGINX_ADMIN}`, nothing else:
+    nginx's `$host` and friends stay."""
     template = TEMPLATE.read_text()
     directives = [line for line in template.splitlines() if not line.lstrip().startswith("#")]
     used = set(re.findall(r"\$\{(\w+)\}", "\n".join(directives)))
-    assert used == {"KERASSERVE_TLS_CERT", "KERASSERVE_TLS_KEY"}
+    assert used == {"KERASSERVE_TLS_CERT", "KERASSERVE_TLS_KEY", "KERASSERVE_NGINX_ADMIN"}
 
 
 def test_without_the_certificate_environment_nginx_refuses_to_start(workdir: Path):
     """No half-secure start: unset paths stay `${...}`, which nginx reads as an unknown variable."""
     nginx = _nginx()
     (workdir / "no-env").mkdir()
-    rendered = render(workdir / "no-env", free_port(), free_port(), [free_port()], {})
+    env = {"KERASSERVE_NGINX_ADMIN": "off"}
+    rendered = render(workdir / "no-env", free_port(), free_port(), [free_port()], env)
     assert "ssl_certificate ${KERASSERVE_TLS_CERT};" in rendered.conf.read_text()
     result = rendered.test(nginx)
     assert result.returncode != 0
     assert 'unknown "kerasserve_tls_cert" variable' in result.stderr, result.stderr
+
+
+def test_without_the_admin_switch_nginx_refuses_to_start(workdir: Path, certificate: Certificate):
+    """Closed, never open by omission: an unset KERASSERVE_NGINX_ADMIN stops nginx."""
+    nginx = _nginx()
+    (workdir / "no-admin-env").mkdir()
+    rendered = render(
+        workdir / "no-admin-env", free_port(), free_port(), [free_port()], certificate.env
+    )
+    result = rendered.test(nginx)
+    assert result.returncode != 0
+    assert 'unknown "kerasserve_nginx_admin" variable' in result.stderr, result.stderr
 
 
 @contextlib.contextmanager
@@ -192,12 +214,12 @@ class Balancer:
 
 @contextlib.contextmanager
 def _balancer(
-    replicas: list[LiveServer], directory: Path, certificate: Certificate
+    replicas: list[LiveServer], directory: Path, certificate: Certificate, admin: str = "off"
 ) -> Iterator[Balancer]:
     """The real nginx, in the foreground, on the rendered config."""
     nginx = _nginx()
     directory.mkdir()
-    rendered = _render(directory, certificate, [s.port for s in replicas])
+    rendered = _render(directory, certificate, [s.port for s in replicas], admin)
     assert rendered.test(nginx).returncode == 0
     http_port, tls_port = _ports(rendered)
     command = rendered.command(nginx, "-g", f"daemon off; pid {rendered.pid};")
@@ -355,6 +377,81 @@ def test_metrics_are_not_public_through_the_balancer(client: httpx.Client):
     r = client.get("/metrics")
     assert r.status_code == 404
     assert r.json()["code"] == "not_found"
+
+
+ADMIN_PATHS = [
+    ("POST", "/v1/models/MobileNetV2/load"),
+    ("POST", "/v1/models/MobileNetV2/unload"),
+    ("GET", "/v1/repository/index"),
+    ("POST", "/v1/classifiers/cats"),
+    ("DELETE", "/v1/classifiers/cats"),
+    # Spellings nginx normalises before matching ($uri): they must not slip through.
+    ("POST", "/v1//models/MobileNetV2/load"),
+    ("POST", "/v1/models/MobileNetV2/./unload"),
+    ("POST", "/v1/models/MobileNetV2/%6Coad"),
+    ("GET", "/v1/x/../repository/index"),
+]
+
+
+def _raw(balancer: Balancer, certificate: Certificate, method: str, path: str,
+         headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:  # fmt: skip
+    """One request with its path sent byte for byte (httpx would normalise it)."""
+    port = int(balancer.url.rsplit(":", 1)[1])
+    lines = [f"{method} {path} HTTP/1.1", "Host: localhost", "Content-Length: 0",
+             "Connection: close", *(f"{k}: {v}" for k, v in headers.items())]  # fmt: skip
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=30) as raw,
+        certificate.context().wrap_socket(raw, server_hostname="localhost") as tls,
+    ):
+        tls.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        data = b""
+        while chunk := tls.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    found = {k.strip().lower(): v.strip() for k, v in (h.split(":", 1) for h in header_lines)}
+    return int(status_line.split()[1]), found, body
+
+
+@pytest.mark.parametrize(("method", "path"), ADMIN_PATHS)
+def test_admin_routes_are_refused_by_nginx_unless_opened(
+    balancer: Balancer, certificate: Certificate, method: str, path: str
+):
+    """KERASSERVE_NGINX_ADMIN=off (the default): 403 from nginx itself, in the API's error
+    shape, even with the right admin key; no replica sees the request."""
+    status, headers, body = _raw(balancer, certificate, method, path, {"X-API-Key": ADMIN_KEY})
+    assert status == 403, body
+    error = json.loads(body)
+    assert error["code"] == "forbidden"
+    assert "KERASSERVE_NGINX_ADMIN=on" in error["message"]
+    assert error["request_id"]
+    assert "x-upstream" not in headers
+    assert headers["strict-transport-security"] == HSTS
+
+
+def test_admin_routes_through_nginx_once_opened(
+    replicas: list[LiveServer], workdir: Path, certificate: Certificate
+):
+    """KERASSERVE_NGINX_ADMIN=on: nginx forwards them and the replica's own admin key decides
+    (401 without it or with a wrong one, 200 with it in either header)."""
+    index = "/v1/repository/index"
+    with (
+        _balancer(replicas, workdir / "admin-on", certificate, admin="on") as opened,
+        httpx.Client(base_url=opened.url, timeout=60, verify=certificate.context()) as c,
+    ):
+        missing = c.get(index)
+        wrong = c.get(index, headers={"X-API-Key": "not-the-key"})
+        by_header = c.get(index, headers={"X-API-Key": ADMIN_KEY})
+        by_bearer = c.get(index, headers={"Authorization": f"Bearer {ADMIN_KEY}"})
+        models = c.get("/v1/models")
+    for refused in (missing, wrong):
+        assert refused.status_code == 401, refused.text
+        assert refused.json()["code"] == "unauthorized"
+        assert "x-upstream" in refused.headers, "the replica answered, not nginx"
+    assert by_header.status_code == 200, by_header.text
+    assert by_header.json()["models"][0]["name"] == "MobileNetV2"
+    assert by_bearer.status_code == 200
+    assert models.status_code == 200
 
 
 def test_killed_replica_does_not_fail_clients(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import time
 
@@ -10,6 +9,7 @@ import httpx
 import pytest
 
 from kerasserve.service.http import security
+from kerasserve.service.settings import Settings
 from tests.hardening import support
 from tests.hardening.conftest import API_KEYS, ORIGIN
 from tests.hardening.support import PREDICT
@@ -110,17 +110,63 @@ def test_keys_are_compared_in_constant_time_against_every_key(monkeypatch):
         return real(a, b)
 
     monkeypatch.setattr(security.hmac, "compare_digest", recording)
+    guard = security.Guard(Settings(api_keys=["first-key", "second-key", "third-key"]))
 
-    class State:
-        class app:  # noqa: N801 - mirrors request.state.app
-            class settings:  # noqa: N801
-                api_keys = ["first-key", "second-key", "third-key"]
-
-    class FakeRequest:
-        state = State
-
-    asyncio.run(security.require_api_key(FakeRequest(), None, "first-key"))  # type: ignore[arg-type]
+    assert guard.caller("first-key", None) is not None
     assert [b for _, b in compared] == [b"first-key", b"second-key", b"third-key"]
+
+
+# -- admin routes --------------------------------------------------------------------------------
+def admin_operations(base_url: str) -> list[tuple[str, str]]:
+    """Every operation OpenAPI tags `admin` (load, unload, repository index, classifiers...)."""
+    spec = httpx.get(base_url + "/openapi.json", timeout=30).json()
+    found = []
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            if "admin" in operation.get("tags", []):
+                concrete = path.replace("{model}", "MobileNetV2").replace("{name}", "cats")
+                found.append((method.upper(), concrete))
+    return found
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        pytest.param({}, id="no-key"),
+        pytest.param({"X-API-Key": API_KEYS[0]}, id="an-api-key"),
+        pytest.param({"Authorization": f"Bearer {API_KEYS[0]}"}, id="an-api-key-as-bearer"),
+    ],
+)
+@pytest.mark.parametrize("which", ["server", "tight"])
+def test_admin_routes_are_closed_without_an_admin_key(request, which, headers):
+    """No --admin-key: 403 naming the flag, with no keys at all (`server`) as with API keys
+    (`tight`), whatever the request shows; and the model is still served after."""
+    srv = request.getfixturevalue(which)
+    operations = admin_operations(srv.base_url)
+    assert {("POST", "/v1/models/MobileNetV2/load"), ("POST", "/v1/models/MobileNetV2/unload"),
+            ("GET", "/v1/repository/index")} <= set(operations)  # fmt: skip
+    with httpx.Client(base_url=srv.base_url, timeout=60) as c:
+        for method, path in operations:
+            r = c.request(method, path, headers=headers)
+            assert r.status_code == 403, (method, path, r.text)
+            assert r.json()["code"] == "forbidden"
+            assert "--admin-key" in r.json()["message"]
+        models = c.get("/v1/models", headers={"X-API-Key": API_KEYS[0]})
+    assert models.status_code == 200
+    assert models.json()["models"][0]["name"] == "MobileNetV2"
+
+
+def test_the_403_needs_no_body_to_be_read(server):
+    head = support.request_head(
+        "POST",
+        "/v1/models/MobileNetV2/load",
+        {"Content-Type": "application/json", "Content-Length": "900000"},
+    )
+    with support.connect(server.port) as sock:
+        sock.sendall(head)
+        response = support.read_response(sock, time.monotonic() + 20)
+    assert response.status == 403
+    assert response.elapsed < 2
 
 
 # -- CORS --------------------------------------------------------------------------------------
