@@ -56,25 +56,25 @@ def confusion_png(confusion: list[list[int]], labels: list[str], title: str, pat
 
     matrix = np.asarray(confusion)
     size = max(3.5, 0.6 * len(labels) + 2)
-    fig, ax = plt.subplots(figsize=(size + 1, size))
-    try:
-        image = ax.imshow(matrix, cmap="Blues")
-        fig.colorbar(image, ax=ax, fraction=0.046)
-        ticks = range(len(labels))
-        ax.set_xticks(list(ticks), labels, rotation=45, ha="right")
-        ax.set_yticks(list(ticks), labels)
-        ax.set_xlabel("predicted")
-        ax.set_ylabel("true")
-        ax.set_title(title)
-        limit = matrix.max() / 2 if matrix.size else 0
-        for (row, col), value in np.ndenumerate(matrix):
-            colour = "white" if value > limit else "black"
-            ax.text(col, row, str(value), ha="center", va="center", color=colour)
-        fig.tight_layout()
-        with warnings.catch_warnings():
-            # Labels in scripts the default font lacks (Chinese) draw as boxes; the file is
-            # still right, and metrics.json has the names.
-            warnings.filterwarnings("ignore", message="Glyph .* missing from font")
+    with warnings.catch_warnings():
+        # Labels in scripts the default font lacks (Chinese) draw as boxes; the file is still
+        # right, and metrics.json has the names.
+        warnings.filterwarnings("ignore", message="Glyph .* missing from font")
+        fig, ax = plt.subplots(figsize=(size + 1, size))
+        try:
+            image = ax.imshow(matrix, cmap="Blues")
+            fig.colorbar(image, ax=ax, fraction=0.046)
+            ticks = list(range(len(labels)))
+            ax.set_xticks(ticks, labels, rotation=45, ha="right")
+            ax.set_yticks(ticks, labels)
+            ax.set_xlabel("predicted")
+            ax.set_ylabel("true")
+            ax.set_title(title)
+            limit = matrix.max() / 2 if matrix.size else 0
+            for (row, col), value in np.ndenumerate(matrix):
+                colour = "white" if value > limit else "black"
+                ax.text(col, row, str(value), ha="center", va="center", color=colour)
+            fig.tight_layout()
             fig.savefig(path, dpi=100)
-    finally:
-        plt.close(fig)
+        finally:
+            plt.close(fig)

@@ -1,0 +1,239 @@
+"""`kerasserve train` end to end: photos in, a version a polling server serves; retraining swaps
+under load with 0 failed requests; the served probabilities are Keras' own (Keras and OpenVINO
+runtimes); a write that fails (a full disk) publishes nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from tests.support.live_server import ROOT, LiveServer, live_server, run_cli
+from tests.support.photos_dataset import encode, write_dataset
+
+NAME = "colours"
+# The user's labels, any text a folder name holds: the server must answer with these.
+LABELS = ("红色条纹", "green dots", "blue-checks", "yellow_rings")
+SIZE = 48  # MobileNetV2 takes any side from 32 with weights=None; small keeps 2 cores quick
+# No ImageNet weights here: a random base with BatchNorm statistics set from the photos.
+TRAIN = ("--weights", "none", "--image-size", str(SIZE), "--epochs", "3", "--seed", "7")
+
+
+def train(data: Path, repo: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return run_cli("train", str(data), "--repository", str(repo), "--name", NAME, *TRAIN, *extra)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("photos")
+    write_dataset(root, 8, labels=LABELS, seed=3, size=(56, 72))
+    (root / LABELS[0] / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a JPEG")
+    from tests.support.photos_dataset import draw
+
+    webp = encode(draw(1, np.random.default_rng(9), (60, 60)), "WEBP")
+    (root / LABELS[1] / "extra.webp").write_bytes(webp)
+    return root
+
+
+@pytest.fixture(scope="module")
+def served(data, tmp_path_factory):
+    """A server polling an empty repository every second; `kerasserve train` then publishes
+    version 1 into it, and the server picks it up by itself."""
+    repo = tmp_path_factory.mktemp("repo")
+    args = ("--model-repository", str(repo), "--poll-repository-s", "1", "--max-batch-size", "8")
+    # An empty repository is not ready (no model): wait for the process to answer instead.
+    with live_server(*args, wait_ready=False) as server:
+        wait_for_health(server)
+        done = train(data, repo)
+        assert done.returncode == 0, done.stdout + done.stderr
+        wait_for_version(server, 1)
+        yield server, repo, done
+
+
+def wait_for_health(server: LiveServer, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise AssertionError(f"server exited:\n{server.log()}")
+        try:
+            if httpx.get(f"{server.base_url}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.25)
+    raise AssertionError(f"server not up after {timeout}s:\n{server.log()}")
+
+
+def wait_for_version(server: LiveServer, version: int, timeout: float = 180) -> dict:
+    deadline = time.monotonic() + timeout
+    info: dict = {}
+    while time.monotonic() < deadline:
+        r = httpx.get(f"{server.base_url}/v1/models/{NAME}", timeout=10)
+        if r.status_code == 200:
+            info = r.json()
+            if info.get("version") == version and info.get("state") == "ready":
+                return info
+        time.sleep(0.5)
+    raise AssertionError(f"version {version} not served after {timeout}s: {info}\n{server.log()}")
+
+
+def test_version_1_is_whole_with_metrics_labels_and_config(served, data):
+    _, repo, done = served
+    folder = repo / NAME / "1"
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "confusion.png",
+        "labels.txt",
+        "metrics.json",
+        "model.keras",
+    ]
+    assert (folder / "labels.txt").read_text(encoding="utf-8").splitlines() == sorted(LABELS)
+    assert (folder / "confusion.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
+    assert metrics["base"] == "MobileNetV2"
+    assert metrics["classes"] == sorted(LABELS)
+    assert metrics["class_counts"] == {label: 8 + (label == LABELS[1]) for label in LABELS}
+    assert set(metrics["per_class"]) == set(LABELS)
+    assert 0 <= metrics["accuracy"] <= metrics["top_k_accuracy"] <= 1
+    assert metrics["top_k"] == 3
+    assert metrics["weights"]["kind"] == "random"
+    assert metrics["weights"]["bn_statistics_from_photos"] > 0
+    assert len(metrics["dataset_fingerprint"]) == 64
+    assert metrics["epochs"] >= 1
+    assert metrics["wall_s"] > 0
+    # The unreadable file: listed, skipped, counted; the WebP one converted and used.
+    assert [u["path"] for u in metrics["unreadable"]] == [str(data / LABELS[0] / "broken.jpg")]
+    assert "broken.jpg" in done.stdout
+    assert "skipped 1 unreadable file" in done.stdout
+    assert "BatchNorm statistics" in done.stdout
+    from kerasserve.service.inference.repository import read_config
+
+    config = read_config(repo / NAME / "config.toml")
+    assert (config.output_kind, config.preprocess) == ("softmax", "none")
+    assert not list(repo.rglob(".train-*"))
+
+
+def photo_bytes(count: int) -> list[bytes]:
+    from tests.support.photos_dataset import draw
+
+    rng = np.random.default_rng(11)
+    return [encode(draw(i % 4, rng, (64, 80)), "PNG") for i in range(count)]
+
+
+def keras_probabilities(model_path: Path, photos: list[bytes]) -> np.ndarray:
+    """What Keras itself answers on the server's own decoded pixels."""
+    import keras
+
+    from kerasserve.service.inference.imaging import decode_image
+
+    model = keras.saving.load_model(model_path, compile=False)
+    pixels = np.stack([decode_image(p, (SIZE, SIZE), 50_000_000) for p in photos])
+    return np.asarray(model.predict_on_batch(pixels.astype("float32")))
+
+
+def served_probabilities(base_url: str, photos: list[bytes], version: int) -> np.ndarray:
+    files = [("image", (f"{i}.png", p, "image/png")) for i, p in enumerate(photos)]
+    r = httpx.post(f"{base_url}/v1/models/{NAME}/predict?top_k=4", files=files, timeout=60)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["model"]["version"] == version
+    order = sorted(LABELS)
+    out = np.zeros((len(photos), len(order)))
+    for row, result in enumerate(body["results"]):
+        for p in result["predictions"]:
+            out[row, order.index(p["label"])] = p["probability"]
+    return out
+
+
+def test_served_probabilities_are_keras_own(served):
+    server, repo, _ = served
+    photos = photo_bytes(6)
+    served_p = served_probabilities(server.base_url, photos, version=1)
+    expected = keras_probabilities(repo / NAME / "1" / "model.keras", photos)
+    assert np.abs(served_p - expected).max() <= 1e-4
+    assert np.allclose(served_p.sum(axis=1), 1, atol=1e-4)
+
+
+async def hammer(base_url: str, stop: asyncio.Event, clients: int = 8) -> list:
+    payload = photo_bytes(1)[0]
+    seen: list = []
+
+    async def client() -> None:
+        async with httpx.AsyncClient(timeout=60) as http:
+            while not stop.is_set():
+                try:
+                    r = await http.post(
+                        f"{base_url}/v1/models/{NAME}/predict", files={"image": payload}
+                    )
+                    seen.append((r.status_code, r.json()))
+                except httpx.HTTPError as exc:  # a lost request counts as a failure
+                    seen.append((None, repr(exc)))
+
+    await asyncio.gather(*(client() for _ in range(clients)))
+    return seen
+
+
+async def test_retraining_publishes_version_2_and_swaps_with_no_failed_request(served, data):
+    server, repo, _ = served
+    stop = asyncio.Event()
+    load = asyncio.create_task(hammer(server.base_url, stop))
+    done = await asyncio.to_thread(train, data, repo, "--seed", "8")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"{repo / NAME / '2'}" in done.stdout
+    await asyncio.to_thread(wait_for_version, server, 2)
+    await asyncio.sleep(1.0)
+    stop.set()
+    seen = await load
+    failed = [s for s in seen if s[0] != 200]
+    assert not failed, failed[:3]
+    versions = [body["model"]["version"] for _, body in seen]
+    assert set(versions) == {1, 2}, set(versions)
+    assert 1 not in versions[versions.index(2) + 16 :]
+    answered = {p["label"] for _, body in seen for r in body["results"] for p in r["predictions"]}
+    assert answered
+    assert answered <= set(LABELS)
+    assert (repo / NAME / "2" / "metrics.json").is_file()
+
+
+def test_openvino_serves_the_trained_model_within_1e_3(served):
+    _, repo, _ = served
+    latest = max(int(p.name) for p in (repo / NAME).iterdir() if p.name.isdigit())
+    photos = photo_bytes(6)
+    expected = keras_probabilities(repo / NAME / str(latest) / "model.keras", photos)
+    args = ("--model-repository", str(repo), "--runtime", "openvino", "--max-batch-size", "8")
+    with live_server(*args) as server:
+        info = httpx.get(f"{server.base_url}/v1/models/{NAME}", timeout=10).json()
+        assert info["runtime"]["name"] == "openvino", info
+        served_p = served_probabilities(server.base_url, photos, version=latest)
+    assert np.abs(served_p - expected).max() <= 1e-3
+
+
+def _limit_file_size() -> None:
+    # Any file grown past 1 MB fails to write (EFBIG), as on a full disk; the model is ~9 MB.
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1_000_000, 1_000_000))
+
+
+def test_a_failed_write_publishes_nothing(data, tmp_path):
+    repo = tmp_path / "repo"
+    cmd = [sys.executable, "-m", "kerasserve.service", "train", str(data), "--repository"]
+    cmd += [str(repo), "--name", NAME, *TRAIN, "--epochs", "1"]
+    done = subprocess.run(
+        cmd,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=_limit_file_size,
+        env={**__import__("os").environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert f"cannot write version 1 of {NAME!r}" in done.stderr
+    assert "Nothing was published" in done.stderr
+    assert sorted(p.name for p in repo.iterdir()) == []  # no model folder, no temporary one
