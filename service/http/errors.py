@@ -53,9 +53,9 @@ def describe(exc: BaseException) -> tuple[int, ErrorResponse, dict[str, str]]:
         elif status == 401:
             headers["WWW-Authenticate"] = 'Bearer realm="kerasserve"'
         elif isinstance(exc, RateLimited):
-            retry = max(1, math.ceil(exc.retry_after))
-            headers["Retry-After"] = str(retry)
-            body.retry_after = float(retry)
+            wait = max(1, math.ceil(exc.retry_after))
+            headers["Retry-After"] = str(wait)
+            body.retry_after = float(wait)
         elif status == 408 or exc.code == ErrorCode.PAYLOAD_TOO_LARGE:
             # The client is still (slowly) sending: end the connection rather than let it
             # trickle on after its answer (RFC 9110 §15.5.9).
