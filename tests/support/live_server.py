@@ -63,7 +63,7 @@ def live_server(
     cmd = [
         sys.executable,
         "-m",
-        "service",
+        "kerasserve.service",
         "serve",
         "--host",
         "127.0.0.1",
