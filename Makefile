@@ -1,8 +1,9 @@
-# kerasserve: `make serve` starts a server, `make test` installs everything and runs every suite.
+# kerasserve: `make serve` starts a server, `make test` installs everything and runs every suite,
+# `make check` (lint, unit tests, the README's server on the default path) is the quick loop.
 PYTHON ?= python3
 PIP ?= $(PYTHON) -m pip
 
-.PHONY: install install-python install-node install-system serve lint test test-python test-node bench
+.PHONY: install install-python install-node install-system serve lint check test test-python test-node bench
 
 install: install-python install-node install-system
 
@@ -22,6 +23,12 @@ lint:
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m ruff format --check .
 	$(PYTHON) -m mypy
+
+# Within 3 minutes once the OpenVINO export is cached (~/.cache/kerasserve/openvino): the smoke
+# is the README's bare `kerasserve serve` classifying a photo.
+check: lint
+	$(PYTHON) -m pytest -q -p no:cacheprovider tests/unit
+	$(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e/test_readme_serve.py
 
 test-python:
 	$(PYTHON) -m pytest
