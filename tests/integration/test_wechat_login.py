@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -150,9 +151,20 @@ def test_a_login_yields_a_token_that_predicts(server, wechat):
         pytest.param({"Authorization": "Bearer not-a-token"}, id="garbage"),
         pytest.param({"X-API-Key": "anything"}, id="api-key-when-none-configured"),
         pytest.param(
-            {"Authorization": "Bearer " + jwt.encode(
-                {"sub": "x", "iat": 1, "exp": 2**40, "iss": "kerasserve",
-                 "aud": "kerasserve-predict"}, "another-secret-of-at-least-32-bytes!!", "HS256")},
+            {
+                "Authorization": "Bearer "
+                + jwt.encode(
+                    {
+                        "sub": "x",
+                        "iat": 1,
+                        "exp": 2**40,
+                        "iss": "kerasserve",
+                        "aud": "kerasserve-predict",
+                    },
+                    "another-secret-of-at-least-32-bytes!!",
+                    "HS256",
+                )
+            },
             id="signed-with-another-key",
         ),  # fmt: skip
     ],
@@ -266,3 +278,25 @@ def test_secrets_never_reach_the_log(server):
     assert "ready:" in log  # the log is the server's, not an empty file
     for secret in (APP_SECRET, SESSION_KEY, TOKEN_SECRET):
         assert secret not in log
+
+
+def test_one_drawn_token_key_serves_every_worker_and_no_dump_shows_a_secret(monkeypatch):
+    """No KERASSERVE_TOKEN_SECRET: `serve` draws one key and puts it in the environment its
+    worker processes inherit; the settings never serialise either secret."""
+    from kerasserve.service.http.auth import TOKEN_SECRET_ENV, TokenSigner, shared_token_secret
+    from kerasserve.service.settings import Settings
+
+    monkeypatch.delenv(TOKEN_SECRET_ENV, raising=False)
+    settings = shared_token_secret(Settings(wechat_appid=APPID, wechat_secret=APP_SECRET))
+    drawn = settings.token_secret.get_secret_value()
+    assert len(drawn) >= 32
+    assert drawn == os.environ[TOKEN_SECRET_ENV]
+    # A worker rebuilds its settings from the environment: same key, so tokens cross workers.
+    worker = Settings(wechat_appid=APPID, wechat_secret=APP_SECRET)
+    token = TokenSigner(drawn, 60).issue("someone")
+    assert TokenSigner(worker.token_secret.get_secret_value(), 60).verify(token) == "someone"
+    dump = settings.model_dump_json()
+    assert APP_SECRET not in dump
+    assert drawn not in dump
+    with pytest.raises(ValueError, match="at least 32"):
+        Settings(token_secret="short")
