@@ -193,6 +193,11 @@ async def teach(
     started = time.perf_counter()
     teaching.check_name(name)
     own = teacher(request)
+    if own.own_folder is not None and state.workers is not None:
+        raise InvalidRequest(
+            "this server runs several workers and has no model repository: a classifier taught "
+            "here would serve in one worker only; start it with --model-repository DIR"
+        )
     settings = state.settings
     upload = await read_upload(
         request,
@@ -333,6 +338,8 @@ async def retire(request: Request, state: State, name: ClassifierName) -> Respon
             state.registry.repository.remove(name)
         with contextlib.suppress(ModelNotFound):  # a poll retired it first
             await state.registry.unload(name, forget=True)
+        if state.workers is not None:
+            await state.workers.broadcast("unload", name)
     logger.info("retired classifier %s (versions %s)", name, versions)
     body = ClassifierRetired(name=name, versions=versions)
     return Response(body.model_dump_json(), media_type="application/json")
@@ -392,4 +399,7 @@ async def _publish(
         if own.own_folder is not None:
             registry.repository.remove(name)
         raise
+    if state.workers is not None:
+        # The other workers read the same repository folder: each loads the new version.
+        await state.workers.broadcast("load", name)
     return registry.describe(entry)
