@@ -77,7 +77,9 @@ KERASSERVE_RUNTIMES: dict[str, list[str]] = {
 # `fastapi` calls a model compiled once (the fair baseline); `fastapi-eager` the eager call per
 # request, an extra row only: no headline ratio is taken against it.
 OTHER_SERVERS = ("ceiling", "fastapi", "fastapi-eager", "flask")
-SERVER_TARGETS = (*OTHER_SERVERS, *KERASSERVE_RUNTIMES)
+# kerasserve serving a model that costs nothing (bench/nearfree.py): its own front end.
+NEARFREE = "nearfree"
+SERVER_TARGETS = (*OTHER_SERVERS, NEARFREE, *KERASSERVE_RUNTIMES)
 
 
 def kerasserve_target(name: str, extra: list[str]) -> Target:
@@ -112,10 +114,19 @@ def ceiling_target() -> Target:
     return Target("ceiling", "front-end ceiling (no model)", "ceiling", "none", argv, path)
 
 
+def nearfree_target(extra: list[str]) -> Target:
+    argv = ["bench.nearfree", "--host", HOST, *extra]
+    label = "kerasserve, near-free model (pooling + Dense), --preprocess none"
+    path = "/v1/models/nearfree/predict"
+    return Target(NEARFREE, label, "kerasserve", "auto", argv, path)
+
+
 def server_target(name: str, extra: list[str]) -> Target:
     """The target called `name` (one of SERVER_TARGETS); `extra` goes to kerasserve only."""
     if name in KERASSERVE_RUNTIMES:
         return kerasserve_target(name, extra)
+    if name == NEARFREE:
+        return nearfree_target(extra)
     makers = {
         "ceiling": ceiling_target,
         "fastapi": fastapi_plain_target,
@@ -176,11 +187,13 @@ class Running:
                 self.process.wait(10)
 
 
-def start(target: Target, log_dir: Path, suffix: str = "") -> Running:
+def start(
+    target: Target, log_dir: Path, suffix: str = "", env: dict[str, str] | None = None
+) -> Running:
     port = free_port()
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{target.name}{suffix}.log"
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1", **(env or {})}
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             target.command(port), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
@@ -228,7 +241,8 @@ async def describe_model(server: Running) -> dict[str, Any]:
 
     if server.target.kind != "kerasserve":
         return {"runtime": server.target.runtime, "detail": BASELINE_DETAIL[server.target.kind]}
-    status, body = await http_get(HOST, server.port, f"/v1/models/{MODEL}")
+    model = server.target.predict_path.removesuffix("/predict")
+    status, body = await http_get(HOST, server.port, model)
     if status != 200:
         return {}
     info = json.loads(body)

@@ -14,26 +14,36 @@ T = TypeVar("T")
 
 
 async def until_disconnect(request: Request, work: Awaitable[T]) -> T:
-    """Await `work`, cancelling it if the client disconnects first.
+    """Await `work` in this task, cancelling it if the client disconnects first.
 
     The body has been read in full, so the next ASGI message can only be a disconnect:
     waiting for it costs nothing, and cancelling `work` drops queued images before
-    their batch runs.
+    their batch runs. `work` runs in the request's own task (no task of its own, no
+    `asyncio.wait`); a watcher cancels this task when the disconnect arrives.
     """
-    task = asyncio.ensure_future(work)
-    watcher = asyncio.ensure_future(_wait_disconnect(request))
+    current = asyncio.current_task()
+    assert current is not None, "until_disconnect runs inside a task"
+    state = {"gone": False, "done": False}
+
+    async def watch() -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+        # Nothing runs between `work` finishing and `done` being set (no await there), so a
+        # disconnect that comes after the result never cancels the answer.
+        if not state["done"]:
+            state["gone"] = True
+            current.cancel()
+
+    watcher = asyncio.ensure_future(watch())
     try:
-        done, _ = await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
-        if task in done:
-            return task.result()
-        task.cancel()
-        raise ClientGone("the client disconnected; its queued images were dropped")
+        result = await work
+        state["done"] = True
+        return result
+    except asyncio.CancelledError:
+        state["done"] = True
+        if state["gone"] and current.uncancel() == 0:
+            raise ClientGone("the client disconnected; its queued images were dropped") from None
+        raise
     finally:
+        state["done"] = True
         watcher.cancel()
-        if not task.done():
-            task.cancel()
-
-
-async def _wait_disconnect(request: Request) -> None:
-    while (await request.receive())["type"] != "http.disconnect":
-        pass

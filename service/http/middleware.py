@@ -5,9 +5,9 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import os
 import re
 import time
-import uuid
 from typing import Any
 
 from prometheus_client import Counter, Histogram
@@ -54,7 +54,7 @@ class RequestContextMiddleware:
             return
         start = time.perf_counter()
         incoming = _header(scope, b"x-request-id")
-        rid = incoming if incoming and _VALID_ID.match(incoming) else uuid.uuid4().hex[:16]
+        rid = incoming if incoming and _VALID_ID.match(incoming) else os.urandom(8).hex()
         state: dict[str, Any] = scope.setdefault("state", {})
         state["request_id"] = rid
         token = current_request_id.set(rid)
