@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import os
 import signal
 import tempfile
@@ -49,12 +50,18 @@ FOLLOW_EVERY_S = 0.2
 BROADCAST_TIMEOUT_S = 600.0
 
 
-def available_cores() -> int:
-    """Cores this process may run on (its affinity mask, e.g. a container's cpuset)."""
+def available_cores(cgroup: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
+    """Cores this process may use: its affinity mask (a cpuset), capped by a cgroup v2 CPU
+    quota (`docker run --cpus 2` sets a quota, not a cpuset, and leaves every core visible)."""
     try:
-        return len(os.sched_getaffinity(0))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    with contextlib.suppress(OSError, ValueError):
+        quota, period = cgroup.read_text().split()[:2]
+        if quota != "max":
+            cores = min(cores, max(1, math.ceil(int(quota) / int(period))))
+    return cores
 
 
 def auto_workers(cores: int) -> int:
