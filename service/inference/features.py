@@ -42,12 +42,29 @@ def list_layers(model: Any) -> list[FeatureLayer]:
     return layers
 
 
-def default_layer(model: Any) -> str:
-    """The last spatial map: pooled by `avg`, it is what `include_top=False, pooling='avg'` gives."""
-    for layer in reversed(list_layers(model)):
-        if len(layer.output_shape) == 4:
-            return layer.name
-    raise InvalidRequest(f"{model.name} has no spatial layer to pool")
+@dataclass(frozen=True)
+class LayerTable:
+    """The layers a model can expose as features, and the default one: the last spatial map
+    (pooled by `avg`, what `include_top=False, pooling='avg'` gives). Reading it walks the
+    whole model: loading builds it on the model's thread, never on the event loop."""
+
+    layers: dict[str, FeatureLayer]
+    default: str | None
+    model_name: str
+
+    @classmethod
+    def of(cls, model: Any) -> LayerTable:
+        found = list_layers(model)
+        spatial = [layer.name for layer in found if len(layer.output_shape) == 4]
+        return cls(
+            {layer.name: layer for layer in found}, spatial[-1] if spatial else None, model.name
+        )
+
+    @property
+    def default_layer(self) -> str:
+        if self.default is None:
+            raise InvalidRequest(f"{self.model_name} has no spatial layer to pool")
+        return self.default
 
 
 @dataclass
@@ -116,6 +133,7 @@ class FeatureExtractors:
         max_outputs: int,
         name: str,
         observer: BatchObserver | None = None,
+        table: LayerTable | None = None,
     ) -> None:
         self.model = model
         self.preprocess_input = preprocess_input
@@ -126,10 +144,15 @@ class FeatureExtractors:
         self.max_outputs = max_outputs
         self.name = name
         self.observer = observer
-        self.layers = {layer.name: layer for layer in list_layers(model)}
-        self.default_layer = default_layer(model)
+        # `table`: built at load time off the event loop (computed here only when not given).
+        self.table = table or LayerTable.of(model)
+        self.layers = self.table.layers
         self._outputs: OrderedDict[tuple[str, Pooling], FeatureOutput] = OrderedDict()
         self._creating: dict[tuple[str, Pooling], asyncio.Future[FeatureOutput]] = {}
+
+    @property
+    def default_layer(self) -> str:
+        return self.table.default_layer
 
     def resolve(self, layer: str | None, pooling: Pooling | None) -> tuple[str, Pooling]:
         """Validate the request's layer and pooling; fill in the defaults."""

@@ -30,7 +30,7 @@ from kerasserve.schemas import (
 )
 from kerasserve.service.errors import InvalidImage, ServiceError
 from kerasserve.service.inference import heads
-from kerasserve.service.inference.features import FeatureExtractors, Pooling
+from kerasserve.service.inference.features import FeatureExtractors, LayerTable, Pooling
 from kerasserve.service.inference.imaging import decode_image, resize
 from kerasserve.service.inference.labels import Labels, pick_language
 from kerasserve.service.inference.runtime import Runtime
@@ -133,6 +133,8 @@ class LoadedModel:
     # Where batches run: `thread`, or a pool of one worker per stream of the runtime.
     workers: ThreadPoolExecutor
     observer: BatchObserver
+    # The layers `extract` can expose, read at load time (walking a model is not loop work).
+    feature_layers: LayerTable
     batcher: Batcher[np.ndarray, np.ndarray] = field(init=False)
     _features: FeatureExtractors | None = field(default=None, init=False)
     _inflight: int = field(default=0, init=False)
@@ -328,6 +330,7 @@ class LoadedModel:
                 max_outputs=self.source.max_feature_outputs,
                 name=self.name,
                 observer=self.observer,
+                table=self.feature_layers,
             )
         return self._features
 

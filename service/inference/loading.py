@@ -27,6 +27,7 @@ from kerasserve.schemas import Preprocessing, WeightsInfo, WeightsKind
 from kerasserve.service.errors import ModelLoadError
 from kerasserve.service.inference import catalogue, heads, labels, weights
 from kerasserve.service.inference.catalogue import PreprocessMode, normalize
+from kerasserve.service.inference.features import LayerTable
 from kerasserve.service.inference.loaded import Batching, Decoder, LoadedModel, NoObserver
 from kerasserve.service.inference.runtime import best_batch, buckets_for, calibrate
 from kerasserve.service.inference.runtime_factory import make_runtime
@@ -183,6 +184,7 @@ def _load_sync(
         thread=thread,
         workers=workers or thread,
         observer=observer or NoObserver(),
+        feature_layers=LayerTable.of(model),
     )
 
 
