@@ -300,3 +300,19 @@ def test_one_drawn_token_key_serves_every_worker_and_no_dump_shows_a_secret(monk
     assert drawn not in dump
     with pytest.raises(ValueError, match="at least 32"):
         Settings(token_secret="short")
+
+
+def test_a_remembered_token_still_expires():
+    """Verified tokens are remembered (PyJWT's decode is ~0.2 ms a request), never past `exp`."""
+    from kerasserve.service.errors import Unauthorized
+    from kerasserve.service.http.auth import TokenSigner
+
+    signer = TokenSigner(TOKEN_SECRET, 60)
+    token = signer.issue("openid-e", now=time.time() - 59)  # one second to live
+    assert signer.verify(token) == "openid-e"
+    assert signer.verify(token) == "openid-e"  # from memory
+    time.sleep(1.5)
+    with pytest.raises(Unauthorized, match="expired"):
+        signer.verify(token)
+    with pytest.raises(Unauthorized, match="invalid login token"):
+        signer.verify(token[:-2] + ("AA" if token[-2:] != "AA" else "BB"))
