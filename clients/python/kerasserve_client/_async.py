@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 
 import httpx
 
 from kerasserve.schemas import (
+    ClassifierResponse,
+    ClassifierRetired,
     FeaturesResponse,
     Health,
     LayerList,
@@ -31,6 +33,7 @@ from kerasserve_client._base import (
     check_predict_options,
     merge,
     split,
+    teach_uploads,
 )
 from kerasserve_client._bulk import (
     BulkRun,
@@ -43,7 +46,15 @@ from kerasserve_client._bulk import (
     is_image_specific,
     read_group,
 )
-from kerasserve_client._uploads import ImageInput, Upload, needs_thread, read_upload
+from kerasserve_client._encode import ImageFormat
+from kerasserve_client._uploads import (
+    DEFAULT_MAX_SIDE,
+    ImageInput,
+    Prepare,
+    Upload,
+    needs_thread,
+    read_upload,
+)
 from kerasserve_client.errors import (
     KerasServeError,
     ReadyTimeout,
@@ -78,6 +89,8 @@ class AsyncClient(BaseClient):
         api_key: str | None = None,
         retry: Retry | int | None = DEFAULT_RETRY,
         headers: dict[str, str] | None = None,
+        max_side: int | None = DEFAULT_MAX_SIDE,
+        pixels: ImageFormat = "jpeg",
         transport: httpx.AsyncBaseTransport | None = None,
         http_client: httpx.AsyncClient | None = None,
     ) -> None:
@@ -88,6 +101,7 @@ class AsyncClient(BaseClient):
             api_key=api_key,
             retry=retry,
             headers=headers,
+            prepare=Prepare(max_side, pixels),
             transport=transport,
             http_client=http_client,
         )
@@ -122,7 +136,7 @@ class AsyncClient(BaseClient):
                 if response.is_success or response.status_code in call.accept:
                     return self._parse(call, response)
                 error = api_error(response)
-            delay = self.retry.delay(error, retries) if retry else None
+            delay = self.retry.delay(error, retries, idempotent=call.idempotent) if retry else None
             if delay is None:
                 raise error from cause
             await self._sleep(delay)
@@ -144,7 +158,9 @@ class AsyncClient(BaseClient):
         `lang` picks the labels' language (e.g. "zh-CN"); the answer's `model.labels_language`
         says which the server used.
         """
-        call = self._predict_call(await self._model(model), [await _read(image)], top_k, lang)
+        call = self._predict_call(
+            await self._model(model), [await _read(image, 0, self.prepare)], top_k, lang
+        )
         return await self._send(call)
 
     async def predict_many(
@@ -174,7 +190,7 @@ class AsyncClient(BaseClient):
 
         async def send(group: list[tuple[int, ImageInput]]) -> PredictResponse:
             async with slots:
-                uploads = [await _read(image, index) for index, image in group]
+                uploads = [await _read(image, index, self.prepare) for index, image in group]
                 return await self._send(self._predict_call(name, uploads, top_k, lang))
 
         # Not a TaskGroup: callers catch `InvalidImage`, not an ExceptionGroup wrapping it.
@@ -242,10 +258,10 @@ class AsyncClient(BaseClient):
     async def _predict_group(
         self, name: str, group: Group, top_k: int | None, lang: str | None
     ) -> list[ImageOutcome]:
-        if any(needs_thread(image) for _, image in group):
-            readable, outcomes = await asyncio.to_thread(read_group, group)
+        if any(needs_thread(image, self.prepare) for _, image in group):
+            readable, outcomes = await asyncio.to_thread(read_group, group, self.prepare)
         else:
-            readable, outcomes = read_group(group)
+            readable, outcomes = read_group(group, self.prepare)
         if readable:
             outcomes += await self._predict_uploads(name, readable, top_k, lang)
         return outcomes
@@ -283,8 +299,28 @@ class AsyncClient(BaseClient):
 
         `features_to_numpy(client.features(...))` turns the answer into an array.
         """
-        call = self._features_call(await self._model(model), await _read(image), layer, pooling)
+        call = self._features_call(
+            await self._model(model), await _read(image, 0, self.prepare), layer, pooling
+        )
         return await self._send(call)
+
+    async def teach(
+        self,
+        name: str,
+        examples: Mapping[str, Sequence[ImageInput]],
+        *,
+        base: str | None = None,
+    ) -> ClassifierResponse:
+        """Teach the server a classifier by example, as `Client.teach` (photos read in a thread).
+
+        >>> taught = await client.teach("pets", {"cat": ["c1.jpg"] * 2, "dog": ["d1.jpg"] * 2})
+        """
+        uploads, labels = await asyncio.to_thread(teach_uploads, examples, self.prepare)
+        return await self._send(self._teach_call(name, uploads, labels, base))
+
+    async def retire(self, name: str) -> ClassifierRetired:
+        """Stop serving a taught classifier and delete its versions (admin)."""
+        return await self._send(self._retire_call(name))
 
     async def models(self) -> ModelList:
         return await self._send(self._models_call())
@@ -339,8 +375,8 @@ def _outcomes(done: set[asyncio.Task[list[ImageOutcome]]]) -> list[ImageOutcome]
     return [outcome for task in done for outcome in task.result()]
 
 
-async def _read(image: ImageInput, index: int = 0) -> Upload:
-    """Read an image input, off the event loop when that means disk I/O."""
-    if needs_thread(image):
-        return await asyncio.to_thread(read_upload, image, index)
-    return read_upload(image, index)
+async def _read(image: ImageInput, index: int, prepare: Prepare) -> Upload:
+    """Read an image input, off the event loop when that means disk I/O or decoding."""
+    if needs_thread(image, prepare):
+        return await asyncio.to_thread(read_upload, image, index, prepare)
+    return read_upload(image, index, prepare)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
 from urllib.parse import quote
@@ -12,6 +14,8 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from kerasserve.schemas import (
+    ClassifierResponse,
+    ClassifierRetired,
     FeaturesResponse,
     Health,
     LayerList,
@@ -20,7 +24,7 @@ from kerasserve.schemas import (
     PredictResponse,
     Readiness,
 )
-from kerasserve_client._uploads import ImageInput, Upload
+from kerasserve_client._uploads import ImageInput, Prepare, Upload, read_upload
 from kerasserve_client._version import __version__
 from kerasserve_client.errors import UnexpectedResponse, api_error
 from kerasserve_client.retry import Retry, as_retry
@@ -30,6 +34,8 @@ DEFAULT_TIMEOUT = 30.0
 DEFAULT_PER_REQUEST = 4
 DEFAULT_CONCURRENCY = 2
 DEFAULT_ITER_CONCURRENCY = 4
+DEFAULT_TOP_K = 5
+"""The server's top-k when a call gives none (`top_k=None`); the CLI's default too."""
 
 Pooling = Literal["avg", "max", "none"]
 T = TypeVar("T", bound=BaseModel)
@@ -46,6 +52,10 @@ class Call(Generic[T]):
     uploads: Sequence[Upload] = ()
     accept: frozenset[int] = frozenset()
     """Error statuses whose body is still a `result` (`/readyz` answers 503 with a `Readiness`)."""
+    idempotent: bool = False
+    """Safe to send again after a dropped connection (predictions, features)."""
+    data: dict[str, str] = field(default_factory=dict)
+    """Multipart form fields beside the files (`labels` of a teach call)."""
 
 
 class BaseClient:
@@ -60,6 +70,7 @@ class BaseClient:
         api_key: str | None,
         retry: Retry | int | None,
         headers: dict[str, str] | None,
+        prepare: Prepare,
         transport: object | None,
         http_client: object | None,
     ) -> None:
@@ -75,6 +86,8 @@ class BaseClient:
         self.model_name = model
         self.timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
         self.retry = as_retry(retry)
+        self.prepare = prepare
+        """How images become uploads: shrunk to `max_side` pixels, pixels as `pixels` format."""
         self._headers = {
             "accept": "application/json",
             "user-agent": f"kerasserve-client/{__version__} httpx/{httpx.__version__} "
@@ -99,6 +112,7 @@ class BaseClient:
             "url": self._url(call.path),
             "params": call.params or None,
             "files": [upload.part() for upload in call.uploads] or None,
+            "data": call.data or None,
             "headers": self._headers,
             "timeout": self.timeout if timeout is None else _shorter(self.timeout, timeout),
         }
@@ -149,7 +163,8 @@ class BaseClient:
         params: dict[str, str | int] = {} if top_k is None else {"top_k": top_k}
         if lang is not None:
             params["lang"] = lang
-        return Call("POST", f"/v1/models/{_quote(model)}/predict", PredictResponse, params, uploads)
+        path = f"/v1/models/{_quote(model)}/predict"
+        return Call("POST", path, PredictResponse, params, uploads, idempotent=True)
 
     @staticmethod
     def _features_call(
@@ -160,7 +175,20 @@ class BaseClient:
         if layer is not None:
             params["layer"] = layer
         path = f"/v1/models/{_quote(model)}/features"
-        return Call("POST", path, FeaturesResponse, params, [upload])
+        return Call("POST", path, FeaturesResponse, params, [upload], idempotent=True)
+
+    @staticmethod
+    def _teach_call(
+        name: str, uploads: Sequence[Upload], labels: Sequence[str], base: str | None
+    ) -> Call[ClassifierResponse]:
+        params: dict[str, str | int] = {} if base is None else {"base": base}
+        data = {"labels": json.dumps(list(labels), ensure_ascii=False)}
+        path = f"/v1/classifiers/{_quote(name)}"
+        return Call("POST", path, ClassifierResponse, params, uploads, data=data)
+
+    @staticmethod
+    def _retire_call(name: str) -> Call[ClassifierRetired]:
+        return Call("DELETE", f"/v1/classifiers/{_quote(name)}", ClassifierRetired)
 
     # Response parsing.
 
@@ -238,3 +266,35 @@ def merge(responses: Sequence[PredictResponse]) -> PredictResponse:
         results=[result for response in responses for result in response.results],
         request_id=first.request_id if len(responses) == 1 else None,
     )
+
+
+def teach_uploads(
+    examples: Mapping[str, Sequence[ImageInput]], prepare: Prepare
+) -> tuple[list[Upload], list[str]]:
+    """Every example read (shrunk as configured) and its label, in upload order.
+
+    Checked before anything is sent: at least two labels, each with at least one photo (the
+    server wants two per class and says so with the counts).
+    """
+    if isinstance(examples, str | bytes) or not isinstance(examples, Mapping):
+        raise TypeError(
+            "teach takes {label: [photos...]}, e.g. {'cat': ['c1.jpg', 'c2.jpg'], 'dog': [...]}, "
+            f"got {type(examples).__name__}"
+        )
+    uploads: list[Upload] = []
+    labels: list[str] = []
+    for label, images in examples.items():
+        if not isinstance(label, str) or not label.strip():
+            raise ValueError(f"labels must be non-empty text, got {label!r}")
+        if isinstance(images, str | bytes | os.PathLike) or not images:
+            raise ValueError(
+                f"label {label!r} needs a list of photos (paths, bytes or arrays), got {images!r}"
+            )
+        for image in images:
+            uploads.append(read_upload(image, len(uploads), prepare))
+            labels.append(label)
+    if len(examples) < 2:
+        raise ValueError(
+            f"teach needs photos of at least 2 labels to tell apart, got {sorted(examples)}"
+        )
+    return uploads, labels

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 
 from kerasserve.schemas import ImageResult, ModelRef, PredictResponse
-from kerasserve_client._uploads import ImageInput, Upload, read_upload
+from kerasserve_client._uploads import DEFAULT_PREPARE, ImageInput, Prepare, Upload, read_upload
 from kerasserve_client.errors import (
     ConnectError,
     InputError,
@@ -141,13 +141,15 @@ class BulkRun:
             yield outcome
 
 
-def read_group(group: Group) -> tuple[list[tuple[int, ImageInput, Upload]], list[ImageOutcome]]:
+def read_group(
+    group: Group, prepare: Prepare = DEFAULT_PREPARE
+) -> tuple[list[tuple[int, ImageInput, Upload]], list[ImageOutcome]]:
     """Read every image of a group: those that read, and outcomes for those that did not."""
     readable: list[tuple[int, ImageInput, Upload]] = []
     unreadable: list[ImageOutcome] = []
     for index, image in group:
         try:
-            readable.append((index, image, read_upload(image, index)))
+            readable.append((index, image, read_upload(image, index, prepare)))
         except (OSError, TypeError, ValueError, ImportError) as exc:
             error = InputError(f"image {index}: {_describe(exc)}")
             error.__cause__ = exc

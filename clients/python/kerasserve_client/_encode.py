@@ -72,6 +72,16 @@ def _pillow(purpose: str) -> Any:
     return PIL
 
 
+def pillow_or_none() -> Any:
+    """The `PIL` package with `Image` and `ImageOps` loaded, or None when Pillow is missing."""
+    try:
+        import PIL.Image
+        import PIL.ImageOps
+    except ImportError:
+        return None
+    return PIL
+
+
 def _encode_pil(image: Any, format: ImageFormat, quality: int) -> bytes:
     buffer = io.BytesIO()
     if format == "jpeg":

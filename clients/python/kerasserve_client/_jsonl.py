@@ -1,8 +1,9 @@
 """Bulk jobs on disk: which files a folder holds, one JSON line per image, and what is already done.
 
 A line is `{"file": ..., "ok": true, "model": {...}, "predictions": [...], ...}` or
-`{"file": ..., "ok": false, "error": {"status": ..., "code": ..., "message": ...}}`. Files are
-matched by their real path, so `photos`, `photos/` and `./photos` resume each other's runs.
+`{"file": ..., "ok": false, "error": {"status": ..., "code": ..., "message": ...}}`; every line
+also carries `"path"`, the file's absolute real path. Files are matched by it, so `photos`,
+`photos/`, `./photos` and a rerun from another folder resume each other's runs.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ def _walk(root: Path) -> list[str]:
 
 
 def key(file: str) -> str:
+    """What a file is known by in a JSONL file: its absolute real path (links resolved)."""
     return os.path.realpath(file)
 
 
@@ -70,14 +72,20 @@ def done_files(path: Path, *, redo_errors: bool = False) -> set[str]:
                 record = json.loads(line)
             except ValueError:
                 continue
-            if isinstance(record, dict) and isinstance(record.get("file"), str):
+            if not isinstance(record, dict):
+                continue
+            # "path" is absolute; a line without one (an older SDK's) only knows the name it was
+            # given, relative to wherever that run started: the current folder is the best guess.
+            if isinstance(record.get("path"), str):
+                latest[record["path"]] = record.get("ok") is True
+            elif isinstance(record.get("file"), str):
                 latest[key(record["file"])] = record.get("ok") is True
     return {file for file, ok in latest.items() if ok or not redo_errors}
 
 
 def record(file: str, outcome: ImageOutcome) -> dict[str, Any]:
     """The JSON line for one image."""
-    line: dict[str, Any] = {"file": file, "ok": outcome.ok}
+    line: dict[str, Any] = {"file": file, "path": key(file), "ok": outcome.ok}
     if outcome.result is not None and outcome.model is not None:
         model = outcome.model
         line["model"] = {

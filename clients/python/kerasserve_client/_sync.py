@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from types import TracebackType
 
 import httpx
 
 from kerasserve.schemas import (
+    ClassifierResponse,
+    ClassifierRetired,
     FeaturesResponse,
     Health,
     LayerList,
@@ -31,6 +33,7 @@ from kerasserve_client._base import (
     check_predict_options,
     merge,
     split,
+    teach_uploads,
 )
 from kerasserve_client._bulk import (
     BulkRun,
@@ -43,7 +46,8 @@ from kerasserve_client._bulk import (
     is_image_specific,
     read_group,
 )
-from kerasserve_client._uploads import ImageInput, Upload, read_upload
+from kerasserve_client._encode import ImageFormat
+from kerasserve_client._uploads import DEFAULT_MAX_SIDE, ImageInput, Prepare, Upload, read_upload
 from kerasserve_client.errors import (
     KerasServeError,
     ReadyTimeout,
@@ -79,6 +83,8 @@ class Client(BaseClient):
         api_key: str | None = None,
         retry: Retry | int | None = DEFAULT_RETRY,
         headers: dict[str, str] | None = None,
+        max_side: int | None = DEFAULT_MAX_SIDE,
+        pixels: ImageFormat = "jpeg",
         transport: httpx.BaseTransport | None = None,
         http_client: httpx.Client | None = None,
     ) -> None:
@@ -89,6 +95,7 @@ class Client(BaseClient):
             api_key=api_key,
             retry=retry,
             headers=headers,
+            prepare=Prepare(max_side, pixels),
             transport=transport,
             http_client=http_client,
         )
@@ -123,7 +130,7 @@ class Client(BaseClient):
                 if response.is_success or response.status_code in call.accept:
                     return self._parse(call, response)
                 error = api_error(response)
-            delay = self.retry.delay(error, retries) if retry else None
+            delay = self.retry.delay(error, retries, idempotent=call.idempotent) if retry else None
             if delay is None:
                 raise error from cause
             self._sleep(delay)
@@ -145,7 +152,9 @@ class Client(BaseClient):
         `lang` picks the labels' language (e.g. "zh-CN"); the answer's `model.labels_language`
         says which the server used.
         """
-        call = self._predict_call(self._model(model), [read_upload(image)], top_k, lang)
+        call = self._predict_call(
+            self._model(model), [read_upload(image, 0, self.prepare)], top_k, lang
+        )
         return self._send(call)
 
     def predict_many(
@@ -171,7 +180,7 @@ class Client(BaseClient):
         name = self._model(model)
 
         def send(group: list[tuple[int, ImageInput]]) -> PredictResponse:
-            uploads = [read_upload(image, index) for index, image in group]
+            uploads = [read_upload(image, index, self.prepare) for index, image in group]
             return self._send(self._predict_call(name, uploads, top_k, lang))
 
         if concurrency == 1 or len(groups) == 1:
@@ -238,7 +247,7 @@ class Client(BaseClient):
     def _predict_group(
         self, name: str, group: Group, top_k: int | None, lang: str | None
     ) -> list[ImageOutcome]:
-        readable, outcomes = read_group(group)
+        readable, outcomes = read_group(group, self.prepare)
         if readable:
             outcomes += self._predict_uploads(name, readable, top_k, lang)
         return outcomes
@@ -273,8 +282,34 @@ class Client(BaseClient):
 
         `features_to_numpy(client.features(...))` turns the answer into an array.
         """
-        call = self._features_call(self._model(model), read_upload(image), layer, pooling)
+        call = self._features_call(
+            self._model(model), read_upload(image, 0, self.prepare), layer, pooling
+        )
         return self._send(call)
+
+    def teach(
+        self,
+        name: str,
+        examples: Mapping[str, Sequence[ImageInput]],
+        *,
+        base: str | None = None,
+    ) -> ClassifierResponse:
+        """Teach the server a classifier by example; it serves as `name` once this returns.
+
+        `examples` maps each label (any language) to its photos; `base` is the keras.applications
+        model whose embeddings it uses (None: the server's default, or the classifier's earlier
+        base). Posting to an existing name adds the photos to its earlier ones as a new version.
+        Needs the server's admin key as `api_key`.
+
+        >>> taught = client.teach("pets", {"cat": ["c1.jpg", "c2.jpg"], "dog": ["d1.jpg", "d2.jpg"]})
+        >>> taught.accuracy, client.predict("new.jpg", model="pets").results[0].predictions[0].label
+        """
+        uploads, labels = teach_uploads(examples, self.prepare)
+        return self._send(self._teach_call(name, uploads, labels, base))
+
+    def retire(self, name: str) -> ClassifierRetired:
+        """Stop serving a taught classifier and delete its versions (admin)."""
+        return self._send(self._retire_call(name))
 
     def models(self) -> ModelList:
         return self._send(self._models_call())

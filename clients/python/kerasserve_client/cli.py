@@ -16,14 +16,14 @@ from pathlib import Path
 
 from kerasserve.schemas import FeaturesResponse, PredictResponse
 from kerasserve_client import _jsonl
-from kerasserve_client._base import DEFAULT_TIMEOUT, DEFAULT_URL
+from kerasserve_client._base import DEFAULT_TIMEOUT, DEFAULT_TOP_K, DEFAULT_URL
 from kerasserve_client._bulk import ImageOutcome
 from kerasserve_client._progress import ProgressDisplay
 from kerasserve_client._render import features_text, models_table, predict_tables
 from kerasserve_client._sync import Client
 from kerasserve_client._uploads import ImageInput
 from kerasserve_client.errors import KerasServeError, TransportError
-from kerasserve_client.retry import Retry
+from kerasserve_client.retry import DEFAULT_RETRY, Retry
 
 EXIT_OK, EXIT_API_ERROR, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -59,7 +59,12 @@ def add_client_commands(
         "images", nargs="+", metavar="IMAGE", help="image files or folders ('-': stdin)"
     )
     _model_argument(predict)
-    predict.add_argument("--top-k", type=int, default=3, help="classes per image (default 3)")
+    predict.add_argument(
+        "--top-k",
+        type=int,
+        default=None,
+        help=f"classes per image (default: the server's, {DEFAULT_TOP_K}, as in the SDK)",
+    )
     predict.add_argument("--lang", default=None, help="labels' language, e.g. en or zh-CN")
     predict.add_argument(
         "--jsonl", type=Path, default=None, metavar="OUT", help="append one JSON line per image"
@@ -146,7 +151,11 @@ def _common_arguments(
         "--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds per request"
     )
     parser.add_argument(
-        "--retries", type=int, default=2, help="retries when overloaded or unreachable"
+        "--retries",
+        type=int,
+        default=DEFAULT_RETRY.max_retries,
+        help="retries when overloaded, unreachable or dropped mid-request "
+        f"(default {DEFAULT_RETRY.max_retries}, as in the SDK)",
     )
     if json:
         parser.add_argument("--json", action="store_true", help="print the server's JSON answer")

@@ -6,8 +6,8 @@ KerasServeError
  │    └── ClientTimeout        no answer within the client's `timeout`
  ├── APIError                  the server answered an error status (`status_code`, `code`, ...)
  │    ├── InvalidImage         400/415 invalid_image, empty_file, unsupported_media_type
- │    ├── InvalidRequest       422/405 missing_image, invalid_request, features_too_large,
- │    │                        invalid_config, method_not_allowed
+ │    ├── InvalidRequest       422/405/400 missing_image, invalid_request, features_too_large,
+ │    │                        invalid_config, method_not_allowed, wechat_login_failed
  │    ├── Unauthorized         401 unauthorized: missing or wrong API key
  │    │    └── Forbidden       403 forbidden: an admin route without an admin key
  │    ├── NotFound             404 not_found
@@ -16,8 +16,10 @@ KerasServeError
  │    ├── RequestTimeout       408 request_timeout: the upload did not arrive in time
  │    ├── TooManyModels        409 too_many_models: loading one more would pass the server's cap
  │    ├── TooLarge             413 payload_too_large, image_too_large, too_many_images
+ │    ├── RateLimited          429 rate_limited: over the server's per-caller limit; retried
+ │    │                        after its `Retry-After` by default
  │    ├── ServerError          500 inference_failed, internal_error
- │    ├── Unavailable          503, retried by default
+ │    ├── Unavailable          503 (wechat_unavailable too), retried by default
  │    │    ├── Overloaded      503 overloaded: queue full, `retry_after` says when to come back
  │    │    ├── NotReady        503 not_ready: models still loading
  │    │    ├── ModelUnavailable 503 model_unavailable: the model failed to load or is unloaded
@@ -154,6 +156,10 @@ class ShuttingDown(Unavailable):
     pass
 
 
+class RateLimited(APIError):
+    """429: this caller sent more than the server's `--rate-limit`; `retry_after` says when."""
+
+
 class DeadlineExceeded(APIError):
     pass
 
@@ -208,6 +214,9 @@ ERROR_CLASSES: dict[ErrorCode, type[APIError]] = {
     ErrorCode.NOT_READY: NotReady,
     ErrorCode.SHUTTING_DOWN: ShuttingDown,
     ErrorCode.DEADLINE_EXCEEDED: DeadlineExceeded,
+    ErrorCode.RATE_LIMITED: RateLimited,
+    ErrorCode.WECHAT_LOGIN_FAILED: InvalidRequest,  # a bad or reused wx.login code
+    ErrorCode.WECHAT_UNAVAILABLE: Unavailable,  # WeChat unreachable: try again later
     # 499 answers a client that already left; only a log or a proxy ever sees one.
     ErrorCode.CLIENT_CLOSED_REQUEST: APIError,
 }

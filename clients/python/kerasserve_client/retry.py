@@ -6,18 +6,26 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from kerasserve_client.errors import APIError, KerasServeError, ModelUnavailable, TransportError
+from kerasserve_client.errors import (
+    APIError,
+    ClientTimeout,
+    KerasServeError,
+    ModelUnavailable,
+    RateLimited,
+    TransportError,
+)
 
 
 @dataclass(frozen=True)
 class Retry:
     """Retry policy, shared by `Client` and `AsyncClient`.
 
-    Retried by default: answers whose status is in `statuses` (503: overloaded, not ready, shutting
+    Retried by default: 429 rate_limited after its `Retry-After` (when given); answers whose status is in `statuses` (503: overloaded, not ready, shutting
     down; `model_unavailable` only with a `Retry-After`), waiting what their `Retry-After` asks; and connection failures where nothing was sent.
-    Never retried: any 4xx, and, unless `sent_errors=True`, failures after the request may have
-    reached the server (a read timeout, a dropped connection), since the server may be doing that
-    work already. Predictions are safe to repeat, so turning it on only costs server time.
+    A connection dropped mid-request is retried for idempotent calls (predictions and features:
+    repeating one changes nothing on the server). Never retried: any 4xx, and, unless
+    `sent_errors=True`, other failures after the request may have reached the server (a read
+    timeout: the server may still be working on it; a dropped non-idempotent call).
 
     Example: `Client(retry=Retry(max_retries=5, max_retry_after=60))`, or `Client(retry=0)`.
     """
@@ -52,9 +60,11 @@ class Retry:
     def off(cls) -> Retry:
         return cls(max_retries=0)
 
-    def delay(self, error: KerasServeError, retries_done: int) -> float | None:
+    def delay(
+        self, error: KerasServeError, retries_done: int, *, idempotent: bool = False
+    ) -> float | None:
         """Seconds to wait before retrying after `error`, or None to raise it."""
-        if retries_done >= self.max_retries or not self.retries(error):
+        if retries_done >= self.max_retries or not self.retries(error, idempotent=idempotent):
             return None
         if isinstance(error, APIError) and error.retry_after is not None:
             if error.retry_after > self.max_retry_after:
@@ -64,15 +74,21 @@ class Retry:
             wait = min(self.max_backoff, self.backoff * 2**retries_done)
         return wait * (1 + self.jitter * self.random())
 
-    def retries(self, error: KerasServeError) -> bool:
+    def retries(self, error: KerasServeError, *, idempotent: bool = False) -> bool:
         """Whether this kind of error is ever retried under this policy."""
         if isinstance(error, ModelUnavailable):
             # A model that failed to load stays failed; one being reloaded says when to return.
             return error.retry_after is not None and error.status_code in self.statuses
+        if isinstance(error, RateLimited):
+            # The limit's window says when the next request is welcome; without it, no guess.
+            return error.retry_after is not None
         if isinstance(error, APIError):
             return error.status_code >= 500 and error.status_code in self.statuses
         if isinstance(error, TransportError):
-            return self.sent_errors if error.sent else self.connect_errors
+            if not error.sent:
+                return self.connect_errors
+            dropped = not isinstance(error, ClientTimeout)
+            return self.sent_errors or (idempotent and dropped)
         return False
 
 

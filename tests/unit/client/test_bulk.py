@@ -198,7 +198,7 @@ async def test_one_path_string_is_refused(make):
         client.client.predict_iter("cat.jpg")
 
 
-async def test_pixels_are_uploaded_as_png(make, fake):
+async def test_pixels_are_uploaded_as_jpeg_by_default(make, fake):
     from PIL import Image
 
     client = make(model="MobileNetV2")
@@ -208,7 +208,19 @@ async def test_pixels_are_uploaded_as_png(make, fake):
 
     assert all(o.ok for o in outcomes)
     uploaded = sorted((p.filename, p.content_type) for r in fake.requests for p in parts(r))
-    assert uploaded == [("image-0.png", "image/png"), ("image-1.png", "image/png")]
+    assert uploaded == [("image-0.jpg", "image/jpeg"), ("image-1.jpg", "image/jpeg")]
+    assert all(p.content.startswith(b"\xff\xd8\xff") for r in fake.requests for p in parts(r))
+
+
+async def test_pixels_go_as_png_when_asked(make, fake):
+    client = make(model="MobileNetV2", pixels="png")
+    array = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3)
+
+    outcomes = await collect(client, [array], concurrency=1)
+
+    assert all(o.ok for o in outcomes)
+    uploaded = [(p.filename, p.content_type) for r in fake.requests for p in parts(r)]
+    assert uploaded == [("image-0.png", "image/png")]
     assert all(p.content.startswith(PNG[:8]) for r in fake.requests for p in parts(r))
 
 
@@ -320,7 +332,9 @@ async def test_closing_the_async_iterator_cancels_the_requests_in_flight():
             raise
         raise AssertionError("unreachable")
 
-    async with AsyncClient(BASE_URL, model="M", transport=httpx.MockTransport(handler)) as client:
+    # max_side=None: reading bytes then needs no thread, so 4 requests are in flight at once.
+    transport = httpx.MockTransport(handler)
+    async with AsyncClient(BASE_URL, model="M", transport=transport, max_side=None) as client:
         fake.models = ("M",)
         async with contextlib.aclosing(
             client.predict_iter([image(i) for i in range(10)], concurrency=4)

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from kerasserve.schemas import FeaturesResponse, PredictResponse
+from kerasserve_client._base import DEFAULT_TOP_K
 from tests.support.live_server import free_port
 from tests.unit.client.fake_server import JPEG, error
 
@@ -41,13 +42,15 @@ def test_predict_prints_a_table_per_image(run, fake, images, capsys):
     assert dict(fake.requests[-1].url.params) == {"top_k": "2"}
 
 
-def test_predict_json_is_the_servers_answer(run, images, capsys):
+def test_predict_json_is_the_servers_answer(run, fake, images, capsys):
     code, out, _ = run(capsys, "predict", images[0], "--json")
 
     assert code == 0
     answer = PredictResponse.model_validate_json(out)
     assert answer.results[0].filename == "cat.jpg"
-    assert len(answer.results[0].predictions) == 3  # the CLI's default --top-k
+    # The CLI sends no top_k: the server's default, which the SDK gets too.
+    assert len(answer.results[0].predictions) == DEFAULT_TOP_K
+    assert "top_k" not in fake.requests[-1].url.params
 
 
 def test_predict_reads_stdin_for_dash(run, fake, capsys, monkeypatch):

@@ -67,6 +67,28 @@ def test_a_folder_becomes_one_line_per_photo_and_a_second_run_writes_none(
     assert err.startswith(f"kerasserve: 0 written to {out} (0 ok, 0 failed); 40 skipped ")
 
 
+def test_a_rerun_from_another_folder_writes_no_duplicate_line(
+    run, fake, folder, capsys, monkeypatch
+):
+    # Regression: lines keyed by the name as typed, resolved against the current folder, made a
+    # rerun from elsewhere (`cd photos; kerasserve predict . --jsonl ../out.jsonl`) redo and
+    # append every photo again.
+    out = folder / "out.jsonl"
+    code, _, _ = run(capsys, "predict", "photos", "--jsonl", "out.jsonl")
+    assert code == 1
+    sent = len(fake.requests)
+
+    monkeypatch.chdir(folder / "photos" / "day2")
+    code, _, err = run(capsys, "predict", "..", "--jsonl", "../../out.jsonl")
+
+    assert code == 0
+    records = lines_of(out)
+    assert len(records) == N_PHOTOS
+    assert len({r["path"] for r in records}) == N_PHOTOS
+    assert len(fake.requests) == sent
+    assert "40 skipped" in err
+
+
 def test_redo_errors_retries_only_the_failed_photo(run, fake, folder, capsys):
     out = folder / "out.jsonl"
     run(capsys, "predict", "photos", "--jsonl", out)

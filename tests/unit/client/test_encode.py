@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from kerasserve_client import encode_image
-from kerasserve_client._uploads import read_upload
+from kerasserve_client._uploads import Prepare, read_upload
 
 RNG = np.random.default_rng(7)
 
@@ -101,8 +101,8 @@ def test_format_and_quality_are_checked():
         encode_image(array, "jpeg", quality=0)
 
 
-def test_an_array_upload_is_a_png_named_after_its_position():
-    upload = read_upload(np.zeros((3, 3, 3), np.uint8), 4)
+def test_an_array_upload_is_a_png_named_after_its_position_when_asked():
+    upload = read_upload(np.zeros((3, 3, 3), np.uint8), 4, Prepare(pixels="png"))
 
     assert (upload.filename, upload.content_type) == ("image-4.png", "image/png")
     np.testing.assert_array_equal(decode(upload.content), np.zeros((3, 3, 3), np.uint8))
@@ -129,3 +129,48 @@ def test_png_of_an_array_needs_no_pillow(tmp_path):
     first, second = out.stdout.splitlines()
     assert first == "True"
     assert second.startswith("JPEG encoding needs Pillow, which kerasserve_client does not install")
+
+
+def _jpeg(size: tuple[int, int]) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", size, (10, 120, 230)).save(out, "JPEG", quality=90)
+    return out.getvalue()
+
+
+def test_a_large_photo_shrinks_to_1024_on_its_long_side_by_default():
+    upload = read_upload(_jpeg((4000, 3000)), 0)
+
+    picture = Image.open(io.BytesIO(upload.content))
+    assert picture.size == (1024, 768)
+    assert upload.content_type == "image/jpeg"
+
+
+def test_max_side_none_sends_the_original_bytes():
+    original = _jpeg((1600, 1200))
+
+    assert read_upload(original, 0, Prepare(max_side=None)).content == original
+
+
+def test_a_small_photo_and_undecodable_bytes_go_unchanged():
+    small = _jpeg((640, 480))
+
+    assert read_upload(small, 0).content == small
+    assert read_upload(b"\xff\xd8\xff not really a jpeg", 0).content.endswith(b"a jpeg")
+
+
+def test_a_transparent_png_shrinks_as_png_and_keeps_its_alpha():
+    out = io.BytesIO()
+    Image.new("RGBA", (2048, 512), (0, 0, 0, 0)).save(out, "PNG")
+
+    upload = read_upload(out.getvalue(), 0)
+
+    picture = Image.open(io.BytesIO(upload.content))
+    assert (picture.format, picture.mode, picture.size) == ("PNG", "RGBA", (1024, 256))
+
+
+def test_an_array_shrinks_too_and_max_side_is_checked():
+    upload = read_upload(np.zeros((2000, 500, 3), np.uint8), 0)
+
+    assert Image.open(io.BytesIO(upload.content)).size == (256, 1024)
+    with pytest.raises(ValueError, match="max_side must be >= 32 pixels or None.*got 0"):
+        Prepare(max_side=0)

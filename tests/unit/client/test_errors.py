@@ -25,6 +25,7 @@ from kerasserve_client.errors import (
     NotFound,
     NotReady,
     Overloaded,
+    RateLimited,
     RequestTimeout,
     ServerError,
     ShuttingDown,
@@ -68,6 +69,9 @@ CODES = [
     ("shutting_down", 503, ShuttingDown),
     ("deadline_exceeded", 504, DeadlineExceeded),
     ("client_closed_request", 499, APIError),
+    ("rate_limited", 429, RateLimited),
+    ("wechat_login_failed", 400, InvalidRequest),
+    ("wechat_unavailable", 503, Unavailable),
 ]
 
 

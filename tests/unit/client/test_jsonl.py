@@ -98,6 +98,7 @@ def test_a_record_of_an_answer_and_of_errors():
 
     assert record("p/a.jpg", good) == {
         "file": "p/a.jpg",
+        "path": os.path.realpath("p/a.jpg"),
         "ok": True,
         "model": {
             "name": "M",
@@ -111,6 +112,7 @@ def test_a_record_of_an_answer_and_of_errors():
     }
     assert record("p/x.jpg", ImageOutcome(1, "x", error=bad_image, request_id="r2")) == {
         "file": "p/x.jpg",
+        "path": os.path.realpath("p/x.jpg"),
         "ok": False,
         "error": {"status": 400, "code": "invalid_image", "message": "does not decode"},
         "request_id": "r2",

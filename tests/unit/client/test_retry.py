@@ -11,6 +11,7 @@ from kerasserve_client import (
     DeadlineExceeded,
     InvalidImage,
     Overloaded,
+    RateLimited,
     Retry,
     TransportError,
     Unavailable,
@@ -217,3 +218,34 @@ async def test_predict_many_retries_each_request_on_its_own(make, fake):
     ]
     assert client.sleeps == [0.5]
     assert len(fake.requests) == 4
+
+
+async def test_a_prediction_dropped_mid_request_is_sent_again(make, fake):
+    fake.script(*PREDICT, httpx.RemoteProtocolError("server disconnected without a response"))
+    client = make(model="MobileNetV2", retry=no_jitter())
+
+    answer = await client.predict(JPEG)
+
+    assert answer.results[0].predictions
+    assert len(fake.requests) == 2
+    assert client.sleeps == [0.25]
+
+
+async def test_a_dropped_call_that_is_not_idempotent_is_not_sent_again(make, fake):
+    fake.script("POST", "/v1/classifiers/pets", httpx.ReadError("connection reset"))
+    client = make(retry=no_jitter())
+
+    with pytest.raises(TransportError) as caught:
+        await client.teach("pets", {"cat": [JPEG, JPEG], "dog": [JPEG, JPEG]})
+
+    assert caught.value.sent is True
+    assert len(fake.requests) == 1
+
+
+def test_rate_limited_is_retried_after_its_retry_after_only():
+    limited = RateLimited("over", status_code=429, code="rate_limited", retry_after=12)
+    unknown = RateLimited("over", status_code=429, code="rate_limited")
+
+    assert no_jitter().delay(limited, 0) == 12
+    assert no_jitter(max_retry_after=10).delay(limited, 0) is None
+    assert no_jitter().delay(unknown, 0) is None
