@@ -93,6 +93,9 @@ class Batcher(Generic[T, R]):
     >>> asyncio.run(main())
     42
 
+    `coming`: how many items are on their way to `submit` (a caller decoding images says
+    so); with it, the batch loop waits for company only when some is on its way.
+
     With a `tuner`, the tuner sets the batch size (a bucket up to `policy.max_batch_size`)
     from the batches it has seen run, and is told about every batch that succeeds.
 
@@ -111,8 +114,10 @@ class Batcher(Generic[T, R]):
         clock: Callable[[], float] = time.monotonic,
         observer: BatchObserver | None = None,
         tuner: BatchSizeTuner | None = None,
+        coming: Callable[[], int] | None = None,
     ) -> None:
         self._fn = fn
+        self._coming = coming
         self.policy = policy or BatchPolicy()
         if tuner is not None and max(tuner.buckets) > self.policy.max_batch_size:
             raise ValueError(
@@ -265,6 +270,7 @@ class Batcher(Generic[T, R]):
                     arrival_gap_s=self._arrival_gap,
                     closing=self._closing,
                     limit=self.batch_limit,
+                    coming=None if self._coming is None else self._coming(),
                 )
                 if not decision.run:
                     self._wakeup.clear()

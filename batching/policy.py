@@ -58,6 +58,7 @@ def decide(
     arrival_gap_s: float | None,
     closing: bool = False,
     limit: int | None = None,
+    coming: int | None = None,
 ) -> Decision:
     """Decide what a free batch slot does with the queue.
 
@@ -68,6 +69,11 @@ def decide(
     `max_concurrent_batches` batches run; items that arrived during a batch are already
     old and usually run at once. `limit`: the batch size in force when a tuner has lowered
     it below `max_batch_size` (default: `max_batch_size`).
+
+    `coming`: items already accepted upstream and on their way (an image being decoded);
+    None when the caller cannot tell. When it can, that count decides instead of the
+    arrival gap: with none on its way, no company can come within the bound (a lone
+    closed-loop client, whose next request waits for this answer, never waits for itself).
     """
     if queue_len <= 0 or oldest_enqueued_at is None:
         return Decision(take=0, wait_s=None)
@@ -76,6 +82,10 @@ def decide(
     if closing or queue_len >= most:
         return Decision(take=take)
     remaining = policy.max_wait_s - (now - oldest_enqueued_at)
-    if remaining <= 0 or arrival_gap_s is None or arrival_gap_s >= remaining:
+    if remaining <= 0:
+        return Decision(take=take)
+    if coming is not None:
+        return Decision(take=0, wait_s=remaining) if coming > 0 else Decision(take=take)
+    if arrival_gap_s is None or arrival_gap_s >= remaining:
         return Decision(take=take)
     return Decision(take=0, wait_s=remaining)

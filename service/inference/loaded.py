@@ -138,6 +138,7 @@ class LoadedModel:
     batcher: Batcher[np.ndarray, np.ndarray] = field(init=False)
     _features: FeatureExtractors | None = field(default=None, init=False)
     _inflight: int = field(default=0, init=False)
+    _decoding: int = field(default=0, init=False)
     _idle: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     retiring: bool = field(default=False, init=False)
 
@@ -149,7 +150,12 @@ class LoadedModel:
                 self.runtime.buckets, initial=batching.initial, seed=batching.throughput or None
             )
         self.batcher = Batcher(
-            self._run_batch, batching.policy, name=self.name, observer=self.observer, tuner=tuner
+            self._run_batch,
+            batching.policy,
+            name=self.name,
+            observer=self.observer,
+            tuner=tuner,
+            coming=self._images_decoding,
         )
         self._idle.set()
 
@@ -258,9 +264,19 @@ class LoadedModel:
             if isinstance(image, np.ndarray):
                 pixels = _check_pixels(image, h, w)
             else:
-                pixels = await asyncio.get_running_loop().run_in_executor(
-                    self.decoder.pool, decode_image, image, self.input_size, self.decoder.max_pixels
-                )
+                # Counted while decoding: the batcher waits for company only when some is on
+                # its way (nothing runs between the count going down and the submit below).
+                self._decoding += 1
+                try:
+                    pixels = await asyncio.get_running_loop().run_in_executor(
+                        self.decoder.pool,
+                        decode_image,
+                        image,
+                        self.input_size,
+                        self.decoder.max_pixels,
+                    )
+                finally:
+                    self._decoding -= 1
         except ServiceError as exc:
             if count > 1:
                 name = names[index] if names else None
@@ -279,6 +295,9 @@ class LoadedModel:
     def _predict_sync(self, items: list[np.ndarray]) -> list[np.ndarray]:
         raw = self.runtime.raw(np.stack(items))
         return list(heads.apply(self.output_kind, raw, sigmoid_applied=self.sigmoid_applied))
+
+    def _images_decoding(self) -> int:
+        return self._decoding
 
     def lease(self) -> _Lease:
         """Hold the model for a request: a retiring version waits until every lease ends."""

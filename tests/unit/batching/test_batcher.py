@@ -229,7 +229,7 @@ def test_batching_imports_no_heavy_or_http_dependency():
     import subprocess
 
     code = (
-        "import sys, batching, schemas; "
+        "import sys, kerasserve.batching, kerasserve.schemas; "
         "bad = [m for m in ('tensorflow','keras','fastapi','starlette','PIL','numpy') if m in sys.modules]; "
         "print(bad); sys.exit(1 if bad else 0)"
     )
@@ -363,3 +363,30 @@ async def test_retry_after_counts_batches_that_run_side_by_side():
             for release in lanes.releases:
                 release.set()
             await asyncio.sleep(0)
+
+
+async def test_waits_for_company_only_while_some_is_on_its_way():
+    now = [0.0]
+    coming = [0]
+    gate = Gate(hold=False)
+    b: Batcher[int, int] = Batcher(
+        gate,
+        BatchPolicy(max_batch_size=8, max_wait_s=3600),
+        clock=lambda: now[0],
+        coming=lambda: coming[0],
+    )
+    await b.start()
+    b._arrival_gap = 0.0001  # heavy traffic by the arrival gap alone: it would wait
+    alone = await asyncio.wait_for(b.submit(1), 5)  # nothing on its way: runs at once
+    coming[0] = 1
+    waiting = asyncio.create_task(b.submit(2))
+    await until(lambda: b.stats.submitted == 2)
+    await asyncio.sleep(0)
+    assert gate.batches == [[1]]  # one on its way: the batch waits for it
+    coming[0] = 0
+    company = asyncio.create_task(b.submit(3))
+    results = await asyncio.wait_for(asyncio.gather(waiting, company), 5)
+    await b.aclose()
+    assert alone.batch_size == 1
+    assert gate.batches == [[1], [2, 3]]
+    assert [r.batch_size for r in results] == [2, 2]

@@ -73,3 +73,21 @@ def test_a_tuned_limit_below_the_maximum_runs_a_batch_as_soon_as_it_fills():
 def test_a_tuned_limit_never_exceeds_the_maximum():
     d = decide(POLICY, now=1.0, queue_len=50, oldest_enqueued_at=1.0, arrival_gap_s=0.001, limit=64)
     assert d.take == 8
+
+
+def test_with_nothing_on_its_way_a_lone_item_runs_even_when_arrivals_are_frequent():
+    # Regression: a lone closed-loop client (its next request waits for this answer) made
+    # arrivals look 4 ms apart, so every request waited for company that could not come.
+    d = decide(POLICY, now=1.0, queue_len=1, oldest_enqueued_at=1.0, arrival_gap_s=0.004, coming=0)
+    assert d.run
+    assert d.take == 1
+
+
+def test_with_items_on_their_way_the_batch_waits_up_to_the_bound():
+    d = decide(POLICY, now=1.002, queue_len=1, oldest_enqueued_at=1.0, arrival_gap_s=1.0, coming=2)
+    assert not d.run
+    assert d.wait_s == pytest.approx(0.008)
+    late = decide(
+        POLICY, now=1.011, queue_len=1, oldest_enqueued_at=1.0, arrival_gap_s=None, coming=2
+    )
+    assert late.run
