@@ -1,4 +1,4 @@
-"""`kerasserve predict`, `features` and `models --url`: the SDK on the command line (no heavy imports).
+"""`kerasserve predict`, `features`, `teach`, `models --url`: the SDK on the command line.
 
 Exit codes: 0 done, 1 the server answered an error (for any image), 2 bad usage or an unreadable
 file, 3 the server could not be reached (or did not answer in time), 130 interrupted.
@@ -102,6 +102,23 @@ def add_client_commands(
     )
     _common_arguments(features, default_url=_default_url())
     features.set_defaults(func=partial(run_features, make_client=client_factory))
+
+    teach = subparsers.add_parser(
+        "teach",
+        help="teach a running server a classifier from folders of photos, one per label",
+        description="Post DATA_DIR/<label>/* photos to a kerasserve server, which fits a "
+        "classifier on its base model's embeddings and serves it as NAME at once (an admin "
+        "route: pass the server's admin key with --api-key).",
+        epilog="Prints the leave-one-out accuracy per label; then `kerasserve predict PHOTO "
+        "--model NAME` answers with your labels.",
+    )
+    teach.add_argument("data_dir", type=Path, metavar="DATA_DIR", help="one folder per label")
+    teach.add_argument("--name", required=True, help="the classifier's model name")
+    teach.add_argument(
+        "--base", default=None, help="keras.applications base (default: the server's choice)"
+    )
+    _common_arguments(teach, default_url=_default_url())
+    teach.set_defaults(func=partial(run_teach, make_client=client_factory))
 
     local = subparsers.choices.get("models")
     if local is None:
@@ -280,6 +297,53 @@ def run_features(args: argparse.Namespace, make_client: ClientFactory = Client) 
         return EXIT_OK
 
     return _guard(call)
+
+
+def run_teach(args: argparse.Namespace, make_client: ClientFactory = Client) -> int:
+    def call() -> int:
+        examples = label_folders(args.data_dir)
+        total = sum(len(files) for files in examples.values())
+        print(
+            f"kerasserve: teaching {args.name!r} {total} photos of {len(examples)} labels...",
+            file=sys.stderr,
+        )
+        with _client(args, make_client) as client:
+            taught = client.teach(args.name, examples, base=args.base)
+        if args.json:
+            print(taught.model_dump_json(indent=2))
+            return EXIT_OK
+        print(
+            f"{taught.name} version {taught.version} on {taught.base} ({taught.head} head): "
+            f"leave-one-out accuracy {taught.accuracy:.1%} over {taught.examples} photos, "
+            f"{taught.timing.total_s:.1f} s"
+        )
+        width = max(len(c.label) for c in taught.classes)
+        for c in taught.classes:
+            print(f"  {c.label:<{width}}  {c.examples:>4} photos  {c.loo_accuracy:>7.1%}")
+        print(f"classify with: kerasserve predict PHOTO --model {taught.name} --url {args.url}")
+        return EXIT_OK
+
+    return _guard(call)
+
+
+def label_folders(data_dir: Path) -> dict[str, list[str]]:
+    """{label: photos} from DATA_DIR/<label>/* (hidden folders and non-images skipped)."""
+    if not data_dir.is_dir():
+        raise OSError(2, "no such folder", str(data_dir))
+    examples = {
+        folder.name: _jsonl.expand([str(folder)])
+        for folder in sorted(data_dir.iterdir())
+        if folder.is_dir() and not folder.name.startswith(".")
+    }
+    empty = [label for label, files in examples.items() if not files]
+    if empty:
+        raise ValueError(f"no photos in {', '.join(str(data_dir / e) for e in empty)}")
+    if len(examples) < 2:
+        raise ValueError(
+            f"{data_dir} needs one folder per label, at least 2 (e.g. {data_dir}/cat/*.jpg and "
+            f"{data_dir}/dog/*.jpg); found {sorted(examples) or 'none'}"
+        )
+    return examples
 
 
 def run_models(

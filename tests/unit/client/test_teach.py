@@ -105,3 +105,36 @@ async def test_retire_deletes_the_classifier(make, fake):
 
     assert retired.versions == [1, 2]
     assert fake.requests[-1].method == "DELETE"
+
+
+@pytest.fixture
+def labelled(tmp_path):
+    for label in ("猫", "dog"):
+        (tmp_path / "data" / label).mkdir(parents=True)
+        for i in range(2):
+            (tmp_path / "data" / label / f"{i}.jpg").write_bytes(JPEG)
+    (tmp_path / "data" / "dog" / "notes.txt").write_text("not a photo")
+    (tmp_path / "data" / ".cache").mkdir()
+    return tmp_path / "data"
+
+
+def test_cli_teach_posts_one_folder_per_label(run, fake, labelled, capsys):
+    fake.script("POST", "/v1/classifiers/pets", taught("pets", ["dog", "猫"]))
+
+    code, out, err = run(capsys, "teach", labelled, "--name", "pets", "--base", "MobileNetV2")
+
+    assert code == 0
+    assert "teaching 'pets' 4 photos of 2 labels" in err
+    assert "pets version 1 on MobileNetV2 (centroid head): leave-one-out accuracy 75.0%" in out
+    sent = parts(fake.requests[-1])
+    (labels,) = [p for p in sent if p.name == "labels"]
+    assert json.loads(labels.content.decode()) == ["dog", "dog", "猫", "猫"]
+    assert len([p for p in sent if p.name == "image"]) == 4
+
+
+def test_cli_teach_refuses_a_folder_with_one_label(run, fake, labelled, capsys):
+    code, _, err = run(capsys, "teach", labelled / "dog", "--name", "pets")
+
+    assert code == 2
+    assert "needs one folder per label, at least 2" in err
+    assert fake.requests == []
