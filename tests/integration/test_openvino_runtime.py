@@ -131,6 +131,9 @@ def test_served_openvino_reports_its_check_and_streams_and_batches_concurrent_cl
             "none",
             "--runtime",
             "openvino",
+            # FP32 as such (streams, batching); the default auto is tests/integration/test_precision.py.
+            "--precision",
+            "fp32",
             "--max-batch-size",
             "4",
             "--no-calibrate-batch",
