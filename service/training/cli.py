@@ -44,6 +44,14 @@ def add_train_command(sub: Any) -> None:
     p.add_argument("--learning-rate", type=float, default=1e-3, help="stage 1, Adam")
     p.add_argument("--fine-tune-learning-rate", type=float, default=1e-4, help="stage 2, SGD")
     p.add_argument("--patience", type=int, default=3, help="early stopping patience, epochs")
+    p.add_argument(
+        "--random-base",
+        choices=["bn-statistics", "unit-norm"],
+        default="bn-statistics",
+        help="without pretrained weights: set the base's BatchNorm statistics from the photos "
+        "(default), or keep them and feed the head unit-length features (measured better, "
+        "see docs/own-classes.md)",
+    )
     p.set_defaults(func=run)
 
 
@@ -68,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
         learning_rate=args.learning_rate,
         fine_tune_learning_rate=args.fine_tune_learning_rate,
         patience=args.patience,
+        random_base=args.random_base,
         verbose=1 if sys.stdout.isatty() else 2,
     )
     try:

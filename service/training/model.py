@@ -25,6 +25,9 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 BN_STATISTICS_PHOTOS = 64
+# A random base's pooled features are ~1e-12 (a new model's BatchNorm statistics): either set
+# those statistics from the photos, or keep them and feed the head unit-length features.
+RANDOM_BASE_ROUTES = ("bn-statistics", "unit-norm")
 
 
 @dataclass
@@ -35,11 +38,13 @@ class BaseWeights:
     path: str | None
     bn_statistics_from_photos: int  # photos the BatchNorm statistics were set from (0: not)
     warning: str | None = None
+    random_base: str | None = None  # how a random base was made usable: RANDOM_BASE_ROUTES
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
             "path": self.path,
+            "random_base": self.random_base,
             "bn_statistics_from_photos": self.bn_statistics_from_photos,
             "warning": self.warning,
         }
@@ -97,14 +102,13 @@ def build_base(
     if info.random and choice.strip().lower() == "auto":
         warning = (
             f"ImageNet weights for {spec.name} are not in Keras' cache: training on a RANDOM "
-            "base whose BatchNorm statistics are set from your photos. Accuracy will be far "
-            f"below a pretrained base; run `kerasserve fetch-weights {spec.name}` where the "
+            "base (see --random-base). Accuracy will be far below a pretrained base; run `kerasserve fetch-weights {spec.name}` where the "
             "internet is reachable, or pass --weights PATH"
         )
     elif info.random:
         warning = (
-            "--weights none: a random base, its BatchNorm statistics set from your photos "
-            "(a fresh base's statistics shrink features to ~1e-12 and no head can learn on them)"
+            "--weights none: a RANDOM base (a fresh base's BatchNorm statistics shrink its "
+            "features to ~1e-12: no head learns on them as they are)"
         )
     else:
         warning = None
@@ -138,8 +142,27 @@ def set_batchnorm_statistics(base: Any, pixels: np.ndarray, preprocess: Any | No
     return len(pixels)
 
 
-def classifier(base: Any, preprocess: Any | None, classes: int, name: str) -> Any:
-    """Raw pixels -> preprocessing -> base (inference mode) -> pooling -> Dense softmax."""
+def feature_scale(base: Any, pixels: np.ndarray, preprocess: Any | None) -> float:
+    """The median length of the base's pooled features over `pixels` (inference mode)."""
+    import keras
+
+    x = keras.ops.convert_to_tensor(pixels.astype("float32"))
+    if preprocess is not None:
+        x = preprocess(x)
+    pooled = np.asarray(keras.ops.mean(base(x, training=False), axis=(1, 2)), dtype=np.float64)
+    return float(np.median(np.linalg.norm(pooled, axis=1)))
+
+
+def classifier(
+    base: Any, preprocess: Any | None, classes: int, name: str, *, unit_norm: float | None = None
+) -> Any:
+    """Raw pixels -> preprocessing -> base (inference mode) -> pooling -> Dense softmax.
+
+    `unit_norm` (the features' typical length) puts a rescaling by it and an L2 normalisation
+    between pooling and the head: a fresh base's features are ~1e-12, below Keras' own
+    normalisation floor (1e-12 on the length), but their direction still tells classes apart,
+    which a Dense head on unit vectors can use.
+    """
     import keras
 
     height, width = base.input_shape[1:3]
@@ -147,6 +170,9 @@ def classifier(base: Any, preprocess: Any | None, classes: int, name: str) -> An
     x = preprocess(inputs) if preprocess is not None else inputs
     x = base(x, training=False)
     x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    if unit_norm is not None:
+        x = keras.layers.Rescaling(1.0 / unit_norm, name="feature_scale")(x)
+        x = keras.layers.UnitNormalization(name="unit_norm")(x)
     x = keras.layers.Dropout(0.2, name="dropout")(x)
     outputs = keras.layers.Dense(classes, activation="softmax", name="predictions")(x)
     return keras.Model(inputs, outputs, name=name)

@@ -50,6 +50,7 @@ class TrainOptions:
     learning_rate: float = 1e-3
     fine_tune_learning_rate: float = 1e-4
     patience: int = 3
+    random_base: str = "bn-statistics"
     verbose: int | str = "auto"
 
 
@@ -72,6 +73,11 @@ def check_options(options: TrainOptions) -> None:
     if options.fine_tune_layers < 0:
         raise InvalidOption(
             f"--fine-tune-layers {options.fine_tune_layers} must be 0 (head only) or more"
+        )
+    if options.random_base not in model.RANDOM_BASE_ROUTES:
+        raise InvalidOption(
+            f"--random-base {options.random_base!r}: expected one of "
+            f"{', '.join(model.RANDOM_BASE_ROUTES)}"
         )
     if options.image_size is not None and options.image_size < 32:
         raise InvalidOption(f"--image-size {options.image_size} must be at least 32 pixels")
@@ -168,13 +174,22 @@ def _fit(
     preprocess = model.preprocessing_layer(spec.preprocess_mode)
     if base_weights.warning:
         say(f"WARNING: {base_weights.warning}")
+    unit_norm = None
     if base_weights.kind == "random":
+        base_weights.random_base = options.random_base
         pixels = _first_photos(train_ds, model.BN_STATISTICS_PHOTOS)
-        used = model.set_batchnorm_statistics(base, pixels, preprocess)
-        base_weights.bn_statistics_from_photos = used
-        say(f"BatchNorm statistics of the random base set from {used} training photos")
+        if options.random_base == "unit-norm":
+            unit_norm = model.feature_scale(base, pixels, preprocess)
+            say(
+                "random base: BatchNorm statistics kept (features ~"
+                f"{unit_norm:.1e} long), the head fed unit-length features"
+            )
+        else:
+            used = model.set_batchnorm_statistics(base, pixels, preprocess)
+            base_weights.bn_statistics_from_photos = used
+            say(f"random base: BatchNorm statistics set from {used} training photos")
     base.trainable = False
-    net = model.classifier(base, preprocess, len(classes), options.name)
+    net = model.classifier(base, preprocess, len(classes), options.name, unit_norm=unit_norm)
     fit_ds = train_ds
     if options.augment:
         augment = keras.Sequential(

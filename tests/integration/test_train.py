@@ -104,6 +104,7 @@ def test_version_1_is_whole_with_metrics_labels_and_config(served, data):
     assert 0 <= metrics["accuracy"] <= metrics["top_k_accuracy"] <= 1
     assert metrics["top_k"] == 3
     assert metrics["weights"]["kind"] == "random"
+    assert metrics["weights"]["random_base"] == "bn-statistics"
     assert metrics["weights"]["bn_statistics_from_photos"] > 0
     assert len(metrics["dataset_fingerprint"]) == 64
     assert metrics["epochs"] >= 1
@@ -184,7 +185,8 @@ async def test_retraining_publishes_version_2_and_swaps_with_no_failed_request(s
     server, repo, _ = served
     stop = asyncio.Event()
     load = asyncio.create_task(hammer(server.base_url, stop))
-    done = await asyncio.to_thread(train, data, repo, "--seed", "8")
+    # Version 2 takes the other route for a random base: features rescaled and unit-normalised.
+    done = await asyncio.to_thread(train, data, repo, "--seed", "8", "--random-base", "unit-norm")
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"{repo / NAME / '2'}" in done.stdout
     await asyncio.to_thread(wait_for_version, server, 2)
@@ -199,7 +201,9 @@ async def test_retraining_publishes_version_2_and_swaps_with_no_failed_request(s
     answered = {p["label"] for _, body in seen for r in body["results"] for p in r["predictions"]}
     assert answered
     assert answered <= set(LABELS)
-    assert (repo / NAME / "2" / "metrics.json").is_file()
+    metrics = json.loads((repo / NAME / "2" / "metrics.json").read_text(encoding="utf-8"))
+    assert metrics["weights"]["random_base"] == "unit-norm"
+    assert metrics["weights"]["bn_statistics_from_photos"] == 0
 
 
 def test_openvino_serves_the_trained_model_within_1e_3(served):

@@ -101,6 +101,8 @@ def test_train_refuses_bad_options_before_reading_anything(tmp_path):
         train(options(tmp_path, tmp_path / "repo", validation_split=1.0))
     with pytest.raises(InvalidOption, match=r"--epochs 0"):
         train(options(tmp_path, tmp_path / "repo", epochs=0))
+    with pytest.raises(InvalidOption, match=r"--random-base 'magic': expected one of bn-stat"):
+        train(options(tmp_path, tmp_path / "repo", random_base="magic"))
     assert not (tmp_path / "repo").exists()
 
 
