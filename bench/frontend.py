@@ -154,16 +154,6 @@ def summarize(points: dict[str, dict[int, list[dict[str, Any]]]]) -> dict[str, A
     return {"medians": medians, "vs_ceiling": ratios}
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--passes", type=int, default=5)
@@ -182,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         loop.close()
     result["machine"] = {
-        "cpu": _cpu_model(),
+        "cpu": machine.cpu_model(),
         "flags": machine.cpu_flags(),
         "cores": os.cpu_count(),
     }

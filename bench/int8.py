@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from bench import machine
+
 
 def throughput(runtime: Any, batch: np.ndarray, pool: ThreadPoolExecutor, min_s: float) -> float:
     """Images per second with `runtime.parallelism` batches in flight, over at least `min_s`."""
@@ -134,7 +136,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "preset": args.preset,
         "openvino": openvino.__version__,
         "cpus": os.cpu_count(),
-        "cpu": _cpu_name(),
+        "cpu": machine.cpu_model(),
         "streams": fp32.streams,
         "parallelism": fp32.parallelism,
         "rounds": args.rounds,
@@ -162,16 +164,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
     return result
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
 
 
 if __name__ == "__main__":

@@ -63,6 +63,17 @@ ISA_FLAGS = {
 }
 
 
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo ("unknown" elsewhere)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
+
+
 def cpu_flags() -> list[str]:
     """The ISA_FLAGS this CPU reports in /proc/cpuinfo, by their usual names (empty elsewhere)."""
     try:
