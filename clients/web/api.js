@@ -1,39 +1,18 @@
 // kerasserve web page, talking to the server: JSON reads, uploads with progress, errors as UiError.
 // URLs are relative to the page, so the page works on any host and under a path prefix.
 
+import { has, t } from './strings.js';
+
 export const TIMEOUT_MS = 60000;
 
-// A message for people per server error code (docs/API.md); the server's own text goes below it.
-export const CODE_MESSAGES = {
-  invalid_image: 'This file could not be read as an image.',
-  empty_file: 'The file is empty.',
-  unsupported_media_type: 'This is not an image format the server reads. Use a JPEG, PNG or WebP photo.',
-  image_too_large: 'This photo has too many pixels for the server. Choose a smaller one.',
-  payload_too_large: 'This file is too large to upload. Choose a smaller one.',
-  too_many_images: 'Too many photos in one request.',
-  missing_image: 'No photo reached the server.',
-  invalid_request: 'The server rejected the request as malformed.',
-  unauthorized: 'The server requires an API key.',
-  model_not_found: 'The server does not serve this model.',
-  model_unavailable: 'This model is not available right now. Choose another one or try again later.',
-  too_many_models: 'The server cannot load more models right now.',
-  invalid_config: 'The server’s model configuration is invalid. Tell whoever runs it.',
-  not_found: 'The server has no such address.',
-  method_not_allowed: 'The server does not accept this request method.',
-  request_timeout: 'The upload was too slow to reach the server.',
-  client_closed_request: 'The request was cancelled.',
-  overloaded: 'The server is busy right now.',
-  not_ready: 'The server is still starting up. Try again in a moment.',
-  shutting_down: 'The server is restarting. Try again in a moment.',
-  deadline_exceeded: 'The server took too long to classify the photo.',
-  inference_failed: 'The model failed on this photo.',
-  internal_error: 'The server hit an internal error.',
-};
+/** A message for people per server error code (docs/API.md), in the page's language. */
+export const codeMessage = (code, status) => (has(`code.${code}`) ? t(`code.${code}`) : t('error.http', { status }));
 
 /** A failure told in words for people, with the machine details kept beside it. */
 export class UiError extends Error {
-  constructor(title, { detail = '', code = '', requestId = '', status = 0 } = {}) {
+  constructor(title, { detail = '', code = '', requestId = '', status = 0, retryAfter = 0 } = {}) {
     super(title);
+    this.retryAfter = retryAfter; // seconds the server asked us to wait (503, 429), 0 when none
     this.detail = detail;
     this.code = code;
     this.requestId = requestId;
@@ -57,34 +36,37 @@ function interpret(status, header, text) {
   const body = parseJson(text);
   if (status < 200 || status >= 300) {
     if (body && typeof body.code === 'string') {
-      let title = CODE_MESSAGES[body.code] || `The server answered with an error (HTTP ${status}).`;
+      let title = codeMessage(body.code, status);
       const retry = typeof body.retry_after === 'number' ? body.retry_after : Number(header('Retry-After'));
-      if (retry > 0) title += ` Try again in ${Math.ceil(retry)} s.`;
+      if (retry > 0) title += t('error.retryIn', { s: Math.ceil(retry) });
       throw new UiError(title, {
         detail: body.message || '',
         code: body.code,
         requestId: body.request_id || requestId,
         status,
+        retryAfter: retry > 0 ? retry : 0,
       });
     }
-    throw new UiError(`The server answered with an error (HTTP ${status}).`, {
+    const retry = Number(header('Retry-After'));
+    throw new UiError(t('error.http', { status }), {
       code: `http_${status}`,
       requestId,
       status,
+      retryAfter: retry > 0 ? retry : 0,
     });
   }
   if (body === null || typeof body !== 'object') {
-    throw new UiError('The server sent an answer this page cannot read.', { code: 'unreadable', requestId, status });
+    throw new UiError(t('error.unreadable'), { code: 'unreadable', requestId, status });
   }
   return { body, requestId };
 }
 
 const unreachable = (detail) =>
-  new UiError('Cannot reach the server. Check your connection and that kerasserve is running.', {
+  new UiError(t('error.unreachable'), {
     detail,
     code: 'network',
   });
-const tooSlow = () => new UiError(`The server did not answer within ${TIMEOUT_MS / 1000} s.`, { code: 'timeout' });
+const tooSlow = () => new UiError(t('error.timeout', { s: TIMEOUT_MS / 1000 }), { code: 'timeout' });
 
 function authHeaders(apiKey) {
   return apiKey ? { 'X-API-Key': apiKey } : {};
@@ -116,11 +98,18 @@ export async function getJson(path, { apiKey = '' } = {}) {
  * `onProgress(fraction | null)` follows the upload, `onSent()` fires once the body is out.
  * Resolves to `{body, requestId}`; rejects with a UiError, or an AbortError when `signal` aborts.
  */
-export function upload(path, blob, filename, { apiKey = '', signal, onProgress, onSent } = {}) {
+export function upload(path, blob, filename, options = {}) {
+  const form = new FormData();
+  form.append('image', blob, filename);
+  return postForm(path, form, options);
+}
+
+/** POST a FormData with XMLHttpRequest (upload progress), as `upload` does. */
+export function postForm(path, form, { apiKey = '', signal, onProgress, onSent, timeoutMs = TIMEOUT_MS } = {}) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open('POST', url(path));
-    xhr.timeout = TIMEOUT_MS;
+    xhr.timeout = timeoutMs;
     xhr.setRequestHeader('Accept', 'application/json');
     for (const [name, value] of Object.entries(authHeaders(apiKey))) xhr.setRequestHeader(name, value);
     xhr.upload.onprogress = (e) => onProgress && onProgress(e.lengthComputable ? e.loaded / e.total : null);
@@ -142,8 +131,6 @@ export function upload(path, blob, filename, { apiKey = '', signal, onProgress, 
       }
       signal.addEventListener('abort', () => xhr.abort(), { once: true });
     }
-    const form = new FormData();
-    form.append('image', blob, filename);
     xhr.send(form);
   });
 }

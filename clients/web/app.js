@@ -2,12 +2,19 @@
 // Plain browser JavaScript modules: no build step and nothing loaded from the internet.
 
 import { UiError, getJson, upload } from './api.js';
+import { exportCsv, exportJson } from './export.js';
 import { createCard, renderCard } from './gallery.js';
-import { prepare } from './photos.js';
+import { PREPARE_PARALLEL, eachLimited, prepare } from './photos.js';
+import { LANG, t, translatePage } from './strings.js';
+import { setupTeach } from './teach.js';
 
 const PARALLEL_UPLOADS = 3; // the server batches what arrives together; more would only queue there
 const TOP_K_MAX = 100; // the server's limit for top_k
 const KEY_STORAGE = 'kerasserve.apiKey'; // sessionStorage: gone when the tab closes
+const AUTO_RETRIES = 3; // per photo, each after the Retry-After a busy (503) or limiting (429) server gives
+const MAX_AUTO_WAIT_S = 60; // a longer Retry-After is shown, and left to "Retry all failed"
+
+translatePage();
 
 const $ = (id) => document.getElementById(id);
 const els = {
@@ -36,6 +43,9 @@ const els = {
   gallery: $('gallery'),
   summary: $('summary'),
   clear: $('clear'),
+  retryFailed: $('retry-failed'),
+  exportCsv: $('export-csv'),
+  exportJson: $('export-json'),
   cards: $('cards'),
   announce: $('announce'),
 };
@@ -52,8 +62,7 @@ const state = {
 
 /** The labels' language: the browser's, among those the server ships (zh-CN or English). */
 function wantedLanguage(model) {
-  const browser = (navigator.languages && navigator.languages[0]) || navigator.language || 'en';
-  const wanted = /^zh\b/i.test(browser) ? 'zh-CN' : 'en';
+  const wanted = LANG;
   const offered = model && Array.isArray(model.labels_languages) ? model.labels_languages : null;
   if (!offered || offered.includes(wanted)) return wanted;
   return offered.includes('en') ? 'en' : '';
@@ -62,7 +71,7 @@ function wantedLanguage(model) {
 // ---- the page-wide error panel --------------------------------------------------------------
 
 function showError(err, { reload = false } = {}) {
-  const e = err instanceof UiError ? err : new UiError('Something went wrong in this page.', { detail: String(err) });
+  const e = err instanceof UiError ? err : new UiError(t('error.generic'), { detail: String(err) });
   els.errorTitle.textContent = e.message;
   els.errorDetail.textContent = e.detail;
   const meta = [e.code && `code: ${e.code}`, e.requestId && `request id: ${e.requestId}`].filter(Boolean);
@@ -109,7 +118,7 @@ function showWeightsWarning(weights) {
 async function loadModels() {
   state.modelsStatus = 'loading';
   els.model.disabled = true;
-  els.model.replaceChildren(new Option('Loading models…', ''));
+  els.model.replaceChildren(new Option(t('models.loading'), ''));
   updateWaiting();
   let body;
   try {
@@ -118,7 +127,7 @@ async function loadModels() {
       throw new UiError('The server serves no model.', { code: 'no_models' });
     }
   } catch (err) {
-    els.model.replaceChildren(new Option('No models', ''));
+    els.model.replaceChildren(new Option(t('models.none'), ''));
     if (err instanceof UiError && err.status === 401) {
       state.modelsStatus = 'needs_key';
       askForKey();
@@ -226,8 +235,8 @@ function readTopK() {
   if (ok) els.topK.removeAttribute('aria-invalid');
   else els.topK.setAttribute('aria-invalid', 'true');
   els.topKHelp.textContent = ok
-    ? `How many classes each photo shows, 1 to ${TOP_K_MAX}.`
-    : `Enter a whole number from 1 to ${TOP_K_MAX}; photos keep using ${state.topK} until then.`;
+    ? t('topk.help', { max: TOP_K_MAX })
+    : t('topk.invalid', { max: TOP_K_MAX, k: state.topK });
   els.topKHelp.classList.toggle('invalid', !ok);
   return ok ? n : null;
 }
@@ -237,7 +246,11 @@ els.topK.addEventListener('change', () => {
   const n = readTopK();
   if (n === null || n === state.topK) return;
   state.topK = n;
-  classifyAgain();
+  // Every answer already holds the server's top TOP_K_MAX: show more or fewer, send nothing.
+  for (const item of state.items) {
+    item.topK = n;
+    renderCard(item);
+  }
 });
 
 // ---- the queue ----------------------------------------------------------------------------------
@@ -249,7 +262,7 @@ function waitingNote() {
 
 /** Move an item to `next` and show it; the one place an item's state changes. */
 function setState(item, next, fields = {}) {
-  Object.assign(item, fields, { state: next });
+  Object.assign(item, fields, { state: next, topK: state.topK });
   if (next === 'waiting') item.note = waitingNote();
   renderCard(item);
   updateSummary();
@@ -304,7 +317,7 @@ async function send(item) {
   item.requestedLanguage = lang;
   state.active += 1;
   setState(item, 'uploading', { progress: 0 });
-  const query = new URLSearchParams({ top_k: String(state.topK) });
+  const query = new URLSearchParams({ top_k: String(TOP_K_MAX) });
   if (lang) query.set('lang', lang);
   const path = `v1/models/${encodeURIComponent(model.name)}/predict?${query}`;
   try {
@@ -322,7 +335,7 @@ async function send(item) {
     if (!result || !Array.isArray(result.predictions) || !body.model) {
       throw new UiError('The server sent an answer this page cannot read.', { code: 'unreadable' });
     }
-    setState(item, 'done', { answer: { model: body.model, result } });
+    setState(item, 'done', { answer: { model: body.model, result }, autoRetries: 0 });
     if (body.model.weights && selectedModel() && body.model.name === selectedModel().name) {
       showWeightsWarning(body.model.weights);
     }
@@ -330,7 +343,8 @@ async function send(item) {
     announce(top ? `${item.name}: ${top.label}, ${(top.probability * 100).toFixed(1)}%.` : `${item.name}: done.`);
   } catch (err) {
     if (err && err.name === 'AbortError') return; // removed, or sent again with other settings
-    const error = err instanceof UiError ? err : new UiError('Something went wrong in this page.', { detail: String(err) });
+    const error = err instanceof UiError ? err : new UiError(t('error.generic'), { detail: String(err) });
+    if (retryLater(item, error)) return;
     setState(item, 'failed', { error });
     announce(`${item.name}: ${error.message}`);
     if (error.status === 401) {
@@ -345,7 +359,21 @@ async function send(item) {
   }
 }
 
-/** Ask again for every answered or pending photo (the model or top-k changed). */
+/** A busy (503) or limiting (429) server said when to come back: go again then, a few times. */
+function retryLater(item, error) {
+  const wait = error.retryAfter;
+  if (![429, 503].includes(error.status) || !(wait > 0) || wait > MAX_AUTO_WAIT_S) return false;
+  if (item.autoRetries >= AUTO_RETRIES) return false;
+  item.autoRetries += 1;
+  setState(item, 'retrying', { error, note: t('status.retryIn', { s: Math.ceil(wait) }) });
+  item.retryTimer = setTimeout(() => {
+    item.retryTimer = null;
+    if (state.items.includes(item) && item.state === 'retrying') enqueue(item);
+  }, wait * 1000);
+  return true;
+}
+
+/** Ask again for every answered or pending photo (the model changed). */
 function classifyAgain() {
   for (const item of state.items) {
     if (['done', 'uploading', 'classifying'].includes(item.state)) {
@@ -377,6 +405,9 @@ async function addFiles(files) {
       attempt: 0,
       controller: null,
       requestedLanguage: '',
+      autoRetries: 0,
+      retryTimer: null,
+      topK: state.topK,
     };
     item.card = createCard(item, { onRetry: retry, onRemove: remove });
     state.items.push(item);
@@ -384,25 +415,47 @@ async function addFiles(files) {
     setState(item, 'preparing');
     return item;
   });
-  await Promise.all(
-    items.map(async (item) => {
-      item.prepared = await prepare(item.file);
-      item.previewUrl = URL.createObjectURL(item.prepared.width === null ? item.file : item.prepared.blob);
-      item.file = null; // what is sent, retries included, is `prepared`
-      if (state.items.includes(item)) enqueue(item);
-    }),
-  );
+  // A few at a time: each decode holds one bitmap at upload size, so 100 phone photos stay small.
+  await eachLimited(items, PREPARE_PARALLEL, async (item) => {
+    if (!state.items.includes(item)) return;
+    item.prepared = await prepare(item.file);
+    if (item.prepared.refused) {
+      item.file = null;
+      const error = new UiError(item.prepared.refused, { detail: t('format.notSent'), code: 'unsupported_format' });
+      setState(item, 'failed', { error });
+      announce(`${item.name}: ${error.message}`);
+      return;
+    }
+    item.previewUrl = URL.createObjectURL(item.prepared.width === null ? item.file : item.prepared.blob);
+    item.file = null; // what is sent, retries included, is `prepared`
+    if (state.items.includes(item)) enqueue(item);
+  });
 }
+
+/** Whether sending `item` again can help (a HEIC this browser cannot read will not change). */
+const canRetry = (item) => item.state === 'failed' && !(item.prepared && item.prepared.refused);
 
 function retry(item) {
   item.card.parts.title.focus(); // the button goes away; keep the keyboard on this card
+  item.autoRetries = 0;
   enqueue(item);
 }
+
+els.retryFailed.addEventListener('click', () => {
+  for (const item of state.items.filter(canRetry)) {
+    item.autoRetries = 0;
+    enqueue(item);
+  }
+  els.choose.focus();
+});
+els.exportCsv.addEventListener('click', () => exportCsv(state.items));
+els.exportJson.addEventListener('click', () => exportJson(state.items));
 
 function remove(item) {
   const at = state.items.indexOf(item);
   if (at < 0) return;
   if (item.controller) item.controller.abort();
+  clearTimeout(item.retryTimer);
   state.items.splice(at, 1);
   item.card.root.remove();
   if (item.previewUrl) URL.revokeObjectURL(item.previewUrl);
@@ -417,6 +470,7 @@ function remove(item) {
 els.clear.addEventListener('click', () => {
   for (const item of [...state.items]) {
     if (item.controller) item.controller.abort();
+    clearTimeout(item.retryTimer);
     if (item.previewUrl) URL.revokeObjectURL(item.previewUrl);
     item.card.root.remove();
   }
@@ -432,10 +486,13 @@ function updateSummary() {
   const done = count('done');
   const failed = count('failed');
   const pending = total - done - failed;
-  const parts = [`${total} photo${total === 1 ? '' : 's'}`, `${done} answered`];
-  if (failed) parts.push(`${failed} failed`);
-  if (pending) parts.push(`${pending} in progress`);
+  const photos = LANG === 'en' && total === 1 ? '1 photo' : t('summary.photos', { n: total });
+  const parts = [photos, t('summary.answered', { n: done })];
+  if (failed) parts.push(t('summary.failed', { n: failed }));
+  if (pending) parts.push(t('summary.pending', { n: pending }));
   els.summary.textContent = parts.join(' · ');
+  els.retryFailed.hidden = !state.items.some(canRetry);
+  els.exportCsv.disabled = els.exportJson.disabled = done === 0;
 }
 
 let announceTimer = null;
@@ -496,3 +553,14 @@ els.reloadModels.addEventListener('click', () => {
 
 readTopK();
 loadModels();
+setupTeach({
+  apiKey: () => state.apiKey,
+  onTaught: async (name) => {
+    await loadModels();
+    if (state.models.some((m) => m.name === name)) {
+      els.model.value = name;
+      showModelInfo();
+      classifyAgain();
+    }
+  },
+});

@@ -1,12 +1,13 @@
 // kerasserve web page, the gallery: one card per photo with its preview, progress, answer or error.
 
 import { formatBytes } from './photos.js';
+import { t } from './strings.js';
 
 const STATUS_TEXT = {
-  preparing: 'Preparing the photo…',
-  queued: 'In the queue…',
-  uploading: 'Uploading…',
-  classifying: 'Classifying…',
+  preparing: t('status.preparing'),
+  queued: t('status.queued'),
+  uploading: t('status.uploading'),
+  classifying: t('status.classifying'),
 };
 
 function el(tag, props = {}, ...children) {
@@ -63,9 +64,9 @@ export function createCard(item, { onRetry, onRemove }) {
   });
   parts.answer = el('div', { class: 'answer', 'data-testid': 'answer', hidden: true });
   parts.errorBox = el('div', { class: 'card-error', 'data-testid': 'photo-error', hidden: true });
-  parts.retry = actionButton('Try again', item.name, 'retry');
+  parts.retry = actionButton(t('card.retry'), item.name, 'retry');
   parts.retry.hidden = true;
-  parts.remove = actionButton('Remove', item.name, 'remove');
+  parts.remove = actionButton(t('card.remove'), item.name, 'remove');
   parts.retry.addEventListener('click', () => onRetry(item));
   parts.remove.addEventListener('click', () => onRemove(item));
 
@@ -90,7 +91,7 @@ export function createCard(item, { onRetry, onRemove }) {
 
 function describeSize(item) {
   const p = item.prepared;
-  if (!p) return formatBytes(item.size);
+  if (!p || p.refused) return formatBytes(item.size);
   if (p.width === null) return `${formatBytes(item.size)} · not readable here, sent as it is`;
   if (!p.scaled) return `${p.width}×${p.height} · ${formatBytes(item.size)}`;
   return `${p.sourceWidth}×${p.sourceHeight}, sent at ${p.width}×${p.height} · ${formatBytes(p.blob.size)}`;
@@ -100,13 +101,16 @@ function describeSize(item) {
 export function renderCard(item) {
   const { root, parts } = item.card;
   root.dataset.state = item.state;
-  root.setAttribute('aria-busy', String(['preparing', 'queued', 'uploading', 'classifying'].includes(item.state)));
+  root.setAttribute(
+    'aria-busy',
+    String(['preparing', 'queued', 'uploading', 'classifying', 'retrying'].includes(item.state)),
+  );
   if (item.previewUrl && parts.img.getAttribute('src') !== item.previewUrl) parts.img.src = item.previewUrl;
   parts.meta.textContent = describeSize(item);
 
   let status = STATUS_TEXT[item.state] || '';
-  if (item.state === 'waiting') status = item.note;
-  if (item.state === 'uploading' && item.progress !== null) status = `Uploading… ${Math.round(item.progress * 100)}%`;
+  if (item.state === 'waiting' || item.state === 'retrying') status = item.note;
+  if (item.state === 'uploading' && item.progress !== null) status = `${t('status.uploading')} ${Math.round(item.progress * 100)}%`;
   parts.status.textContent = status;
   parts.status.hidden = !status;
   parts.progress.hidden = item.state !== 'uploading';
@@ -116,9 +120,11 @@ export function renderCard(item) {
   }
 
   parts.answer.hidden = item.state !== 'done';
-  if (item.state === 'done' && parts.answer.dataset.rendered !== String(item.attempt)) {
+  // Answers hold the server's top 100; top-k only chooses how many show, so no upload again.
+  const rendered = `${item.attempt}:${item.topK}`;
+  if (item.state === 'done' && parts.answer.dataset.rendered !== rendered) {
     renderAnswer(parts.answer, item);
-    parts.answer.dataset.rendered = String(item.attempt);
+    parts.answer.dataset.rendered = rendered;
   }
   parts.errorBox.hidden = item.state !== 'failed';
   if (item.state === 'failed') renderError(parts.errorBox, item.error);
@@ -150,7 +156,7 @@ function renderAnswer(box, item) {
   const multi = kind === 'multi_label';
   const lang = model.labels_language || item.requestedLanguage || '';
   const id = `photo-${item.id}-${item.attempt}`;
-  const rows = result.predictions.map((p, i) => {
+  const rows = result.predictions.slice(0, item.topK || undefined).map((p, i) => {
     const meterId = `${id}-m${i}`;
     const label = el('label', { class: 'label', for: meterId, text: prettyLabel(p.label), title: p.class_id || '' });
     if (lang) label.lang = lang;
