@@ -343,7 +343,13 @@ class OpenVINORuntime:
         head; refuse past `gate`. The figures are cached beside the model they judged."""
         name = hashlib.sha256(
             json.dumps(
-                [self.precision, held_out.digest, quantize.VIEWS_VERSION, repr(self.head)]
+                [
+                    self.precision,
+                    held_out.digest,
+                    quantize.VIEWS_VERSION,
+                    repr(self.head),
+                    quantize.GATE_VERSION,
+                ]
             ).encode()
         ).hexdigest()[:16]
         cached = self._directory / f"gate-{name}.json"
@@ -366,7 +372,8 @@ class OpenVINORuntime:
         self.gate_images = measured.images
         figures = (
             f"gate: top-1 agreement {measured.top1_agreement:.1%}, top-5 overlap "
-            f"{measured.top5_overlap:.3f}, max prob diff {measured.max_prob_diff:.3g} on "
+            f"{measured.top5_overlap:.3f}, max prob diff {measured.max_prob_diff:.3g}, FP32 "
+            f"decides {measured.decided:.0%}, on "
             f"{measured.images} {held_out.description.split(':')[0]} images"
             f"{' (cached)' if self.gate_cached else ''}"
         )

@@ -38,6 +38,8 @@ CROP_SCALES = (1.0, 0.8, 0.6)
 VIEWS_PER_PHOTO = (1 + 5 * (len(CROP_SCALES) - 1)) * 2
 # Bumped when views() changes: the INT8 cache key includes it (the calibration data changed).
 VIEWS_VERSION = 1
+# Bumped when what a gate measures changes: cached gate figures carry it.
+GATE_VERSION = 2
 
 PRESETS = ("performance", "mixed")
 # PERFORMANCE (symmetric activations) over MIXED (asymmetric): on MobileNetV2 (2-core AVX2 CPU,
@@ -166,6 +168,10 @@ def quantize(
         raise ModelLoadError(f"INT8 quantisation with NNCF failed: {exc}") from exc
 
 
+# A probability lead smaller than this is a tie as far as the gate is concerned.
+DECIDED_MARGIN = 1e-4
+
+
 @dataclass(frozen=True)
 class Agreement:
     """How far a candidate's rankings follow the reference's on the same images."""
@@ -176,6 +182,10 @@ class Agreement:
     # Largest difference in any served probability: reported, not gated (one image near a
     # decision boundary may move a lot while the ranking holds).
     max_prob_diff: float = 0.0
+    # Share of images whose reference top-1 leads its runner-up by more than DECIDED_MARGIN: a
+    # model that gives every image the same scores (random weights: uniform softmax) has no
+    # ranking to keep, and would otherwise "agree" with anything that keeps its ties.
+    decided: float = 1.0
 
 
 def agreement(reference: np.ndarray, candidate: np.ndarray) -> Agreement:
@@ -192,7 +202,10 @@ def agreement(reference: np.ndarray, candidate: np.ndarray) -> Agreement:
     same1 = float(np.mean(top_ref[:, 0] == top_cand[:, 0]))
     overlap = [len(set(a) & set(b)) / k for a, b in zip(top_ref, top_cand, strict=True)]
     diff = float(np.abs(reference - candidate).max())
-    return Agreement(same1, float(np.mean(overlap)), reference.shape[0], diff)
+    ordered = np.sort(reference, axis=1)
+    margins = ordered[:, -1] - ordered[:, -2] if reference.shape[1] > 1 else ordered[:, -1]
+    decided = float(np.mean(margins > DECIDED_MARGIN))
+    return Agreement(same1, float(np.mean(overlap)), reference.shape[0], diff, decided)
 
 
 @dataclass(frozen=True)
@@ -202,14 +215,32 @@ class Gate:
 
     top1_min: float = 0.99
     top5_min: float = 0.95
+    # Least share of images the reference decides (see Agreement.decided); not asked of a gate
+    # opened on purpose (top1_min 0: no agreement asked, so no ranking either).
+    decided_min: float = 0.5
+
+    def ranked(self, measured: Agreement) -> bool:
+        return self.top1_min <= 0 or measured.decided >= self.decided_min
 
     def passes(self, measured: Agreement) -> bool:
-        return measured.top1_agreement >= self.top1_min and measured.top5_overlap >= self.top5_min
+        return (
+            self.ranked(measured)
+            and measured.top1_agreement >= self.top1_min
+            and measured.top5_overlap >= self.top5_min
+        )
 
     def check(self, measured: Agreement, precision: str = "int8") -> None:
         """Raise ModelLoadError, with the figures, when `measured` falls short."""
         if self.passes(measured):
             return
+        if not self.ranked(measured):
+            raise ModelLoadError(
+                f"{precision.upper()} model failed its accuracy gate: the FP32 Keras model gives "
+                f"{1 - measured.decided:.0%} of {measured.images} held-out images the same top "
+                f"scores (a lead under {DECIDED_MARGIN:g}; needs at most "
+                f"{1 - self.decided_min:.0%}), so there is no ranking to keep (random weights?); "
+                "serve it in fp32, or train the model first"
+            )
         raise ModelLoadError(
             f"{precision.upper()} model failed its accuracy gate on {measured.images} held-out images: "
             f"top-1 agreement with FP32 Keras {measured.top1_agreement:.2%} "

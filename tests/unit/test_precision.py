@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from kerasserve.service.errors import ModelLoadError
-from kerasserve.service.inference import precision
+from kerasserve.service.inference import precision, quantize
 
 SIZE = (8, 8)
 
@@ -109,3 +109,26 @@ def test_nothing_passing_is_a_load_error_naming_each_reason(tmp_path):
     build = builder({}, {"int8": "gate A", "fp32": "tolerance B"}, [])
     with pytest.raises(ModelLoadError, match="int8: gate A; fp32: tolerance B"):
         precision.choose(build, tmp_path / "p.json", SIZE, ["FP32", "INT8"])
+
+
+def test_a_reference_without_a_ranking_fails_the_gate_whatever_the_agreement():
+    # Random weights: every image gets the same uniform scores, which any candidate that keeps
+    # the ties "agrees" with completely.
+    uniform = np.full((40, 4), 0.25, np.float32)
+    measured = quantize.agreement(uniform, uniform.copy())
+    assert measured.top1_agreement == 1.0
+    assert measured.decided == 0.0
+    with pytest.raises(ModelLoadError, match="no ranking to keep"):
+        quantize.Gate().check(measured, "bf16")
+    # A gate opened on purpose (the benchmark's speed-only INT8 target) asks for nothing.
+    quantize.Gate(top1_min=0.0, top5_min=0.0).check(measured)
+
+
+def test_a_trained_reference_passes_on_agreement_and_reports_its_largest_difference():
+    rng = np.random.default_rng(0)
+    scores = rng.dirichlet(np.full(4, 0.3), size=50).astype(np.float32)
+    nudged = scores + rng.normal(0, 1e-3, scores.shape).astype(np.float32)
+    measured = quantize.agreement(scores, nudged)
+    assert measured.decided > 0.9
+    assert 0 < measured.max_prob_diff < 0.01
+    quantize.Gate().check(measured)
