@@ -16,6 +16,7 @@ images are accepted when you have those).
 from kerasserve_client._async import AsyncClient
 from kerasserve_client._bulk import ImageOutcome, Progress
 from kerasserve_client._encode import encode_image
+from kerasserve_client._features import FeatureOutcome
 from kerasserve_client._numpy import features_to_numpy
 from kerasserve_client._sync import Client
 from kerasserve_client._uploads import ImageInput
@@ -57,6 +58,7 @@ __all__ = [
     "ClientTimeout",
     "ConnectError",
     "DeadlineExceeded",
+    "FeatureOutcome",
     "Forbidden",
     "ImageInput",
     "ImageOutcome",

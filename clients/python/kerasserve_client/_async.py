@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from types import TracebackType
 
 import httpx
@@ -42,11 +50,13 @@ from kerasserve_client._bulk import (
     ProgressCallback,
     answered,
     failed,
+    input_error,
     is_fatal,
     is_image_specific,
     read_group,
 )
 from kerasserve_client._encode import ImageFormat
+from kerasserve_client._features import FeatureOutcome
 from kerasserve_client._uploads import (
     DEFAULT_MAX_SIDE,
     ImageInput,
@@ -321,6 +331,64 @@ class AsyncClient(BaseClient):
     async def retire(self, name: str) -> ClassifierRetired:
         """Stop serving a taught classifier and delete its versions (admin)."""
         return await self._send(self._retire_call(name))
+
+    def features_iter(
+        self,
+        images: Iterable[ImageInput],
+        *,
+        model: str | None = None,
+        layer: str | None = None,
+        pooling: Pooling | None = None,
+        concurrency: int = DEFAULT_ITER_CONCURRENCY,
+    ) -> AsyncIterator[FeatureOutcome]:
+        """Features of many images as they complete, as `Client.features_iter`.
+
+        >>> async for outcome in client.features_iter(paths):
+        ...     print(outcome.index, outcome.ok)
+        """
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+        return self._features_iterate(iter(enumerate(images)), model, layer, pooling, concurrency)
+
+    async def _features_iterate(
+        self,
+        numbered: Iterator[tuple[int, ImageInput]],
+        model: str | None,
+        layer: str | None,
+        pooling: Pooling | None,
+        concurrency: int,
+    ) -> AsyncIterator[FeatureOutcome]:
+        name = await self._model(model)
+
+        async def one(index: int, image: ImageInput) -> FeatureOutcome:
+            try:
+                upload = await _read(image, index, self.prepare)
+            except (OSError, TypeError, ValueError, ImportError) as exc:
+                return FeatureOutcome(index, image, error=input_error(index, exc))
+            try:
+                response = await self._send(self._features_call(name, upload, layer, pooling))
+            except KerasServeError as exc:
+                if is_fatal(exc):
+                    raise
+                return FeatureOutcome(index, image, error=exc)
+            return FeatureOutcome(index, image, response)
+
+        pending: set[asyncio.Task[FeatureOutcome]] = set()
+        try:
+            for index, image in numbered:
+                if len(pending) >= concurrency:
+                    done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                    for task in done:
+                        yield task.result()
+                pending.add(asyncio.create_task(one(index, image)))
+            while pending:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    yield task.result()
+        finally:
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
 
     async def models(self) -> ModelList:
         return await self._send(self._models_call())

@@ -151,10 +151,15 @@ def read_group(
         try:
             readable.append((index, image, read_upload(image, index, prepare)))
         except (OSError, TypeError, ValueError, ImportError) as exc:
-            error = InputError(f"image {index}: {_describe(exc)}")
-            error.__cause__ = exc
-            unreadable.append(ImageOutcome(index, image, error=error))
+            unreadable.append(ImageOutcome(index, image, error=input_error(index, exc)))
     return readable, unreadable
+
+
+def input_error(index: int, exc: BaseException) -> InputError:
+    """The error of an image that could not be read here, its cause chained."""
+    error = InputError(f"image {index}: {_describe(exc)}")
+    error.__cause__ = exc
+    return error
 
 
 def answered(

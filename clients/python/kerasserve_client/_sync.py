@@ -42,11 +42,13 @@ from kerasserve_client._bulk import (
     ProgressCallback,
     answered,
     failed,
+    input_error,
     is_fatal,
     is_image_specific,
     read_group,
 )
 from kerasserve_client._encode import ImageFormat
+from kerasserve_client._features import FeatureOutcome
 from kerasserve_client._uploads import DEFAULT_MAX_SIDE, ImageInput, Prepare, Upload, read_upload
 from kerasserve_client.errors import (
     KerasServeError,
@@ -310,6 +312,64 @@ class Client(BaseClient):
     def retire(self, name: str) -> ClassifierRetired:
         """Stop serving a taught classifier and delete its versions (admin)."""
         return self._send(self._retire_call(name))
+
+    def features_iter(
+        self,
+        images: Iterable[ImageInput],
+        *,
+        model: str | None = None,
+        layer: str | None = None,
+        pooling: Pooling | None = None,
+        concurrency: int = DEFAULT_ITER_CONCURRENCY,
+    ) -> Iterator[FeatureOutcome]:
+        """Features of many images, one request each, yielding each `FeatureOutcome` as it comes.
+
+        As `predict_iter`: a bad image yields its own error and the others go on; errors that
+        would fail every image are raised; `concurrency` requests run at once on threads.
+
+        >>> for outcome in client.features_iter(paths):
+        ...     print(outcome.index, len(outcome.vector) if outcome.ok else outcome.error)
+        """
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+        return self._features_iterate(iter(enumerate(images)), model, layer, pooling, concurrency)
+
+    def _features_iterate(
+        self,
+        numbered: Iterator[tuple[int, ImageInput]],
+        model: str | None,
+        layer: str | None,
+        pooling: Pooling | None,
+        concurrency: int,
+    ) -> Iterator[FeatureOutcome]:
+        name = self._model(model)
+
+        def one(index: int, image: ImageInput) -> FeatureOutcome:
+            try:
+                upload = read_upload(image, index, self.prepare)
+            except (OSError, TypeError, ValueError, ImportError) as exc:
+                return FeatureOutcome(index, image, error=input_error(index, exc))
+            try:
+                response = self._send(self._features_call(name, upload, layer, pooling))
+            except KerasServeError as exc:
+                if is_fatal(exc):
+                    raise
+                return FeatureOutcome(index, image, error=exc)
+            return FeatureOutcome(index, image, response)
+
+        pending: set[Future[FeatureOutcome]] = set()
+        pool = ThreadPoolExecutor(concurrency, "kerasserve-features")
+        try:
+            for index, image in numbered:
+                if len(pending) >= concurrency:
+                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    yield from (future.result() for future in done)
+                pending.add(pool.submit(one, index, image))
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                yield from (future.result() for future in done)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def models(self) -> ModelList:
         return self._send(self._models_call())

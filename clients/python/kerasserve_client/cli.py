@@ -15,7 +15,7 @@ from functools import partial
 from pathlib import Path
 
 from kerasserve.schemas import FeaturesResponse, PredictResponse
-from kerasserve_client import _jsonl
+from kerasserve_client import _features_out, _jsonl
 from kerasserve_client._base import DEFAULT_TIMEOUT, DEFAULT_TOP_K, DEFAULT_URL
 from kerasserve_client._bulk import ImageOutcome
 from kerasserve_client._progress import ProgressDisplay
@@ -86,9 +86,14 @@ def add_client_commands(
     features = subparsers.add_parser(
         "features",
         help="extract feature vectors with a running server",
-        description="Upload images and print the feature vector the model computes for each.",
+        description="Upload images and print the feature vector the model computes for each, or "
+        "write them all to a JSON Lines file (--jsonl) or a numpy array (--npy).",
+        epilog="With --jsonl or --npy, files already written are skipped: run the same command "
+        "again (from any folder) to finish an interrupted job.",
     )
-    features.add_argument("images", nargs="+", metavar="IMAGE", help="image files ('-': stdin)")
+    features.add_argument(
+        "images", nargs="+", metavar="IMAGE", help="image files or folders ('-': stdin)"
+    )
     _model_argument(features)
     features.add_argument("--layer", default=None, help="layer name (default: the model's own)")
     features.add_argument(
@@ -99,6 +104,26 @@ def add_client_commands(
     )
     features.add_argument(
         "--show", type=int, default=8, metavar="N", help="values to print per image (default 8)"
+    )
+    out = features.add_mutually_exclusive_group()
+    out.add_argument(
+        "--jsonl", type=Path, default=None, metavar="OUT", help="append one JSON line per image"
+    )
+    out.add_argument(
+        "--npy",
+        type=Path,
+        default=None,
+        metavar="OUT",
+        help="write the vectors as one float32 array (needs numpy); row i's file is line i of "
+        "OUT.files",
+    )
+    features.add_argument(
+        "--concurrency", type=_positive, default=4, help="requests in flight (default 4)"
+    )
+    features.add_argument(
+        "--redo-errors",
+        action="store_true",
+        help="with --jsonl: extract again the files whose last line is an error",
     )
     _common_arguments(features, default_url=_default_url())
     features.set_defaults(func=partial(run_features, make_client=client_factory))
@@ -283,6 +308,9 @@ def _summary(
 
 
 def run_features(args: argparse.Namespace, make_client: ClientFactory = Client) -> int:
+    if args.jsonl is not None or args.npy is not None:
+        return _guard(partial(_bulk_features, args, make_client))
+
     def call() -> int:
         images = _read_inputs(args.images)
         with _client(args, make_client) as client:
@@ -344,6 +372,45 @@ def label_folders(data_dir: Path) -> dict[str, list[str]]:
             f"{data_dir}/dog/*.jpg); found {sorted(examples) or 'none'}"
         )
     return examples
+
+
+def _bulk_features(args: argparse.Namespace, make_client: ClientFactory) -> int:
+    if "-" in args.images:
+        return _fail("--jsonl and --npy read files and folders, not stdin ('-')", EXIT_USAGE)
+    files = _jsonl.expand(args.images)
+    if not files:
+        return _fail(f"no images in {', '.join(args.images)}", EXIT_USAGE)
+    out: Path = args.jsonl if args.jsonl is not None else args.npy
+    sink = (
+        _features_out.JsonlSink(out, redo_errors=args.redo_errors)
+        if args.jsonl is not None
+        else _features_out.NpySink(out)
+    )
+    todo = [file for file in files if _jsonl.key(file) not in sink.done]
+    skipped = len(files) - len(todo)
+    started = time.monotonic()
+    written = failed = 0
+    finished = False
+    try:
+        if todo:
+            with _client(args, make_client) as client, sink:
+                outcomes = client.features_iter(
+                    todo,
+                    model=args.model,
+                    layer=args.layer,
+                    pooling=args.pooling,
+                    concurrency=args.concurrency,
+                )
+                for outcome in outcomes:
+                    sink.add(todo[outcome.index], outcome)
+                    written += 1
+                    if not outcome.ok:
+                        failed += 1
+                        _error(f"{todo[outcome.index]}: {outcome.error}")
+        finished = True
+    finally:
+        _summary(written, failed, skipped, out, time.monotonic() - started, stopped=not finished)
+    return EXIT_API_ERROR if failed else EXIT_OK
 
 
 def run_models(

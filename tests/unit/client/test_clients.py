@@ -41,9 +41,10 @@ def test_the_twins_offer_the_same_calls_with_the_same_parameters():
         assert [p.default for p in other.parameters.values()] == [
             p.default for p in signature.parameters.values()
         ], name
-        if name == "predict_iter":  # an async iterator, checked before the first `anext()`
-            assert other.return_annotation == "AsyncIterator[ImageOutcome]"
-            assert signature.return_annotation == "Iterator[ImageOutcome]"
+        iterators = {"predict_iter": "ImageOutcome", "features_iter": "FeatureOutcome"}
+        if name in iterators:  # an async iterator, checked before the first `anext()`
+            assert other.return_annotation == f"AsyncIterator[{iterators[name]}]"
+            assert signature.return_annotation == f"Iterator[{iterators[name]}]"
         else:
             assert inspect.iscoroutinefunction(getattr(AsyncClient, name)), name
 
