@@ -241,3 +241,42 @@ def test_a_failed_write_publishes_nothing(data, tmp_path):
     assert f"cannot write version 1 of {NAME!r}" in done.stderr
     assert "Nothing was published" in done.stderr
     assert sorted(p.name for p in repo.iterdir()) == []  # no model folder, no temporary one
+
+
+def test_weights_path_takes_the_base_without_its_top(data, tmp_path):
+    import keras
+
+    from kerasserve.service.training.train import TrainOptions
+    from kerasserve.service.training.train import train as train_here
+
+    base = keras.applications.MobileNetV2(
+        include_top=False, weights=None, input_shape=(SIZE, SIZE, 3)
+    )
+    path = tmp_path / "base.weights.h5"
+    base.save_weights(path)
+    lines: list[str] = []
+    options = TrainOptions(
+        data, tmp_path / "repo", NAME, weights=str(path), image_size=SIZE, epochs=1, verbose=0
+    )
+    result = train_here(options, say=lines.append)
+    weights = result.metrics["weights"]
+    assert (weights["kind"], weights["path"]) == ("file", str(path))
+    assert weights["bn_statistics_from_photos"] == 0
+    assert weights["random_base"] is None
+    assert not [line for line in lines if "WARNING" in line]
+    trained = keras.saving.load_model(result.folder / "model.keras", compile=False)
+    nested = next(layer for layer in trained.layers if layer.name.startswith("mobilenetv2"))
+    # The frozen base is the file's, unchanged by training.
+    for mine, theirs in zip(nested.weights, base.weights, strict=True):
+        np.testing.assert_array_equal(np.asarray(mine), np.asarray(theirs))
+
+
+def test_an_unknown_base_is_refused_with_close_matches(data, tmp_path):
+    from kerasserve.service.training.errors import InvalidOption
+    from kerasserve.service.training.train import TrainOptions
+    from kerasserve.service.training.train import train as train_here
+
+    options = TrainOptions(data, tmp_path / "repo", NAME, base="MobileNetV9")
+    with pytest.raises(InvalidOption, match=r"--base: Unknown model 'MobileNetV9'.*Did you mean"):
+        train_here(options)
+    assert not (tmp_path / "repo").exists()
