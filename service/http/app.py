@@ -9,7 +9,6 @@ import os
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from dataclasses import replace
 from importlib import resources
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -27,20 +26,16 @@ from kerasserve.service.errors import ModelLoadError, ServiceError
 from kerasserve.service.http import auth, classifiers, docs, errors, feature_routes, v2
 from kerasserve.service.http.metrics import Metrics
 from kerasserve.service.http.middleware import RequestContextMiddleware
+from kerasserve.service.http.ops import router as ops_router
 from kerasserve.service.http.routes import admin, api, ops
 from kerasserve.service.http.security import Guard
 from kerasserve.service.http.state import AppState, LifespanState
-from kerasserve.service.inference.catalogue import model_names, resolve_name
+from kerasserve.service.http.workers import WorkerGroup
 from kerasserve.service.inference.loaded import Decoder
 from kerasserve.service.inference.registry import Registry
-from kerasserve.service.inference.repository import (
-    Defaults,
-    DirectoryRepository,
-    RepoModel,
-    Repository,
-)
+from kerasserve.service.inference.repository import build_repository
 from kerasserve.service.inference.runtime import KerasRuntime
-from kerasserve.service.inference.source import ModelSource
+from kerasserve.service.inference.source import model_sources as model_sources  # re-exported
 from kerasserve.service.settings import Settings
 
 logger = logging.getLogger("kerasserve")
@@ -50,62 +45,6 @@ Classify images with any `keras.applications` model (or your own `.keras` file).
 Concurrent requests are batched dynamically: a lone request runs at once, under load
 requests share a model call. Every error is an `ErrorResponse` with a stable `code`.
 """
-
-
-def base_source(settings: Settings) -> ModelSource:
-    """The settings every model starts from (a repository's config.toml overrides them)."""
-    return ModelSource(
-        name="",
-        weights=settings.weights,
-        extra_labels=tuple(settings.language_labels),
-        preprocess=settings.preprocess,
-        output_kind=settings.output_kind,
-        safe_mode=not settings.unsafe_model_files,
-        runtime=settings.runtime,
-        precision=settings.precision,
-        calibration_dir=settings.calibration_images,
-        int8_min_top1=settings.int8_min_top1,
-        int8_min_top5=settings.int8_min_top5,
-        tolerance=settings.runtime_tolerance,
-        streams=settings.runtime_streams,
-        max_feature_outputs=settings.max_feature_outputs,
-        calibrate_batch=settings.calibrate_batch,
-        tune_batch=settings.tune_batch,
-    )
-
-
-def model_sources(settings: Settings) -> list[ModelSource]:
-    """`--model` and `--model-file`: one version each."""
-    base = base_source(settings)
-    known = model_names()
-    sources = [replace(base, name=resolve_name(name, known)) for name in settings.models]
-    for path, labels in settings.model_files:
-        sources.append(replace(base, name=path.stem, model_file=path, labels_file=labels))
-    return sources
-
-
-def build_repository(settings: Settings, policy: BatchPolicy) -> Repository:
-    """The model repository, or the repository of one per flag (`--model`, `--model-file`)."""
-    if settings.model_repository is not None:
-        return DirectoryRepository(
-            settings.model_repository, Defaults(base_source(settings), policy, settings.timeout_s)
-        )
-    models: list[RepoModel] = []
-    for source in model_sources(settings):
-        if source.name in {m.name for m in models}:
-            raise ModelLoadError(f"model {source.name!r} is asked for twice")
-        family = None if source.model_file else source.name
-        models.append(
-            RepoModel(
-                name=source.name,
-                versions={source.version: source},
-                available=[source.version],
-                policy=policy,
-                timeout_s=settings.timeout_s,
-                family=family,
-            )
-        )
-    return Repository(models)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -133,8 +72,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             drain_timeout_s=settings.drain_timeout_s,
             observer_for=metrics.observer,
         )
-        state = AppState(settings, registry, pool, metrics)
+        state = AppState(settings, registry, pool, metrics, workers=WorkerGroup.from_env(settings))
         app.state.kerasserve = state
+        if state.workers is not None:
+            state.workers.join(state)
         try:
             await registry.load_all()
         except (ModelLoadError, ServiceError) as exc:
@@ -143,7 +84,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             pool.shutdown(wait=False)
             raise
         for model in registry:
-            metrics.model_info.labels(model.name).info(
+            metrics.set_model_info(
+                model.name,
                 {
                     "version": str(model.version),
                     "weights": model.weights.kind.value,
@@ -160,6 +102,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         poller = None
         if settings.model_repository is not None and settings.poll_repository_s > 0:
             poller = asyncio.create_task(_poll(registry, settings.poll_repository_s))
+        if state.workers is not None:
+            state.workers.start()
         try:
             yield {"app": state}
         finally:
@@ -172,6 +116,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await registry.aclose(state.drain_left())
             await classifiers.aclose(app)
             pool.shutdown(wait=True, cancel_futures=True)
+            if state.workers is not None:
+                await state.workers.leave()
             logger.info("stopped")
 
     app = FastAPI(
@@ -192,6 +138,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(feature_routes.router)
     app.include_router(classifiers.router)
     app.include_router(ops)
+    app.include_router(ops_router)
     app.include_router(v2.router)
     web = _web_root()
     if web is not None:

@@ -7,7 +7,6 @@ from fastapi.responses import Response
 
 from kerasserve.batching import BatchingError
 from kerasserve.schemas import (
-    Health,
     ImageResult,
     LegacyPrediction,
     LegacyPredictResponse,
@@ -16,10 +15,8 @@ from kerasserve.schemas import (
     ModelRef,
     ModelState,
     PredictResponse,
-    Readiness,
     RepositoryIndex,
 )
-from kerasserve.service import __version__
 from kerasserve.service.errors import NotReady, ServiceError
 from kerasserve.service.http.errors import openapi_errors, request_id, resolve
 from kerasserve.service.http.params import (
@@ -157,8 +154,12 @@ async def get_model_version(state: State, model: ModelName, version: Version) ->
 async def load_model(state: State, model: ModelName) -> Response:
     """Reads the model's config and version folders again, loads and warms every version its
     policy selects beside the ones serving, then moves traffic over at once; the old
-    versions finish the requests they accepted, then are released."""
-    return json_response(state.registry.describe(await state.registry.load(model)))
+    versions finish the requests they accepted, then are released. With several workers,
+    it answers once every worker has done the same."""
+    entry = await state.registry.load(model)
+    if state.workers is not None:
+        await state.workers.broadcast("load", entry.name)
+    return json_response(state.registry.describe(entry))
 
 
 @admin.post(
@@ -168,7 +169,10 @@ async def load_model(state: State, model: ModelName) -> Response:
     responses=openapi_errors(401, 403, 404),
 )
 async def unload_model(state: State, model: ModelName) -> Response:
-    return json_response(state.registry.describe(await state.registry.unload(model)))
+    entry = await state.registry.unload(model)
+    if state.workers is not None:
+        await state.workers.broadcast("unload", entry.name)
+    return json_response(state.registry.describe(entry))
 
 
 @admin.get(
@@ -226,37 +230,6 @@ async def legacy_predict(
 
 async def _read_one_image(request: Request, settings: Settings) -> Upload:
     return await read_images(request, settings, max_images=1)
-
-
-@ops.get("/healthz", response_model=Health, summary="Liveness: the process answers")
-async def healthz() -> Health:
-    return Health(version=__version__)
-
-
-@ops.get(
-    "/readyz",
-    response_model=Readiness,
-    summary="Readiness: every model loaded and warmed",
-    responses={503: {"model": Readiness, "description": "Not ready (loading or draining)"}},
-)
-async def readyz(state: State) -> Response:
-    registry = state.registry
-    ready = registry.ready and not state.draining
-    body = Readiness(
-        ready=ready,
-        models={e.name: e.state.value for e in registry.entries},
-        detail=None if ready else ("draining" if state.draining else "loading"),
-    )
-    return json_response(body, 200 if ready else 503)
-
-
-@ops.get("/metrics", summary="Prometheus metrics", response_class=Response)
-async def metrics(state: State) -> Response:
-    for entry in state.registry.entries:
-        depth = sum(m.batcher.queue_depth for m in entry.versions.values())
-        state.metrics.queue_depth.labels(entry.name).set(depth)
-        state.metrics.model_state.labels(entry.name).state(entry.state.value)
-    return Response(state.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
 __all__ = ["admin", "api", "ops", "ModelState"]
