@@ -128,8 +128,9 @@ class Registry:
         if entry.state == ModelState.FAILED:
             raise ModelUnavailable(f"model {entry.name} failed to load: {entry.error}")
         if entry.state in (ModelState.UNAVAILABLE, ModelState.UNLOADING):
+            why = f" ({entry.error})" if entry.error else ""
             raise ModelNotFound(
-                f"model {entry.name} is unloaded; POST /v1/models/{entry.name}/load loads it"
+                f"model {entry.name} is unloaded{why}; POST /v1/models/{entry.name}/load loads it"
             )
         raise NotReady(f"model {entry.name} is loading; retry shortly")
 

@@ -401,3 +401,4 @@ def test_past_max_loaded_models_at_start_up_the_server_is_ready_with_what_fits(t
             f"{srv.base_url}/v1/models/d/predict", files={"image": png(images(1)[0])}
         )
         assert refused.status_code == 404
+        assert "--max-loaded-models 3" in refused.json()["message"]
