@@ -11,6 +11,7 @@ import logging
 import os
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 
 import httpx
 import numpy as np
@@ -110,13 +111,13 @@ async def test_full_queue_answers_503_with_retry_after_and_accepted_requests_fin
 
 async def test_missed_deadline_is_504_and_the_expired_image_never_runs(client, gate, served):
     before = await metrics(client)
-    served.timeout_s = 1.0
+    served.batching = replace(served.batching, timeout_s=1.0)
     try:
         running = await hold_first_batch(client, gate, "slow")
         queued = asyncio.create_task(predict(client, "expires-in-queue"))
         late_running, late_queued = await asyncio.gather(running, queued)
     finally:
-        served.timeout_s = 30
+        served.batching = replace(served.batching, timeout_s=30)
     assert "running" in assert_error(late_running, 504, "deadline_exceeded")["message"]
     assert "queued" in assert_error(late_queued, 504, "deadline_exceeded")["message"]
 
@@ -135,13 +136,13 @@ async def test_missed_deadline_is_504_and_the_expired_image_never_runs(client, g
 
 async def test_expired_images_are_counted_as_expired_not_cancelled(client, gate, served):
     before = await metrics(client)
-    served.timeout_s = 1.0
+    served.batching = replace(served.batching, timeout_s=1.0)
     try:
         running = await hold_first_batch(client, gate, "slow-2")
         queued = asyncio.create_task(predict(client, "expires-2"))
         await asyncio.gather(running, queued)
     finally:
-        served.timeout_s = 30
+        served.batching = replace(served.batching, timeout_s=30)
     gate.open()
     reason = {"model": MODEL, "reason": "expired"}
     for _ in range(40):
