@@ -10,6 +10,7 @@ import resource
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -280,3 +281,41 @@ def test_an_unknown_base_is_refused_with_close_matches(data, tmp_path):
     with pytest.raises(InvalidOption, match=r"--base: Unknown model 'MobileNetV9'.*Did you mean"):
         train_here(options)
     assert not (tmp_path / "repo").exists()
+
+
+@pytest.mark.parametrize("mode", ["tf", "torch", "caffe"])
+def test_preprocessing_in_the_graph_is_keras_own(mode):
+    from keras.src.applications import imagenet_utils
+
+    from kerasserve.service.training.model import preprocessing_layer
+
+    pixels = np.random.default_rng(0).uniform(0, 255, (2, 8, 8, 3)).astype("float32")
+    expected = imagenet_utils.preprocess_input(pixels.copy(), mode=mode)
+    got = np.asarray(preprocessing_layer(mode)(pixels))
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-4)
+
+
+def test_stage_2_unfreezes_the_top_layers_but_batchnorm(data, tmp_path):
+    import keras
+
+    from kerasserve.service.training.model import unfreeze_top
+    from kerasserve.service.training.train import TrainOptions
+    from kerasserve.service.training.train import train as train_here
+
+    base = keras.applications.MobileNetV2(
+        include_top=False, weights=None, input_shape=(SIZE, SIZE, 3)
+    )
+    unfrozen = unfreeze_top(base, 20)
+    trainable = [layer for layer in base.layers if layer.trainable]
+    assert set(trainable) <= set(base.layers[-20:])
+    assert not [layer for layer in trainable if isinstance(layer, keras.layers.BatchNormalization)]
+    assert unfrozen == len([layer for layer in trainable if layer.weights]) > 0
+
+    options = TrainOptions(
+        data, tmp_path / "repo", NAME, weights="none", image_size=SIZE, epochs=1, verbose=0
+    )
+    result = train_here(replace(options, fine_tune_layers=20), say=lambda line: None)
+    stages = result.metrics["stages"]
+    assert [s["stage"] for s in stages] == ["head", "fine_tune"]
+    assert stages[1]["layers_unfrozen"] == unfrozen
+    assert result.metrics["epochs"] == 2
