@@ -90,10 +90,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     "version": str(model.version),
                     "weights": model.weights.kind.value,
                     "runtime": model.runtime.name,
-                    "precision": str(getattr(model.runtime, "precision", "fp32")),
+                    "precision": model.runtime.info().precision,
                     "output_kind": model.output_kind,
                     "input_shape": "x".join(map(str, (*model.input_size, 3))),
-                }
+                },
             )
         logger.info(
             "ready: %s",

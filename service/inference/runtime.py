@@ -59,7 +59,7 @@ def calibrate(
     the buckets (default all).
     """
     h, w = input_size
-    parallel = max(1, getattr(runtime, "parallelism", 1))
+    parallel = max(1, runtime.parallelism)
     order = list(sizes or runtime.buckets)
     batches = {size: np.zeros((size, h, w, 3), dtype=np.uint8) for size in order}
     fastest = dict.fromkeys(order, float("inf"))
