@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 from kerasserve.service.training import dataset, publish, report
-from kerasserve.service.training.cli import run
 from kerasserve.service.training.errors import InvalidDataset, InvalidOption, PublishFailed
 from kerasserve.service.training.train import TrainOptions, train
 from tests.support.photos_dataset import write_dataset
@@ -112,21 +111,24 @@ def test_too_few_photos_to_hold_any_out(tmp_path):
         train(options(tmp_path, tmp_path / "repo"))
 
 
-def test_the_command_exits_2_with_the_message(tmp_path, capsys):
-    import argparse
+def test_the_command_exits_2_with_the_message_and_no_tensorflow(tmp_path):
+    import subprocess
 
-    from kerasserve.service.cli import build_parser
-
-    args = build_parser().parse_args(
-        ["train", str(tmp_path / "none"), "--repository", str(tmp_path), "--name", "pets"]
+    script = (
+        "import sys\n"
+        "from kerasserve.service.cli import main\n"
+        "code = main(sys.argv[1:])\n"
+        "assert 'tensorflow' not in sys.modules, 'bad data must be refused before TensorFlow'\n"
+        "sys.exit(code)\n"
     )
-    assert args.func is run
-    assert run(args) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("kerasserve train: DATA_DIR ")
-    assert "is not a directory" in err
-    assert isinstance(args, argparse.Namespace)
-    assert "tensorflow" not in sys.modules
+    missing = str(tmp_path / "none")
+    args = ["train", missing, "--repository", str(tmp_path), "--name", "pets"]
+    done = subprocess.run(
+        [sys.executable, "-c", script, *args], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith(f"kerasserve train: DATA_DIR {missing!r} is not a directory")
+    assert done.stdout == ""
 
 
 def test_publish_numbers_versions_and_writes_config_once(tmp_path):
