@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
@@ -31,6 +33,7 @@ from kerasserve.service.http.params import (
 )
 from kerasserve.service.http.pipeline import answer_headers, json_response, read_images, run
 from kerasserve.service.http.security import require_admin_key, require_api_key
+from kerasserve.service.http.state import AppState
 from kerasserve.service.http.upload import Upload
 from kerasserve.service.inference.loaded import Classified, LoadedModel
 from kerasserve.service.settings import Settings
@@ -156,10 +159,7 @@ async def load_model(state: State, model: ModelName) -> Response:
     policy selects beside the ones serving, then moves traffic over at once; the old
     versions finish the requests they accepted, then are released. With several workers,
     it answers once every worker has done the same."""
-    entry = await state.registry.load(model)
-    if state.workers is not None:
-        await state.workers.broadcast("load", entry.name)
-    return json_response(state.registry.describe(entry))
+    return await _change(state, model, "load")
 
 
 @admin.post(
@@ -169,10 +169,16 @@ async def load_model(state: State, model: ModelName) -> Response:
     responses=openapi_errors(401, 403, 404),
 )
 async def unload_model(state: State, model: ModelName) -> Response:
-    entry = await state.registry.unload(model)
+    return await _change(state, model, "unload")
+
+
+async def _change(state: AppState, model: str, action: Literal["load", "unload"]) -> Response:
+    """Load or unload `model` here, then in every sibling worker; describe what came of it."""
+    registry = state.registry
+    entry = await (registry.load(model) if action == "load" else registry.unload(model))
     if state.workers is not None:
-        await state.workers.broadcast("unload", entry.name)
-    return json_response(state.registry.describe(entry))
+        await state.workers.broadcast(action, entry.name)
+    return json_response(registry.describe(entry))
 
 
 @admin.get(
