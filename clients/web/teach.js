@@ -105,6 +105,7 @@ export function setupTeach({ apiKey, onTaught }) {
     rows: $('teach-labels'),
     add: $('teach-add'),
     folder: $('teach-folder'),
+    folderButton: $('teach-folder-button'),
     status: $('teach-status'),
     progress: $('teach-progress'),
     result: $('teach-result'),
@@ -116,6 +117,7 @@ export function setupTeach({ apiKey, onTaught }) {
     els.rows.append(row);
     row.labelInput.focus();
   });
+  els.folderButton.addEventListener('click', () => els.folder.click());
   els.folder.addEventListener('change', () => {
     const groups = byFolder(els.folder.files);
     if (groups.size === 0) return;
