@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 
+import httpx
 import numpy as np
 import pytest
 from PIL import Image
@@ -224,14 +225,15 @@ async def test_async_predict_iter_equals_one_by_one(client, aclient, images):
     assert max(o.unwrap().timing.batch_size for o in outcomes) > 1, "nothing was batched"
 
 
-def test_numpy_and_pil_pixels_get_the_answer_of_the_same_pixels_as_png(client, images):
+def test_numpy_and_pil_pixels_get_the_answer_of_the_same_pixels_as_png(sdk_server, images):
     with Image.open(io.BytesIO(images[2])) as photo:
         pil = photo.convert("RGB")
     array = np.asarray(pil)
     png = io.BytesIO()
     pil.save(png, format="PNG")
 
-    answers = [client.predict(x, top_k=5).results[0] for x in (png.getvalue(), array, pil)]
+    with Client(sdk_server.base_url, api_key=API_KEY, timeout=120, pixels="png") as client:
+        answers = [client.predict(x, top_k=5).results[0] for x in (png.getvalue(), array, pil)]
 
     png_answer = answers[0].predictions
     for other in answers[1:]:  # the same pixels, so the same classes and probabilities
@@ -242,6 +244,42 @@ def test_numpy_and_pil_pixels_get_the_answer_of_the_same_pixels_as_png(client, i
             rtol=1e-5,
         )
     assert [a.filename for a in answers] == ["image-0.png"] * 3
+
+
+def test_pixels_go_as_jpeg_by_default_and_a_big_photo_is_shrunk_first(sdk_server, images):
+    with Image.open(io.BytesIO(images[2])) as photo:
+        array = np.asarray(photo.convert("RGB"))
+    big = io.BytesIO()
+    Image.fromarray(array).resize((4000, 3000)).save(big, format="JPEG", quality=95)
+    sizes: list[int] = []
+
+    def record(request: httpx.Request) -> None:
+        if request.method == "POST":
+            sizes.append(len(request.read()))
+
+    hooks = {"request": [record]}
+
+    with (
+        httpx.Client(event_hooks=hooks) as http,
+        Client(sdk_server.base_url, api_key=API_KEY, timeout=120, http_client=http) as client,
+    ):
+        from_array = client.predict(array, top_k=5).results[0]
+        shrunk = client.predict(big.getvalue(), top_k=5).results[0]
+    with (
+        httpx.Client(event_hooks=hooks) as http,
+        Client(
+            sdk_server.base_url, api_key=API_KEY, timeout=120, http_client=http, max_side=None
+        ) as client,
+    ):
+        original = client.predict(big.getvalue(), top_k=5).results[0]
+
+    assert from_array.filename == "image-0.jpg"
+    assert from_array.predictions
+    assert shrunk.predictions
+    assert original.predictions
+    assert len(sizes) == 3
+    assert sizes[1] < len(big.getvalue()) / 4  # 1024x768 instead of 4000x3000
+    assert sizes[2] > len(big.getvalue())  # the original bytes, plus the multipart framing
 
 
 def test_answers_say_version_output_kind_and_labels_language(client, images):
@@ -331,3 +369,67 @@ def _assert_same_predictions(expected, actual) -> None:
         )
     # Distinct photos give distinct answers, so a mix-up of results would show above.
     assert len({tuple(p.index for p in r.predictions) for r in expected}) > len(expected) // 2
+
+
+ADMIN_KEY = "sdk-admin-key"
+
+
+@pytest.fixture(scope="module")
+def admin_server():
+    """MobileNetV2 (random weights) with an admin key: classifiers can be taught."""
+    args = ["--model", "MobileNetV2", "--weights", "none", "--max-batch-size", "8"]
+    with live_server(*args, "--admin-key", ADMIN_KEY) as srv:
+        yield srv
+
+
+def _colour_photos(colour: tuple[int, int, int], n: int, seed: int) -> list[bytes]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        pixels = np.clip(rng.normal(colour, 30, (96, 128, 3)), 0, 255).astype(np.uint8)
+        buffer = io.BytesIO()
+        Image.fromarray(pixels).save(buffer, format="JPEG", quality=90)
+        out.append(buffer.getvalue())
+    return out
+
+
+async def test_teach_on_both_twins_then_predict_with_the_new_labels_and_retire(admin_server):
+    colours = {"红": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 40, 220)}
+    examples = {
+        label: _colour_photos(rgb, 4, seed=i) for i, (label, rgb) in enumerate(colours.items())
+    }
+    held_out = {
+        label: _colour_photos(rgb, 2, seed=10 + i) for i, (label, rgb) in enumerate(colours.items())
+    }
+
+    with Client(admin_server.base_url, api_key=ADMIN_KEY, timeout=300) as client:
+        taught = client.teach("sdk-colours", examples, base="MobileNetV2")
+        assert (taught.name, taught.version, taught.examples) == ("sdk-colours", 1, 12)
+        assert [c.label for c in taught.classes] == sorted(colours) or {
+            c.label for c in taught.classes
+        } == set(colours)
+        # Stated bar: colour classes by a fresh base's cosine centroid (docs/own-classes.md).
+        assert taught.accuracy >= 0.6
+        answers = client.predict_many(
+            [p for photos_ in held_out.values() for p in photos_], model="sdk-colours", top_k=3
+        )
+        labels = [r.predictions[0].label for r in answers.results]
+        assert {p.label for r in answers.results for p in r.predictions} == set(colours)
+        expected = [label for label, photos_ in held_out.items() for _ in photos_]
+        assert sum(a == b for a, b in zip(labels, expected, strict=True)) >= 4  # of 6
+
+    async with AsyncClient(admin_server.base_url, api_key=ADMIN_KEY, timeout=300) as aclient:
+        more = await aclient.teach("sdk-colours", {label: p[:2] for label, p in held_out.items()})
+        assert (more.version, more.examples, more.new_examples) == (2, 18, 6)
+        retired = await aclient.retire("sdk-colours")
+        assert retired.versions == [1, 2]
+        with pytest.raises(ModelNotFound):
+            await aclient.predict(held_out["红"][0], model="sdk-colours")
+
+
+def test_teach_without_the_admin_key_is_refused(admin_server):
+    with Client(admin_server.base_url, timeout=60) as client, pytest.raises(Unauthorized) as caught:
+        client.teach(
+            "nope", {"a": _colour_photos((0, 0, 0), 2, 1), "b": _colour_photos((9, 9, 9), 2, 2)}
+        )
+    assert caught.value.status_code in (401, 403)
