@@ -50,7 +50,7 @@ class TrainOptions:
     learning_rate: float = 1e-3
     fine_tune_learning_rate: float = 1e-4
     patience: int = 3
-    random_base: str = "bn-statistics"
+    random_base: str = "unit-norm"
     verbose: int | str = "auto"
 
 

@@ -105,8 +105,8 @@ def test_version_1_is_whole_with_metrics_labels_and_config(served, data):
     assert 0 <= metrics["accuracy"] <= metrics["top_k_accuracy"] <= 1
     assert metrics["top_k"] == 3
     assert metrics["weights"]["kind"] == "random"
-    assert metrics["weights"]["random_base"] == "bn-statistics"
-    assert metrics["weights"]["bn_statistics_from_photos"] > 0
+    assert metrics["weights"]["random_base"] == "unit-norm"  # the default
+    assert metrics["weights"]["bn_statistics_from_photos"] == 0
     assert len(metrics["dataset_fingerprint"]) == 64
     assert metrics["epochs"] >= 1
     assert metrics["wall_s"] > 0
@@ -186,8 +186,10 @@ async def test_retraining_publishes_version_2_and_swaps_with_no_failed_request(s
     server, repo, _ = served
     stop = asyncio.Event()
     load = asyncio.create_task(hammer(server.base_url, stop))
-    # Version 2 takes the other route for a random base: features rescaled and unit-normalised.
-    done = await asyncio.to_thread(train, data, repo, "--seed", "8", "--random-base", "unit-norm")
+    # Version 2 takes the other route for a random base: BatchNorm statistics from the photos.
+    done = await asyncio.to_thread(
+        train, data, repo, "--seed", "8", "--random-base", "bn-statistics"
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"{repo / NAME / '2'}" in done.stdout
     await asyncio.to_thread(wait_for_version, server, 2)
@@ -203,8 +205,8 @@ async def test_retraining_publishes_version_2_and_swaps_with_no_failed_request(s
     assert answered
     assert answered <= set(LABELS)
     metrics = json.loads((repo / NAME / "2" / "metrics.json").read_text(encoding="utf-8"))
-    assert metrics["weights"]["random_base"] == "unit-norm"
-    assert metrics["weights"]["bn_statistics_from_photos"] == 0
+    assert metrics["weights"]["random_base"] == "bn-statistics"
+    assert metrics["weights"]["bn_statistics_from_photos"] > 0
 
 
 def test_openvino_serves_the_trained_model_within_1e_3(served):
