@@ -25,9 +25,9 @@ def photo_files(tmp_path_factory):
     return paths
 
 
-def kerasserve(*args: str) -> subprocess.CompletedProcess[str]:
+def kerasserve(*args: str, cwd=ROOT) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "kerasserve.service", *args]
-    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=120)
 
 
 def test_predict_prints_a_table_for_each_photo(server, photo_files):
@@ -113,7 +113,7 @@ def test_bulk_run_over_40_photos_writes_40_lines_and_a_second_run_none(server, p
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(records) == 40
     assert len({r["file"] for r in records}) == 40
-    assert all(r["ok"] and len(r["predictions"]) == 3 for r in records)
+    assert all(r["ok"] and len(r["predictions"]) == 5 for r in records)  # the server's top-k
     assert {r["model"]["name"] for r in records} == {"MobileNetV2"}
     progress, summary = first.stderr.splitlines()[:-1], first.stderr.splitlines()[-1]
     assert [line.split()[0] for line in progress] == [f"{n}/40" for n in range(4, 41, 4)]
@@ -124,6 +124,43 @@ def test_bulk_run_over_40_photos_writes_40_lines_and_a_second_run_none(server, p
     assert second.returncode == 0, second.stderr
     assert len(out.read_text().splitlines()) == 40
     assert second.stderr.startswith(f"kerasserve: 0 written to {out} (0 ok, 0 failed); 40 skipped")
+
+
+def test_a_rerun_from_another_folder_writes_no_duplicate_line(server, photo_folder, tmp_path):
+    # Regression: resume keys were the names as typed, resolved against the current folder, so
+    # a rerun from elsewhere redid and appended every photo again.
+    out = tmp_path / "again.jsonl"
+    first = kerasserve(
+        "predict", "photos/a", "--jsonl", str(out), "--url", server.base_url, cwd=photo_folder
+    )
+    assert first.returncode == 0, first.stderr
+
+    second = kerasserve(
+        "predict", ".", "--jsonl", str(out), "--url", server.base_url, cwd=photo_folder / "photos/a"
+    )
+
+    assert second.returncode == 0, second.stderr
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(records) == 20
+    assert len({r["path"] for r in records}) == 20
+    assert "20 skipped" in second.stderr
+
+
+def test_features_npy_over_a_folder_resumes_without_duplicates(server, photo_folder, tmp_path):
+    import numpy as np
+
+    out = tmp_path / "vectors.npy"
+    args = ("--npy", str(out), "--url", server.base_url, "--model", "MobileNetV2")
+    first = kerasserve("features", "photos/a", *args, cwd=photo_folder)
+    second = kerasserve("features", "..", *args, cwd=photo_folder / "photos/b")
+
+    assert first.returncode == 0, first.stderr
+    assert second.returncode == 0, second.stderr
+    assert "20 skipped" in second.stderr
+    rows = np.load(out)
+    files = (tmp_path / "vectors.npy.files").read_text().splitlines()
+    assert rows.shape == (40, 1280)
+    assert len({json.loads(line)["path"] for line in files}) == 40
 
 
 def test_bulk_run_records_a_bad_file_and_goes_on(server, tmp_path, photo_folder):
