@@ -1249,8 +1249,10 @@ def test_the_teach_panel_teaches_a_classifier_and_classifies_with_it(
     page.wait_for_function("document.getElementById('model').value === 'colours'")
     page.get_by_test_id("file-input").set_input_files(str(held_out))
     _wait_settled(page, 1)
-    labels = _card(page, "held-out-red.jpg").locator(".label").evaluate_all(
-        "els => els.map(e => e.textContent)"
+    labels = (
+        _card(page, "held-out-red.jpg")
+        .locator(".label")
+        .evaluate_all("els => els.map(e => e.textContent)")
     )
     assert set(labels) == {"红色", "blue"}
     assert labels[0] == "红色"
