@@ -287,7 +287,9 @@ def test_undecodable_calibration_photo_is_named(small, tmp_path):
 
 def test_unknown_precision_is_refused(small):
     model, reference = small
-    with pytest.raises(ModelLoadError, match=r"precision must be one of fp32, int8, got 'fp16'"):
+    with pytest.raises(
+        ModelLoadError, match=r"precision must be one of fp32, bf16, int8, got 'fp16'"
+    ):
         OpenVINORuntime(model, "tf", SIZE, BUCKETS, reference, precision="fp16")
 
 

@@ -1,0 +1,145 @@
+"""`--precision auto` (the default): the fastest of int8, bf16 and fp32 whose accuracy gate passes
+with the DEFAULT thresholds, chosen at start-up and cached; every model description says which
+serves, with its gate figures and the CPU plugin's kernels.
+
+A classifier trained here (tests/support/trained.py: 4 colour/texture classes) earns a reduced
+precision, judged on held-out photos of its own classes; the same network with random weights
+earns nothing and fp32 serves, with a WARNING that says why.
+"""
+
+from __future__ import annotations
+
+import httpx
+import numpy as np
+import pytest
+
+pytest.importorskip("openvino")
+pytest.importorskip("nncf")
+
+from tests.support import trained  # noqa: E402
+from tests.support.live_server import live_server  # noqa: E402
+
+# Training, quantising and two starts take minutes on two cores.
+pytestmark = pytest.mark.slow
+
+# Measured: the trained model's held-out accuracy (Keras) was 1.0 (32 photos) in two runs; below
+# 0.8 the model is not a trained one and the gate would judge noise. Its gate figures here:
+# bf16 top-1 agreement 99.7-99.9 %, INT8 99.1 % (704 held-out views; AVX-512 VNNI + BF16 EPYC).
+MIN_HOLDOUT_ACCURACY = 0.8
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("precision-cache")
+    with pytest.MonkeyPatch.context() as mp:
+        # The server subprocesses inherit it: this module's exports, INT8 models and choices.
+        mp.setenv("KERASSERVE_CACHE_DIR", str(path))
+        mp.delenv("KERASSERVE_PRECISION", raising=False)
+        yield path
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory, cache_dir):
+    """The trained classifier, its calibration folder (own photos, with `holdout/`) and the
+    held-out photos by class."""
+    root = tmp_path_factory.mktemp("trained")
+    train = trained.write_photos(root / "train", per_class=32, seed=1)
+    holdout = trained.write_photos(root / "holdout", per_class=8, seed=2)
+    calibration = root / "calibration"
+    (calibration / "holdout").mkdir(parents=True)
+    for label, paths in trained.write_photos(root / "calibrate", per_class=6, seed=3).items():
+        for path in paths:
+            (calibration / path.name).write_bytes(path.read_bytes())
+        for path in holdout[label]:
+            (calibration / "holdout" / path.name).write_bytes(path.read_bytes())
+    result = trained.train(train, holdout, root / "model")
+    assert result.holdout_accuracy >= MIN_HOLDOUT_ACCURACY, result
+    return result, calibration, holdout
+
+
+def serve(path, labels, calibration):
+    # No --precision: the default is auto.
+    return live_server(
+        "--model-file",
+        str(path),
+        "--labels",
+        str(labels),
+        "--runtime",
+        "openvino",
+        "--calibration-images",
+        str(calibration),
+        "--max-batch-size",
+        "8",
+        ready_timeout=600,
+    )
+
+
+def test_a_trained_model_earns_a_reduced_precision_with_the_default_gate(model):
+    result, calibration, holdout = model
+    with serve(result.model_path, result.labels_path, calibration) as srv:
+        info = httpx.get(f"{srv.base_url}/v1/models/colours").json()
+        runtime = info["runtime"]
+        assert runtime["name"] == "openvino"
+        assert runtime["precision"] in ("int8", "bf16"), runtime["detail"]
+        # The default thresholds (0.99, 0.95), on the model's own held-out photos.
+        assert runtime["top1_agreement"] >= 0.99
+        assert runtime["top5_overlap"] >= 0.95
+        assert 0 <= runtime["max_prob_diff"] < 1
+        assert runtime["gate_images"] >= 8 * len(trained.CLASSES)
+        assert f"held-out {calibration / 'holdout'}" in runtime["detail"]
+        selection = runtime["precision_selection"]
+        assert selection["chosen"] == runtime["precision"]
+        assert selection["cached"] is False
+        assert selection["candidates"]["fp32"]["passed"] is True
+        assert set(selection["candidates"]) >= {"int8", "fp32"}
+        assert runtime["kernels"], "the CPU plugin's kernels are reported"
+        # The served precision still classifies the held-out photos.
+        right = 0
+        for label, paths in holdout.items():
+            for path in paths:
+                r = httpx.post(
+                    f"{srv.base_url}/v1/models/colours/predict?top_k=1",
+                    files={"image": path.read_bytes()},
+                    timeout=60,
+                )
+                assert r.status_code == 200, r.text
+                right += r.json()["results"][0]["predictions"][0]["label"] == label
+        total = sum(len(p) for p in holdout.values())
+        assert right / total >= MIN_HOLDOUT_ACCURACY
+        first = runtime["precision"]
+
+    # A second start reads the choice and the gate figures from the cache: nothing is
+    # quantised, measured or timed again.
+    with serve(result.model_path, result.labels_path, calibration) as srv:
+        runtime = httpx.get(f"{srv.base_url}/v1/models/colours").json()["runtime"]
+        assert runtime["precision"] == first
+        assert runtime["precision_selection"]["cached"] is True
+        assert runtime["top1_agreement"] >= 0.99
+        log = srv.log()
+        assert "to INT8 (NNCF" not in log
+        assert "(cached)" in runtime["detail"]
+
+
+def test_random_weights_fail_the_gate_and_fp32_serves_loudly(model, tmp_path):
+    import keras
+
+    result, calibration, _ = model
+    h, w = trained.INPUT_SIZE
+    base = keras.applications.MobileNetV2(
+        include_top=False, weights=None, input_shape=(h, w, 3), pooling="avg", alpha=0.35
+    )
+    inputs = keras.Input((h, w, 3))
+    head = keras.layers.Dense(len(trained.CLASSES), activation="softmax")
+    path = tmp_path / "untrained.keras"
+    keras.Model(inputs, head(base(inputs))).save(path)
+    with serve(path, result.labels_path, calibration) as srv:
+        runtime = httpx.get(f"{srv.base_url}/v1/models/untrained").json()["runtime"]
+        log = srv.log()
+    assert runtime["precision"] == "fp32"
+    assert any("WARNING" in line and "serving FP32" in line for line in log.splitlines()), log
+    candidates = runtime["precision_selection"]["candidates"]
+    assert candidates["int8"]["passed"] is False
+    assert "failed its accuracy gate" in candidates["int8"]["reason"]
+    for name in set(candidates) - {"fp32"}:
+        assert candidates[name]["passed"] is False, candidates
+    assert np.isfinite(candidates["fp32"]["img_s"])
