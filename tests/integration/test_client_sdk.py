@@ -109,10 +109,12 @@ def test_sync_predict_many_equals_one_by_one(client, images):
     many = client.predict_many(images[:10], top_k=5, per_request=4)
 
     _assert_same_predictions(one_by_one, many.results)
-    # Each request's photos ride in one batch; concurrent requests may share it (up to 16).
+    # A request's photos go to the batcher as each is decoded: they may ride in more than one
+    # batch (the wait for company is bounded by max_wait_ms), but several requests' photos
+    # were batched together and no batch passed the server's maximum (16).
     sizes = [r.timing.batch_size for r in many.results]
-    assert all(4 <= size <= 16 for size in sizes[:8]), sizes
-    assert all(2 <= size <= 16 for size in sizes[8:]), sizes
+    assert max(sizes) > 1, sizes
+    assert all(1 <= size <= 16 for size in sizes), sizes
 
 
 async def test_many_async_predict_calls_at_once_equal_one_by_one(client, aclient, images):
