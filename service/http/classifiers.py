@@ -38,8 +38,9 @@ from kerasserve.schemas.classifiers import (
 )
 from kerasserve.service.errors import InvalidRequest, ModelNotFound, ServiceError
 from kerasserve.service.http.errors import openapi_errors
+from kerasserve.service.http.params import State
 from kerasserve.service.http.security import require_admin_key
-from kerasserve.service.http.state import AppState, get_state
+from kerasserve.service.http.state import AppState
 from kerasserve.service.http.upload import read_upload
 from kerasserve.service.inference import catalogue, fitting, loading, teaching
 from kerasserve.service.inference.loaded import LoadedModel
@@ -52,7 +53,6 @@ router = APIRouter(
     prefix="/v1", dependencies=[Depends(require_admin_key)], tags=["admin", "classifiers"]
 )
 
-State = Annotated[AppState, Depends(get_state)]
 ClassifierName = Annotated[
     str,
     PathParam(
