@@ -114,6 +114,12 @@ def _load_sync(
         calibration_dir=source.calibration_dir,
         gate=(source.int8_min_top1, source.int8_min_top5),
         head=head,
+        untrained=(
+            f"{built.weights.kind.value} weights: a model that was never trained has no ranking "
+            "for an accuracy gate to keep, so a reduced precision cannot pass it"
+            if built.weights.random
+            else None
+        ),
     )
     # A runtime `auto` chose comes warmed and timed.
     if runtime.measured is None:

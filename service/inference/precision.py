@@ -97,9 +97,15 @@ def choose(
     path: Path,
     input_size: tuple[int, int],
     capabilities: list[str],
+    *,
+    untrained: str | None = None,
 ) -> Runtime:
     """The fastest precision that passes its check, built by `build(precision)`; the choice is
     read from `path` when cached there, else measured and written there.
+
+    `untrained`: why these weights cannot earn a reduced precision (random weights have no
+    ranking for a gate to keep: it fails them every time, after a quantisation that costs most
+    of a first start). Only fp32 is built; the others are listed as refused with that reason.
 
     Raises ModelLoadError only when no precision passes (the caller falls back to Keras).
     """
@@ -120,6 +126,9 @@ def choose(
     built: dict[str, Runtime] = {}
     rates: dict[str, float] = {}
     for precision in candidates(capabilities):
+        if untrained is not None and precision != "fp32":
+            figures[precision] = {"passed": False, "reason": untrained}
+            continue
         try:
             runtime = build(precision)
         except ModelLoadError as exc:

@@ -31,6 +31,7 @@ def make_runtime(
     calibration_dir: Path | None = None,
     gate: tuple[float, float] = (0.99, 0.95),
     head: Head | None = None,
+    untrained: str | None = None,
 ) -> Runtime:
     """Build the runtime `name`.
 
@@ -41,6 +42,8 @@ def make_runtime(
     `head`: the transform serving applies to raw outputs (default: read from the model); every
     runtime's check goes through it. The runtime auto picks comes back warmed, with the
     timings that picked it in `measured` (loading calibrates from them, not again).
+    `untrained`: why the weights cannot earn a reduced precision (random weights): `auto`
+    precision then tries fp32 only and names the reason for the others.
     """
     if name not in RUNTIMES:
         raise ModelLoadError(f"unknown runtime {name!r}; expected one of {', '.join(RUNTIMES)}")
@@ -104,7 +107,7 @@ def make_runtime(
             buckets=buckets,
             capabilities=capabilities,
         )
-        return chooser.choose(openvino, path, input_size, capabilities)
+        return chooser.choose(openvino, path, input_size, capabilities, untrained=untrained)
 
     if name == "openvino":
         return earned() if precision == "auto" else openvino(precision)
