@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -68,6 +69,16 @@ class Registry:
         self._observer_for = observer_for
         self._entries: dict[str, Entry] = {}
         self._retiring: set[asyncio.Task[None]] = set()
+        self._scanned: tuple[float, list[RepoModel]] | None = None
+
+    # The index answers from a scan at most this old: a client polling it (or many at once)
+    # does not walk the repository per request; polls and loads scan afresh.
+    INDEX_MAX_AGE_S = 1.0
+
+    def _scan(self) -> list[RepoModel]:
+        listed = self.repository.scan()
+        self._scanned = (time.monotonic(), listed)
+        return listed
 
     # -- lookups --------------------------------------------------------------------------------
     def __iter__(self) -> Iterator[LoadedModel]:
@@ -169,7 +180,11 @@ class Registry:
     def index(self) -> list[RepositoryModel]:
         """The repository as it is now on disk, with what is loaded of it (Triton's index)."""
         rows = []
-        for repo_model in self.repository.scan():
+        if self._scanned is not None and time.monotonic() - self._scanned[0] < self.INDEX_MAX_AGE_S:
+            listed = self._scanned[1]
+        else:
+            listed = self._scan()
+        for repo_model in listed:
             entry = self._entries.get(repo_model.name)
             loaded = sorted(entry.versions) if entry else []
             rows.append(
@@ -191,7 +206,7 @@ class Registry:
         raised it) and the others go on. Models past `--max-loaded-models` are listed
         `unavailable` with the reason, never left `loading`: the server is ready with the
         ones that fit."""
-        listed = self.repository.scan()
+        listed = self._scan()
         for repo_model in listed:
             self._entries.setdefault(repo_model.name, Entry(repo_model.name, repo_model.family))
         for repo_model in listed:
@@ -215,7 +230,7 @@ class Registry:
     async def sync(self) -> None:
         """Poll: load models and versions that appeared, retire those that went."""
         try:
-            found = {m.name: m for m in self.repository.scan()}
+            found = {m.name: m for m in self._scan()}
         except ConfigError as exc:
             logger.error("repository scan failed: %s", exc)
             return

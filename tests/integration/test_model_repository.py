@@ -402,3 +402,24 @@ def test_past_max_loaded_models_at_start_up_the_server_is_ready_with_what_fits(t
         )
         assert refused.status_code == 404
         assert "--max-loaded-models 3" in refused.json()["message"]
+
+
+def test_the_index_does_not_walk_the_repository_per_request():
+    from kerasserve.service.inference.registry import Registry
+
+    class CountingRepository:
+        scans = 0
+
+        def scan(self):
+            self.scans += 1
+            return []
+
+    repository = CountingRepository()
+    registry = Registry(repository, decoder=None)  # type: ignore[arg-type]
+
+    for _ in range(50):
+        registry.index()
+    assert repository.scans == 1
+    registry._scanned = (registry._scanned[0] - Registry.INDEX_MAX_AGE_S, [])
+    registry.index()
+    assert repository.scans == 2
