@@ -14,8 +14,10 @@ from tests.support.live_server import LiveServer, live_server
 # tests/integration/test_calibration.py turns it back on.
 os.environ.setdefault("KERASSERVE_CALIBRATE_BATCH", "false")
 os.environ.setdefault("KERASSERVE_TUNE_BATCH", "false")
-# The default runtime (auto) exports the model to OpenVINO and times both runtimes at every
-# start: servers started by tests run Keras unless they ask; tests of the default unset it.
+# Servers a test starts for itself run Keras unless they ask (each new model would pay its own
+# OpenVINO export and timing); the session server below, which most of the integration,
+# hardening and deployment tiers talk to, runs the default path (`--runtime auto`: OpenVINO
+# when it passes its check, `--precision auto`), as a user's server does.
 os.environ.setdefault("KERASSERVE_RUNTIME", "keras")
 # The access log is off by default (a cost on every request); the observability tests read it.
 os.environ.setdefault("KERASSERVE_ACCESS_LOG", "true")
@@ -23,8 +25,9 @@ os.environ.setdefault("KERASSERVE_ACCESS_LOG", "true")
 
 @pytest.fixture(scope="session")
 def server() -> Iterator[LiveServer]:
-    """MobileNetV2 with random weights, small buckets so warm-up is quick."""
+    """MobileNetV2 with random weights on the default runtime, small buckets so warm-up is quick."""
     with live_server(
-        "--model", "MobileNetV2", "--weights", "none", "--max-batch-size", "16"
-    ) as srv:
+        "--model", "MobileNetV2", "--weights", "none", "--max-batch-size", "16",
+        "--runtime", "auto",
+    ) as srv:  # fmt: skip
         yield srv

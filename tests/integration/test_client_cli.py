@@ -38,7 +38,7 @@ def test_predict_prints_a_table_for_each_photo(server, photo_files):
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert re.fullmatch(
-        r"model MobileNetV2 v\d+ \(runtime keras, weights random, labels en\)", lines[0]
+        r"model MobileNetV2 v\d+ \(runtime (keras|openvino), weights random, labels en\)", lines[0]
     )
     assert lines[1].startswith("warning: ")
     for name in ("photo.jpg", "more.jpg"):
