@@ -63,6 +63,12 @@ class ClassifierResponse(BaseModel):
     examples: int = Field(description="Photos this version was fitted on (earlier ones too).")
     new_examples: int = Field(description="Photos posted in this request.")
     classes: list[ClassExamples] = Field(description="In the model's output order.")
+    confusion: list[list[int]] = Field(
+        default_factory=list,
+        description="Leave-one-out confusion of the kept head: row i counts the examples of "
+        "`classes[i]` by the class they were given (columns in `classes` order); the diagonal "
+        "is what it got right.",
+    )
     stored_in: str = Field(
         description="The version's folder: in the model repository when the server has one, "
         "else a folder the server owns for its lifetime."

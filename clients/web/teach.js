@@ -92,7 +92,37 @@ function showResult(box, answer) {
     list.append(li);
   }
   box.append(summary, caption, list);
+  if (answer.confusion && answer.confusion.length) box.append(confusionTable(answer));
   box.hidden = false;
+}
+
+/** The confusion picture: rows the true label, columns the label given; the diagonal is right. */
+function confusionTable(answer) {
+  const labels = answer.classes.map((c) => c.label);
+  const table = document.createElement('table');
+  table.className = 'teach-confusion';
+  table.setAttribute('data-testid', 'teach-confusion');
+  const caption = Object.assign(document.createElement('caption'), { textContent: t('teach.confusion') });
+  const head = document.createElement('tr');
+  head.append(document.createElement('th'));
+  for (const label of labels) {
+    head.append(Object.assign(document.createElement('th'), { scope: 'col', textContent: label }));
+  }
+  table.append(caption, head);
+  answer.confusion.forEach((row, i) => {
+    const tr = document.createElement('tr');
+    tr.append(Object.assign(document.createElement('th'), { scope: 'row', textContent: labels[i] }));
+    const total = row.reduce((a, b) => a + b, 0) || 1;
+    row.forEach((count, j) => {
+      const td = Object.assign(document.createElement('td'), { textContent: String(count) });
+      if (i === j) td.className = 'right';
+      else if (count) td.className = 'wrong';
+      td.style.setProperty('--share', String(count / total));
+      tr.append(td);
+    });
+    table.append(tr);
+  });
+  return table;
 }
 
 /** Wire the Teach panel; `onTaught(name)` selects the new classifier on the page. */

@@ -291,6 +291,7 @@ async def teach(
             )
             for label in head.classes
         ],
+        confusion=head.evaluation.confusion,
         stored_in=str(where),
         timing=TeachTiming(
             embed_s=round(fit_start - embed_start, 3),

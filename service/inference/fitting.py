@@ -29,11 +29,13 @@ STEPS = 300
 
 @dataclass(frozen=True)
 class Evaluation:
-    """Leave-one-out results of one head: accuracy, mean log-loss, recall per class."""
+    """Leave-one-out results of one head: accuracy, mean log-loss, recall per class, and the
+    confusion counts (rows: the true class, columns: the predicted one, in class order)."""
 
     accuracy: float
     log_loss: float
     per_class: dict[str, float]
+    confusion: list[list[int]]
 
 
 @dataclass
@@ -174,9 +176,17 @@ def _log_loss(logits: np.ndarray, y: np.ndarray) -> float:
 
 
 def _evaluate(logits: np.ndarray, y: np.ndarray, classes: list[str]) -> Evaluation:
-    hits = logits.argmax(axis=1) == y
+    predicted = logits.argmax(axis=1)
+    hits = predicted == y
     per_class = {c: round(float(hits[y == k].mean()), 4) for k, c in enumerate(classes)}
-    return Evaluation(round(float(hits.mean()), 4), round(_log_loss(logits, y), 4), per_class)
+    confusion = np.zeros((len(classes), len(classes)), dtype=np.int64)
+    np.add.at(confusion, (y, predicted), 1)
+    return Evaluation(
+        round(float(hits.mean()), 4),
+        round(_log_loss(logits, y), 4),
+        per_class,
+        confusion.tolist(),
+    )
 
 
 def _fold_kernel(gram: np.ndarray, held: int, *, centre: bool) -> tuple[np.ndarray, np.ndarray]:

@@ -1246,6 +1246,12 @@ def test_the_teach_panel_teaches_a_classifier_and_classifies_with_it(
     accuracy.wait_for()
     assert re.match(r"colours v1：留一法准确率 \d+\.\d%，共 8 张照片", accuracy.inner_text())
     assert page.get_by_test_id("teach-classes").locator("meter").count() == 2
+    confusion = page.get_by_test_id("teach-confusion")
+    assert confusion.locator("tr").count() == 3  # a header and one row per label
+    cells = [int(x) for x in confusion.locator("td").all_inner_texts()]
+    assert len(cells) == 4, cells
+    assert sum(cells) == 8, cells  # every photo, once
+    assert "混淆矩阵" in confusion.locator("caption").inner_text()
     page.wait_for_function("document.getElementById('model').value === 'colours'")
     page.get_by_test_id("file-input").set_input_files(str(held_out))
     _wait_settled(page, 1)

@@ -153,6 +153,10 @@ def test_teach_then_predict_held_out_in_chinese(server: LiveServer, repo: Path) 
     assert {h["kind"] for h in body["heads"]} == {"centroid", "logistic"}
     kept = next(h for h in body["heads"] if h["kind"] == body["head"])
     assert body["accuracy"] == kept["loo_accuracy"] == max(h["loo_accuracy"] for h in body["heads"])
+    confusion = np.array(body["confusion"])
+    assert confusion.shape == (len(CLASSES), len(CLASSES))
+    assert list(confusion.sum(axis=1)) == [5] * len(CLASSES)
+    assert np.trace(confusion) / confusion.sum() == pytest.approx(body["accuracy"], abs=1e-4)
     model = body["model"]
     assert model["name"] == "colours"
     assert model["version"] == 1

@@ -53,6 +53,10 @@ def test_leave_one_out_is_not_training_accuracy() -> None:
     assert head.evaluation.accuracy < 0.6
     trained = np.mean(np.array(head.classes)[head.probabilities(x).argmax(1)] == np.array(labels))
     assert trained > head.evaluation.accuracy
+    confusion = np.array(head.evaluation.confusion)
+    assert confusion.shape == (4, 4)
+    assert list(confusion.sum(axis=1)) == [10] * 4  # every example once, in its true row
+    assert np.trace(confusion) / 40 == pytest.approx(head.evaluation.accuracy, abs=1e-4)
 
 
 @pytest.mark.parametrize(
