@@ -111,6 +111,14 @@ def test_metrics_sum_every_worker(server):
     assert len(pids) == 2, f"one worker answered all {len(rids)} requests: {pids}"
     sent = len(rids)
     route = "/v1/models/{model}/predict"
+    # Each worker refreshes its queue-depth gauge every FOLLOW_EVERY_S (0.2 s): on a busy
+    # machine the other worker's last value may still be from inside the burst for a moment.
+    support.wait_for(
+        lambda: support.scrape(server.base_url).get("kerasserve_queue_depth", model="m") == 0,
+        10,
+        "every worker's queue depth back to 0",
+        poll=0.2,
+    )
     # Every scrape (whichever worker answers it) counts both workers' requests.
     for _ in range(6):
         after = support.scrape(server.base_url)
