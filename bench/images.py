@@ -111,10 +111,17 @@ def load(variant: str, limit: int | None = None, cache: Path = CACHE) -> list[Ph
     folder.mkdir(parents=True, exist_ok=True)
     photos: list[Photo] = []
     srcs: dict[str, np.ndarray] | None = None
-    names = sorted(p.name.rsplit("-", 1)[0] for p in folder.glob(f"*-{variant}.jpg"))
-    if not names:
+    # Every source photo's name, written once: the photos already cached are not the whole set
+    # when a first load asked for fewer (`limit`), and a run must not shrink to them.
+    index = folder / "names.txt"
+    if index.exists():
+        names = index.read_text().split()
+    else:
         srcs = sources()
         names = sorted(srcs)
+        tmp = index.with_suffix(".part")
+        tmp.write_text("\n".join(names) + "\n")
+        tmp.replace(index)
     for seed, name in enumerate(names[:limit]):
         path = folder / f"{name}-{variant}.jpg"
         if not path.exists():
