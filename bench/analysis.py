@@ -12,6 +12,29 @@ from typing import Any
 KERASSERVE = ("default", "keras", "openvino", "int8")
 HEADLINE_CLIENTS = 32
 CEILING_SHARE = 0.8  # issue 12 item 5: kerasserve's best runtime >= 0.8x the front-end ceiling
+MODEL = "MobileNetV2"
+RESNET50 = "ResNet50"
+# Each network's raw limits: Keras, OpenVINO FP32, OpenVINO INT8 (ratio columns in this order).
+RAW_KINDS = ("raw-keras", "raw-openvino", "raw-int8")
+RAW_BY_MODEL: dict[str, tuple[str, ...]] = {
+    MODEL: RAW_KINDS,
+    RESNET50: ("raw-resnet50-keras", "raw-resnet50-openvino", "raw-resnet50-int8"),
+}
+
+
+def model_of(result: dict[str, Any], name: str) -> str:
+    """The network a target serves (MobileNetV2, ResNet50, "nearfree", "none" for the
+    ceiling): as the run recorded it, else from the target's name (older results)."""
+    entry = result.get("targets", {}).get(name) or {}
+    if entry.get("model"):
+        return str(entry["model"])
+    if name.startswith(("resnet50-", "raw-resnet50-")):
+        return RESNET50
+    if name == "ceiling":
+        return "none"
+    if name.startswith("nearfree"):
+        return "nearfree"
+    return MODEL
 
 
 def top_clients(result: dict[str, Any]) -> int:
@@ -116,20 +139,72 @@ def rises_with_clients(result: dict[str, Any], target: str) -> list[dict[str, An
 
 
 def ratios(result: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every server target at the top client count against the ceiling and the raw limits."""
+    """Every server target at the top client count against the ceiling and the raw limits of
+    its own network (`vs_raw-keras` of a ResNet50 target: against raw ResNet50 Keras; targets
+    of no catalogue network, the ceiling and the near-free model, against MobileNetV2's)."""
     ceiling = headline(result, "ceiling")
-    raws = {name: raw_limit(result, name) for name in ("raw-keras", "raw-openvino", "raw-int8")}
     rows = []
     for target in dict.fromkeys(p["target"] for p in result.get("points", [])):
         value = headline(result, target)
         if value is None:
             continue
-        row: dict[str, Any] = {"target": target, "img_s": value}
+        model = model_of(result, target)
+        row: dict[str, Any] = {"target": target, "model": model, "img_s": value}
         row["vs_ceiling"] = value / ceiling if ceiling else None
-        for name, limit in raws.items():
-            row[f"vs_{name}"] = value / limit["best_img_s"] if limit else None
+        for kind, name in zip(RAW_KINDS, RAW_BY_MODEL.get(model, RAW_KINDS), strict=True):
+            limit = raw_limit(result, name)
+            row[f"vs_{kind}"] = value / limit["best_img_s"] if limit else None
         rows.append(row)
     return rows
+
+
+def multi_photo(result: dict[str, Any]) -> dict[str, Any] | None:
+    """8 photos per request against 1: both points, and the ratios of img/s and req/s."""
+    points = {p["photos_per_request"]: p for p in result.get("multi_photo", {}).get("points", [])}
+    if 1 not in points or len(points) < 2:
+        return None
+    n = max(points)
+    one, many = points[1], points[n]
+    return {
+        "per_request": n,
+        "one": one,
+        "many": many,
+        "img_s_ratio": many["img_s"] / one["img_s"] if one["img_s"] else None,
+        "req_s_ratio": many["req_s"] / one["req_s"] if one["req_s"] else None,
+    }
+
+
+def batch_choice(result: dict[str, Any]) -> dict[str, Any] | None:
+    """The start-up calibration's batch cap against the fixed caps: which it chose, the best
+    fixed cap, and the calibrated start's img/s as a share of the best fixed cap's."""
+    section = result.get("batch_choice") or {}
+    fixed = [f for f in section.get("fixed", []) if "img_s" in f]
+    calibrated = section.get("calibrated") or {}
+    if not fixed:
+        return None
+    best = max(fixed, key=lambda f: f["img_s"])
+    chosen = calibrated.get("max_batch_size")
+    at_chosen = next((f for f in fixed if f["size"] == chosen), None)
+    value = calibrated.get("img_s")
+    return {
+        "chosen": chosen,
+        "calibrated_img_s": value,
+        "best_size": best["size"],
+        "best_img_s": best["img_s"],
+        "share_of_best": value / best["img_s"] if value is not None and best["img_s"] else None,
+        "fixed_at_chosen_img_s": at_chosen["img_s"] if at_chosen else None,
+        "chosen_rank": (
+            sorted((f["img_s"] for f in fixed), reverse=True).index(at_chosen["img_s"]) + 1
+            if at_chosen
+            else None
+        ),
+    }
+
+
+def spread_choices(result: dict[str, Any]) -> list[int]:
+    """The batch cap each fresh start of the default target's calibration chose."""
+    starts = result.get("spread", {}).get("starts", [])
+    return [int(s["max_batch_size"]) for s in starts if s.get("max_batch_size")]
 
 
 def _check(

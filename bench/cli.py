@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench import analysis, machine, report
-from bench.run import ALL_TARGETS, Plan, log, run
+from bench import analysis, machine, report, servers
+from bench.run import ALL_TARGETS, EXTRA_TARGETS, RAW_TARGETS, RESNET50_RAW, Plan, log, run
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -36,20 +36,59 @@ def _targets(text: str) -> list[str]:
     return names
 
 
+def targets_epilog() -> str:
+    """Every target name, grouped, in the order a run measures them."""
+    groups = {
+        "raw limits, MobileNetV2": [n for n in RAW_TARGETS if n not in RESNET50_RAW],
+        "raw limits, ResNet50": list(RESNET50_RAW),
+        "other servers": [*servers.OTHER_SERVERS, *servers.NEARFREE_WORKERS],
+        "kerasserve, MobileNetV2": list(servers.KERASSERVE_RUNTIMES),
+        "kerasserve, ResNet50": list(servers.RESNET50_TARGETS),
+        "measurements": list(EXTRA_TARGETS),
+    }
+    width = max(map(len, groups)) + 2
+    lines = ["targets (--targets; the default is every one, measured in this order):"]
+    lines += [f"  {name:<{width}}{', '.join(names)}" for name, names in groups.items()]
+    return "\n".join(lines)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m bench",
-        description="The raw limits, the front-end ceiling, plain FastAPI, the classic Flask app "
-        "and kerasserve on each runtime: one run, the same load on each.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="The raw limits, the front-end ceiling, plain FastAPI, the classic Flask\n"
+        "app, the near-free model in 1 and 2 workers, and kerasserve on each runtime for\n"
+        "MobileNetV2 and ResNet50: one run, the same load on each; then 8 photos per\n"
+        "request against 1 (multi-photo) and OpenVINO's start-up batch choice against\n"
+        "fixed caps (batch-choice).",
+        epilog=targets_epilog(),
     )
     p.add_argument(
         "--targets",
         type=_targets,
         default=None,
-        help=f"a subset, comma-separated (default all: {','.join(ALL_TARGETS)})",
+        help="a subset, comma-separated (default: every target, listed below)",
     )
     p.add_argument(
         "--clients", type=_ints, default=[1, 8, 32], help="concurrent clients (default 1,8,32)"
+    )
+    p.add_argument(
+        "--resnet50-clients",
+        type=_ints,
+        default=[1, 32],
+        help="concurrent clients for the resnet50-* targets (default 1,32)",
+    )
+    p.add_argument(
+        "--batch-sizes",
+        type=_ints,
+        default=[1, 2, 4, 8, 16],
+        help="batch-choice: the fixed --max-batch-size values (default 1,2,4,8,16)",
+    )
+    p.add_argument(
+        "--photos-per-request",
+        type=int,
+        default=8,
+        help="multi-photo: photos per request, set against 1 (default 8)",
     )
     p.add_argument("--warmup", type=float, default=2.0, help="seconds of load before each window")
     p.add_argument("--duration", type=float, default=7.0, help="measured seconds per point")
@@ -124,6 +163,10 @@ def plan_from(args: argparse.Namespace) -> Plan:
             raw_sizes=[1, 8],
             raw_seconds=0.3,
             raw_passes=1,
+            resnet50_clients=[8],
+            resnet50_raw_sizes=[1, 8],
+            photos_per_request=args.photos_per_request,
+            batch_sizes=[1, 8],
             server_args=["--max-batch-size", "8", *args.server_arg],
             profile=False,
             quick=True,
@@ -133,6 +176,9 @@ def plan_from(args: argparse.Namespace) -> Plan:
     return Plan(
         targets=args.targets or list(ALL_TARGETS),
         clients=args.clients,
+        resnet50_clients=args.resnet50_clients,
+        photos_per_request=args.photos_per_request,
+        batch_sizes=args.batch_sizes,
         warmup_s=args.warmup,
         measure_s=args.duration,
         starts=5 if args.starts is None else args.starts,

@@ -24,16 +24,25 @@ OK_MARKER = b'"predictions"'
 
 def multipart_request(host: str, port: int, path: str, filename: str, data: bytes) -> bytes:
     """One POST with `data` in the multipart field `image`, as raw bytes."""
+    return multipart_request_many(host, port, path, [(filename, data)])
+
+
+def multipart_request_many(
+    host: str, port: int, path: str, files: list[tuple[str, bytes]]
+) -> bytes:
+    """One POST with every (filename, data) in a multipart part named `image` of its own: the
+    form the Python SDK sends for several photos (the server reads every `image` part)."""
     boundary = uuid.uuid4().hex
-    body = b"".join(
-        [
+    parts = []
+    for filename, data in files:
+        parts += [
             f"--{boundary}\r\n".encode(),
             f'Content-Disposition: form-data; name="image"; filename="{filename}"\r\n'.encode(),
             b"Content-Type: image/jpeg\r\n\r\n",
             data,
-            f"\r\n--{boundary}--\r\n".encode(),
+            b"\r\n",
         ]
-    )
+    body = b"".join([*parts, f"--{boundary}--\r\n".encode()])
     head = (
         f"POST {path} HTTP/1.1\r\n"
         f"Host: {host}:{port}\r\n"

@@ -1,6 +1,7 @@
 """The raw Keras limit: a plain `tf.function` of the model, in a process of its own.
 
-`python -m bench.raw --out raw.json` builds `keras.applications.MobileNetV2(weights=None)`,
+`python -m bench.raw --out raw.json [--model ResNet50]` builds
+`keras.applications.MobileNetV2(weights=None)` (or `--model`'s network, one of `MODELS`),
 wraps `model(preprocess_input(x), training=False)` in one `tf.function` (the cast to float
 and Keras' own `preprocess_input` inside the graph, as any server must do them), and times
 it on pre-decoded uint8 batches of every size in `--sizes`, one caller thread (TensorFlow's
@@ -29,6 +30,12 @@ from bench import images, machine  # noqa: E402
 
 MODEL = "MobileNetV2"
 SIZE = (224, 224)
+# The networks a raw limit can take: their keras.applications module (whose
+# `preprocess_input` the Keras limit calls) and that preprocessing's mode.
+MODELS: dict[str, tuple[str, str]] = {
+    "MobileNetV2": ("mobilenet_v2", "tf"),
+    "ResNet50": ("resnet50", "caffe"),
+}
 
 
 def pixels(count: int = 32) -> np.ndarray:
@@ -77,13 +84,16 @@ def summarize(rows: list[dict[str, Any]], batch1_latency_ms: float) -> dict[str,
     }
 
 
-def measure(sizes: list[int], seconds: float) -> dict[str, Any]:
+def measure(sizes: list[int], seconds: float, name: str = MODEL) -> dict[str, Any]:
+    import importlib
+
     import keras
     import tensorflow as tf
-    from keras.applications.mobilenet_v2 import preprocess_input
 
+    module = importlib.import_module(f"keras.applications.{MODELS[name][0]}")
+    preprocess_input = module.preprocess_input
     started = time.perf_counter()
-    model = keras.applications.MobileNetV2(weights=None)
+    model = getattr(keras.applications, name)(weights=None)
 
     def call(x: Any) -> Any:
         return model(preprocess_input(tf.cast(x, tf.float32)), training=False)
@@ -111,7 +121,8 @@ def measure(sizes: list[int], seconds: float) -> dict[str, Any]:
     result = summarize(rows, lone["median_s"] * 1e3)
     result.update(
         engine="keras",
-        detail=f"tf.function(model(preprocess_input(x), training=False)), TensorFlow "
+        model=name,
+        detail=f"tf.function(model(preprocess_input(x), training=False)) of {name}, TensorFlow "
         f"{tf.__version__}, Keras {keras.__version__}",
         load_s=load_s,
     )
@@ -129,11 +140,12 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sizes", type=sizes_arg, default=[1, 2, 4, 8, 16, 32], help="batch sizes")
     p.add_argument("--seconds", type=float, default=1.5, help="timed seconds per batch size")
+    p.add_argument("--model", choices=sorted(MODELS), default=MODEL, help=f"default {MODEL}")
     p.add_argument("--out", type=Path, required=True)
     args = p.parse_args(argv)
-    result: dict[str, Any] = {"engine": "keras"}
+    result: dict[str, Any] = {"engine": "keras", "model": args.model}
     try:
-        result.update(measure(args.sizes, args.seconds))
+        result.update(measure(args.sizes, args.seconds, args.model))
     except Exception as exc:  # say why, and let the run go on with the other targets
         result["unavailable"] = f"{type(exc).__name__}: {exc}"[:500]
     args.out.write_text(json.dumps(result, indent=2, default=str))

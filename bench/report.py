@@ -27,14 +27,37 @@ def _x(value: float | None) -> str:
     return "–" if value is None else f"{value:.2f}x"
 
 
+MODEL_NAMES = {"none": "–", "nearfree": "near-free (pooling + Dense)"}
+
+
+def _model(result: dict[str, Any], name: str) -> str:
+    """A target's network as a table cell."""
+    model = analysis.model_of(result, name)
+    return MODEL_NAMES.get(model, model)
+
+
+def _kernels(counts: dict[str, int] | None, top: int = 3) -> str:
+    """The kernels OpenVINO's CPU plugin chose, most used first: "brgconv_avx512 x35, ..."."""
+    if not counts:
+        return ""
+    items = list(counts.items())
+    shown = ", ".join(f"{name} x{n}" for name, n in items[:top])
+    rest = sum(n for _, n in items[top:])
+    return shown + (f", +{rest} other" if rest else "")
+
+
 def _served(entry: dict[str, Any]) -> str:
     runtime = str(entry.get("runtime") or "?")
+    if entry.get("precision") and runtime != "keras":
+        runtime += f" {entry['precision']}"
     if entry.get("max_abs_diff") is not None and runtime != "keras":
         runtime += f" (max abs diff {entry['max_abs_diff']:.1e})"
     if entry.get("max_batch_size"):
         runtime += f"; max batch {entry['max_batch_size']}"
         if entry.get("configured_max_batch_size"):
             runtime += f" (of {entry['configured_max_batch_size']}, by calibration)"
+    if entry.get("kernels"):
+        runtime += f"; kernels: {_kernels(entry['kernels'])}"
     if entry.get("note"):
         runtime += f"; {entry['note']}"
     return runtime
@@ -49,7 +72,7 @@ def header(result: dict[str, Any]) -> list[str]:
     )
     memory = f", {m['memory_gib']} GiB" if m.get("memory_gib") else ""
     flags = ", ".join(m.get("cpu_flags") or []) or "none of AVX2/AVX-512/VNNI/BF16/AMX"
-    return [
+    lines = [
         f"Run of {result['date']} on {m['cpu']} ({flags}; {m['cores']} cores{memory}), load average "
         f"{m['load_avg_start'][0]:.1f} at start and {m.get('load_avg_end', [0])[0]:.1f} at end; "
         f"took {result.get('wall_s', 0) / 60:.1f} min. Command: `{result['command']}`",
@@ -58,25 +81,39 @@ def header(result: dict[str, Any]) -> list[str]:
         f"connection per client), {plan['warmup_s']:g} s warm-up + {plan['measure_s']:g} s "
         "measured per point.",
     ]
+    resnet = [n for n in plan.get("targets", []) if analysis.RESNET50.lower() in n]
+    if resnet:
+        clients = ", ".join(map(str, plan.get("resnet50_clients") or []))
+        sizes = ", ".join(map(str, plan.get("resnet50_raw_sizes") or []))
+        lines += [
+            "",
+            f"ResNet50 (`weights=None`, about 13x MobileNetV2's arithmetic per image) is measured "
+            f"the same way but, to keep the run short, only at {clients} clients, and its raw "
+            f"limits at batch sizes {sizes} in one pass (MobileNetV2's: every size, "
+            f"{plan.get('raw_passes', 1)} passes). The model column says which network each "
+            "row serves; ratios to raw limits are to the same network's.",
+        ]
+    return lines
 
 
 def raw_table(result: dict[str, Any]) -> list[str]:
     if not result.get("raw"):
         return ["No raw limit in this run (see `--targets`)."]
     lines = [
-        "| limit | best img/s | at batch | batch-1 latency (ms) | img/s by batch | passes (img/s) | how |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| model | limit | best img/s | at batch | batch-1 latency (ms) | img/s by batch | passes (img/s) | how |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name in result.get("raw", {}):
         limit = analysis.raw_limit(result, name)
+        model = _model(result, name)
         if limit is None:
             note = _cell(analysis.raw_note(result, name))
-            lines.append(f"| {label(result, name)} | {note} | | | | | |")
+            lines.append(f"| {model} | {label(result, name)} | {note} | | | | | |")
             continue
         by_batch = ", ".join(f"{r['batch']}: {r['img_s']:.0f}" for r in limit["by_batch"])
         passes = ", ".join(f"{v:.1f}" for v in limit["passes"])
         lines.append(
-            f"| {label(result, name)} | {limit['best_img_s']:.1f} | {limit['best_batch']} | "
+            f"| {model} | {label(result, name)} | {limit['best_img_s']:.1f} | {limit['best_batch']} | "
             f"{limit['batch1_latency_ms']:.1f} | {by_batch} | {passes} | {limit['detail']}; "
             f"`{limit['command']}` |"
         )
@@ -85,18 +122,20 @@ def raw_table(result: dict[str, Any]) -> list[str]:
 
 def targets_table(result: dict[str, Any]) -> list[str]:
     lines = [
-        "| target | serves | command | ready (s) | peak RSS (MB) |",
-        "| --- | --- | --- | --- | --- |",
+        "| model | target | serves | command | ready (s) | peak RSS (MB) |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
     for name, t in result.get("targets", {}).items():
+        model = _model(result, name)
         if t.get("status") != "ok":
             reason = _cell(t.get("reason", "?"))[:240]
             lines.append(
-                f"| {t.get('label', name)} | {t.get('status')}: {reason} | `{t['command']}` | – | – |"
+                f"| {model} | {t.get('label', name)} | {t.get('status')}: {reason} | "
+                f"`{t['command']}` | – | – |"
             )
             continue
         lines.append(
-            f"| {t.get('label', name)} | {_served(t)} | `{t['command']}` | "
+            f"| {model} | {t.get('label', name)} | {_served(t)} | `{t['command']}` | "
             f"{_f(t.get('ready_s'))} | {_f(t.get('peak_rss_mb'), '{:.0f}')} |"
         )
     return lines
@@ -104,8 +143,8 @@ def targets_table(result: dict[str, Any]) -> list[str]:
 
 def load_table(result: dict[str, Any]) -> list[str]:
     lines = [
-        "| target | clients | img/s | p50 ms | p99 ms | errors | mean batch | server CPU (cores) | other CPU (cores) |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| model | target | clients | img/s | p50 ms | p99 ms | errors | mean batch | server CPU (cores) | other CPU (cores) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for p in result.get("points", []):
         tries = p.get("tries", 1)
@@ -113,7 +152,8 @@ def load_table(result: dict[str, Any]) -> list[str]:
             f" (quietest of {tries})" if tries > 1 else ""
         )
         lines.append(
-            f"| {label(result, p['target'])} | {p['concurrency']} | {p['img_s']:.1f} | "
+            f"| {_model(result, p['target'])} | {label(result, p['target'])} | "
+            f"{p['concurrency']} | {p['img_s']:.1f} | "
             f"{_f(p['p50_ms'])} | {_f(p['p99_ms'])} | {p['errors']} | {_f(p['mean_batch'])} | "
             f"{p['server_cpu_cores']:.2f} | {noise} |"
         )
@@ -122,12 +162,13 @@ def load_table(result: dict[str, Any]) -> list[str]:
 
 def ratio_table(result: dict[str, Any]) -> list[str]:
     lines = [
-        f"| target at {analysis.top_clients(result)} clients | img/s | x ceiling | x raw Keras | x raw OpenVINO FP32 | x raw OpenVINO INT8 |",
-        "| --- | --- | --- | --- | --- | --- |",
+        f"| model | target at {analysis.top_clients(result)} clients | img/s | x ceiling | x raw Keras | x raw OpenVINO FP32 | x raw OpenVINO INT8 |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for row in analysis.ratios(result):
         lines.append(
-            f"| {label(result, row['target'])} | {row['img_s']:.1f} | {_x(row['vs_ceiling'])} | "
+            f"| {_model(result, row['target'])} | {label(result, row['target'])} | "
+            f"{row['img_s']:.1f} | {_x(row['vs_ceiling'])} | "
             f"{_x(row['vs_raw-keras'])} | {_x(row['vs_raw-openvino'])} | {_x(row['vs_raw-int8'])} |"
         )
     return lines
@@ -143,22 +184,125 @@ def spread_lines(result: dict[str, Any]) -> list[str]:
         f"{len(starts)} fresh starts of {label(result, 'default')}, {data['clients']} clients "
         "(start 1 is the one measured at every client count above):",
         "",
-        "| start | serves | ready (s) | img/s | p50 ms | p99 ms | errors |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| start | serves | batch cap chosen | ready (s) | img/s | p50 ms | p99 ms | mean batch | errors |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for s in starts:
         if "img_s" not in s:
-            lines.append(f"| {s['start']} | {_cell(s.get('skipped', '?'))[:200]} | | | | | |")
+            lines.append(f"| {s['start']} | {_cell(s.get('skipped', '?'))[:200]} | | | | | | | |")
             continue
+        cap = _f(s.get("max_batch_size"), "{}")
+        if s.get("max_batch_size") and s.get("configured_max_batch_size"):
+            cap += f" of {s['configured_max_batch_size']}"
         lines.append(
-            f"| {s['start']} | {s.get('runtime')} | {_f(s.get('ready_s'))} | {s['img_s']:.1f} | "
-            f"{_f(s['p50_ms'])} | {_f(s['p99_ms'])} | {s['errors']} |"
+            f"| {s['start']} | {s.get('runtime')} | {cap} | {_f(s.get('ready_s'))} | "
+            f"{s['img_s']:.1f} | {_f(s['p50_ms'])} | {_f(s['p99_ms'])} | "
+            f"{_f(s.get('mean_batch'))} | {s['errors']} |"
         )
     if stats:
         lines += [
             "",
-            f"Median {stats['median']:.1f} img/s, min {stats['min']:.1f}, max {stats['max']:.1f}, "
-            f"largest deviation from the median {stats['max_dev_pct']:.1f}% (n = {stats['n']}).",
+            f"Median {stats['median']:.1f} img/s ±{stats['max_dev_pct']:.1f}% over the "
+            f"{stats['n']} starts (± is the largest deviation of a start from the median), "
+            f"min {stats['min']:.1f}, max {stats['max']:.1f}.",
+        ]
+    return lines
+
+
+def multi_photo_lines(result: dict[str, Any]) -> list[str]:
+    """8 photos per request against 1 (bench/multi_photo.py)."""
+    section = result.get("multi_photo")
+    if not section:
+        return ["Not measured (target `multi-photo`)."]
+    server = section.get("server", {})
+    if server.get("status") != "ok":
+        reason = _cell(server.get("reason", "?"))[:300]
+        return [f"Not measured: the server was {server.get('status', '?')}: {reason}"]
+    n = section["per_request"]
+    lines = [
+        f"One start of {server.get('label')} (`{server.get('command')}`, serves "
+        f"{_served(server)}), {section['clients']} clients, {n} photos per request (a part "
+        "named `image` per photo, the form the Python SDK's `predict_many` sends) against 1:",
+        "",
+        "| photos per request | img/s | requests/s | p50 ms (per request) | p99 ms | mean batch | errors | other CPU (cores) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for p in section.get("points", []):
+        lines.append(
+            f"| {p['photos_per_request']} | {p['img_s']:.1f} | {p['req_s']:.1f} | "
+            f"{_f(p['p50_ms'])} | {_f(p['p99_ms'])} | {_f(p['mean_batch'])} | {p['errors']} | "
+            f"{_f(p.get('other_cpu_cores'), '{:.2f}')} |"
+        )
+    summary = analysis.multi_photo(result)
+    if summary and summary["img_s_ratio"] is not None:
+        lines += [
+            "",
+            f"{n} photos per request: {_x(summary['img_s_ratio'])} the images/s of one photo per "
+            f"request ({summary['many']['img_s']:.1f} vs {summary['one']['img_s']:.1f}), "
+            f"p50 per request {_f(summary['many']['p50_ms'])} vs {_f(summary['one']['p50_ms'])} ms.",
+        ]
+    return lines
+
+
+def batch_choice_lines(result: dict[str, Any]) -> list[str]:
+    """OpenVINO's start-up batch calibration against every fixed cap (bench/batch_choice.py)."""
+    section = result.get("batch_choice")
+    if not section:
+        return ["Not measured (target `batch-choice`)."]
+    calibrated = section.get("calibrated") or {}
+    lines = [
+        f"`kerasserve serve --runtime {section.get('runtime', 'openvino')}` (MobileNetV2), a "
+        f"fresh start per row, each at {section['clients']} clients: first with its start-up "
+        "batch calibration (the default), then with `--no-calibrate-batch` and each fixed "
+        "`--max-batch-size`. The live tuner learns from traffic only on Keras; OpenVINO keeps "
+        "what calibration chose at start-up.",
+        "",
+        "| start | batch cap | img/s | p50 ms | p99 ms | mean batch | errors | ready (s) | other CPU (cores) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    rows = [("calibrated", calibrated)] + [("fixed", f) for f in section.get("fixed", [])]
+    for kind, f in rows:
+        if "img_s" not in f:
+            lines.append(
+                f"| {kind} | {_cell(f.get('skipped', 'not measured'))[:200]} | | | | | | | |"
+            )
+            continue
+        cap = _f(f.get("max_batch_size") if kind == "calibrated" else f.get("size"), "{}")
+        if kind == "calibrated":
+            measured = f.get("throughput_by_batch") or {}
+            cap += " chosen" + (
+                " (idle img/s by batch: "
+                + ", ".join(f"{k}: {float(v):.0f}" for k, v in measured.items())
+                + ")"
+                if measured
+                else ""
+            )
+        lines.append(
+            f"| {kind} | {cap} | {f['img_s']:.1f} | {_f(f.get('p50_ms'))} | {_f(f.get('p99_ms'))} | "
+            f"{_f(f.get('mean_batch'))} | {f.get('errors')} | {_f(f.get('ready_s'))} | "
+            f"{_f(f.get('other_cpu_cores'), '{:.2f}')} |"
+        )
+    summary = analysis.batch_choice(result)
+    if summary and summary["share_of_best"] is not None:
+        at_chosen = summary["fixed_at_chosen_img_s"]
+        lines += [
+            "",
+            f"Calibration chose {summary['chosen']}: {summary['calibrated_img_s']:.1f} img/s, "
+            f"{summary['share_of_best'] * 100:.0f}% of the best fixed cap ({summary['best_size']}: "
+            f"{summary['best_img_s']:.1f} img/s)"
+            + (
+                f"; the fixed cap {summary['chosen']} measured {at_chosen:.1f} img/s "
+                f"(rank {summary['chosen_rank']} of {len(section.get('fixed', []))})."
+                if at_chosen is not None
+                else "."
+            ),
+        ]
+    choices = analysis.spread_choices(result)
+    if choices:
+        lines += [
+            "",
+            f"The {len(choices)} fresh starts of the default target (Spread, above) chose "
+            f"batch caps {', '.join(map(str, choices))}.",
         ]
     return lines
 
@@ -203,6 +347,10 @@ def markdown(result: dict[str, Any]) -> str:
         ratio_table(result),
         ["", "### Spread", ""],
         spread_lines(result) or ["Not measured: the default target was not run, or did not start."],
+        ["", "### 8 photos per request vs 1", ""],
+        multi_photo_lines(result),
+        ["", "### OpenVINO's batch choice: start-up calibration vs fixed caps", ""],
+        batch_choice_lines(result),
         ["", "### Targets", ""],
         checks_table(result),
         profile_lines(result),
@@ -218,8 +366,8 @@ def short_markdown(result: dict[str, Any]) -> str:
         f"Run of {result['date']}, {result['machine']['cores']} cores, MobileNetV2, small photos; "
         f"img/s (p50 / p99 ms). Command: `{result['command']}`",
         "",
-        f"| target | {head} | x ceiling at {analysis.top_clients(result)} |",
-        "| --- | " + " | ".join("---" for _ in levels) + " | --- |",
+        f"| model | target | {head} | x ceiling at {analysis.top_clients(result)} |",
+        "| --- | --- | " + " | ".join("---" for _ in levels) + " | --- |",
     ]
     shares = {r["target"]: r["vs_ceiling"] for r in analysis.ratios(result)}
     for target in dict.fromkeys(p["target"] for p in result.get("points", [])):
@@ -232,11 +380,15 @@ def short_markdown(result: dict[str, Any]) -> str:
                 else f"{p['img_s']:.1f} ({_f(p['p50_ms'], '{:.0f}')} / {_f(p['p99_ms'], '{:.0f}')})"
             )
         lines.append(
-            f"| {label(result, target)} | {' | '.join(cells)} | {_x(shares.get(target))} |"
+            f"| {_model(result, target)} | {label(result, target)} | {' | '.join(cells)} | "
+            f"{_x(shares.get(target))} |"
         )
     for name, t in result.get("targets", {}).items():
         if t.get("status") != "ok":
-            lines.append(f"| {t.get('label', name)} | {t.get('status')} | " + "| " * len(levels))
+            lines.append(
+                f"| {_model(result, name)} | {t.get('label', name)} | {t.get('status')} | "
+                + "| " * len(levels)
+            )
     raws = []
     for name in result.get("raw", {}):
         limit = analysis.raw_limit(result, name)
@@ -254,6 +406,20 @@ def short_markdown(result: dict[str, Any]) -> str:
             f"Default target over {stats['n']} fresh starts at {analysis.top_clients(result)} clients: median "
             f"{stats['median']:.1f} img/s ({stats['min']:.1f}-{stats['max']:.1f}, "
             f"±{stats['max_dev_pct']:.1f}%)."
+        )
+    multi = analysis.multi_photo(result)
+    if multi and multi["img_s_ratio"] is not None:
+        lines.append(
+            f"{multi['per_request']} photos per request vs 1 (default target, "
+            f"{result['multi_photo']['clients']} clients): {multi['many']['img_s']:.1f} vs "
+            f"{multi['one']['img_s']:.1f} img/s ({_x(multi['img_s_ratio'])})."
+        )
+    choice = analysis.batch_choice(result)
+    if choice and choice["share_of_best"] is not None:
+        lines.append(
+            f"OpenVINO's start-up batch calibration chose {choice['chosen']}: "
+            f"{choice['share_of_best'] * 100:.0f}% of the best fixed cap's img/s "
+            f"({choice['best_size']}: {choice['best_img_s']:.1f})."
         )
     verdicts = [
         f"{c['name']} {'met' if c['met'] else 'missed' if c['met'] is False else 'not measured'}"

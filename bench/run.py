@@ -4,8 +4,12 @@ Order: the raw limits first (each in a process of its own, nothing else running)
 server target started alone, warmed, measured at every client count, and stopped (one
 TensorFlow server at a time: seven side by side would not fit a small machine's memory, and
 an idle neighbour is not free), then more fresh starts of kerasserve's default target at 32
-clients for the spread, then, with `raw_passes=2`, the raw limits again (the best pass is
-the limit). The driver never imports TensorFlow: it is also the load generator.
+clients for the spread, then the two extra measurements (`multi-photo`: 8 photos per request
+against 1, bench/multi_photo.py; `batch-choice`: OpenVINO's start-up batch calibration
+against each fixed batch size, bench/batch_choice.py), then, with `raw_passes=2`, the
+MobileNetV2 raw limits again (the best pass is the limit). ResNet50's targets run at fewer
+client counts and its raw limits at fewer batch sizes, once (`Plan.resnet50_*`), to keep the
+run short. The driver never imports TensorFlow: it is also the load generator.
 """
 
 from __future__ import annotations
@@ -32,8 +36,22 @@ RAW_TARGETS: dict[str, list[str]] = {
     "raw-keras": ["bench.raw"],
     "raw-openvino": ["bench.raw_openvino", "--precision", "fp32"],
     "raw-int8": ["bench.raw_openvino", "--precision", "int8"],
+    "raw-resnet50-keras": ["bench.raw", "--model", servers.RESNET50],
+    "raw-resnet50-openvino": [
+        "bench.raw_openvino",
+        "--precision",
+        "fp32",
+        "--model",
+        servers.RESNET50,
+    ],
+    "raw-resnet50-int8": ["bench.raw_openvino", "--precision", "int8", "--model", servers.RESNET50],
 }
-ALL_TARGETS = (*RAW_TARGETS, *servers.SERVER_TARGETS)
+RESNET50_RAW = tuple(name for name in RAW_TARGETS if name.startswith("raw-resnet50-"))
+# Measurements of their own, after the servers (each starts the servers it needs).
+MULTI_PHOTO = "multi-photo"
+BATCH_CHOICE = "batch-choice"
+EXTRA_TARGETS = (MULTI_PHOTO, BATCH_CHOICE)
+ALL_TARGETS = (*RAW_TARGETS, *servers.SERVER_TARGETS, *EXTRA_TARGETS)
 SPREAD_TARGET = "default"
 
 
@@ -51,6 +69,14 @@ class Plan:
     raw_sizes: list[int] = field(default_factory=lambda: [1, 2, 4, 8, 16, 32])
     raw_seconds: float = 1.5
     raw_passes: int = 2
+    # ResNet50 costs ~13x MobileNetV2 per image: its server targets run at these client
+    # counts, its raw limits at these batch sizes, in one pass.
+    resnet50_clients: list[int] = field(default_factory=lambda: [1, 32])
+    resnet50_raw_sizes: list[int] = field(default_factory=lambda: [1, 2, 4, 8])
+    # multi-photo: photos per request against one, at `spread_clients`.
+    photos_per_request: int = 8
+    # batch-choice: the fixed `--max-batch-size` values set against the calibrated choice.
+    batch_sizes: list[int] = field(default_factory=lambda: [1, 2, 4, 8, 16])
     server_args: list[str] = field(default_factory=list)
     profile: bool = False
     quick: bool = False
@@ -66,8 +92,11 @@ class Plan:
         unknown = [t for t in self.targets if t not in ALL_TARGETS]
         if unknown:
             raise ValueError(f"unknown targets {unknown}; known: {', '.join(ALL_TARGETS)}")
-        if not self.clients or min(self.clients) < 1:
-            raise ValueError(f"client counts must be integers >= 1, got {self.clients}")
+        for counts in (self.clients, self.resnet50_clients, self.batch_sizes):
+            if not counts or min(counts) < 1:
+                raise ValueError(f"client counts and sizes must be integers >= 1, got {counts}")
+        if self.photos_per_request < 1:
+            raise ValueError(f"photos per request must be >= 1, got {self.photos_per_request}")
         if self.starts < 1:
             raise ValueError(f"starts must be >= 1, got {self.starts}")
 
@@ -80,7 +109,8 @@ def log(message: str) -> None:
 def run_raw(name: str, plan: Plan, work: Path, tag: str) -> dict[str, Any]:
     out = work / f"{name}-{tag}.json"
     args = [*RAW_TARGETS[name], "--out", str(out)]
-    args += ["--sizes", ",".join(map(str, plan.raw_sizes)), "--seconds", str(plan.raw_seconds)]
+    sizes = plan.resnet50_raw_sizes if name in RESNET50_RAW else plan.raw_sizes
+    args += ["--sizes", ",".join(map(str, sizes)), "--seconds", str(plan.raw_seconds)]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     start = time.perf_counter()
     with (work / f"{name}-{tag}.log").open("wb") as logf:
@@ -156,6 +186,7 @@ def _point(
     return {
         "variant": variant,
         "target": server.target.name,
+        "model": server.target.model,
         "runtime": server.target.runtime,
         "concurrency": result.concurrency,
         "img_s": len(ok) / window,
@@ -245,7 +276,13 @@ async def start_ready(
     """Start `target` and wait until it answers; (None, entry with the reason) if it cannot."""
     log(f"starting {target.name}{tag}: {target.shown()}")
     server = servers.start(target, work / "logs", suffix=tag)
-    entry: dict[str, Any] = {"command": target.shown(), "kind": target.kind, "label": target.label}
+    entry: dict[str, Any] = {
+        "command": target.shown(),
+        "kind": target.kind,
+        "label": target.label,
+        "model": target.model,
+        "workers": target.workers,
+    }
     try:
         await servers.wait_ready(server, _requests(server, photos)[0], plan.ready_timeout_s)
     except (RuntimeError, TimeoutError) as exc:
@@ -268,7 +305,7 @@ async def start_ready(
 
 def _point_line(point: dict[str, Any]) -> str:
     return (
-        f"c={point['concurrency']:<3} {point['target']:9} {point['img_s']:7.1f} img/s  "
+        f"c={point['concurrency']:<3} {point['target']:17} {point['img_s']:7.1f} img/s  "
         f"p50 {_ms(point['p50_ms'])}  p99 {_ms(point['p99_ms'])}  err {point['errors']}  "
         f"batch {point['mean_batch'] or 0:.1f}  cpu {point['server_cpu_cores']:.2f}  "
         f"other {_noise(point):.2f}"
@@ -291,7 +328,8 @@ async def run_servers(
             continue
         try:
             requests = _requests(server, photos)
-            for clients in plan.clients:
+            levels = plan.resnet50_clients if target.model == servers.RESNET50 else plan.clients
+            for clients in levels:
                 point = await quietest_point(server, requests, clients, plan, budget)
                 out["points"].append(point)
                 log(_point_line(point))
@@ -318,6 +356,10 @@ def _start_figure(point: dict[str, Any], entry: dict[str, Any], start: int) -> d
         "errors": point["errors"],
         "runtime": entry.get("runtime"),
         "ready_s": entry.get("ready_s"),
+        # The batch cap this start's calibration chose (of `configured_max_batch_size`).
+        "max_batch_size": entry.get("max_batch_size"),
+        "configured_max_batch_size": entry.get("configured_max_batch_size"),
+        "mean_batch": point.get("mean_batch"),
         "other_cpu_cores": point.get("other_cpu_cores"),
     }
 
@@ -345,6 +387,16 @@ async def run_spread(
         figure = _start_figure(point, entry, start)
         out["spread"]["starts"].append(figure)
         log(f"start {start}: {_point_line(point)}")
+
+
+async def run_extras(plan: Plan, work: Path, out: dict[str, Any], budget: dict[str, float]) -> None:
+    """`multi-photo` and `batch-choice`, each starting the servers it needs."""
+    from bench import batch_choice, multi_photo
+
+    if MULTI_PHOTO in plan.targets:
+        out["multi_photo"] = await multi_photo.measure(plan, work, budget)
+    if BATCH_CHOICE in plan.targets:
+        out["batch_choice"] = await batch_choice.measure(plan, work, budget)
 
 
 def _ms(value: float | None) -> str:
@@ -393,8 +445,8 @@ def run(plan: Plan, work: Path, argv: list[str]) -> dict[str, Any]:
     raw: dict[str, list[dict[str, Any]]] = {name: [] for name in raw_names}
     out["raw"] = raw
 
-    def raw_pass(tag: str) -> None:
-        for name in raw_names:
+    def raw_pass(tag: str, names: list[str]) -> None:
+        for name in names:
             if raw[name] and "by_batch" not in raw[name][0]:
                 continue  # skipped or unavailable: it will not work better the second time
             raw[name].append(raw_quietest(name, plan, work, tag, budget))
@@ -406,14 +458,16 @@ def run(plan: Plan, work: Path, argv: list[str]) -> dict[str, Any]:
             # A smoke run checks that every part works, fast: its raw limits run beside the
             # servers, so none of its figures are comparable (the full run never does this).
             with ThreadPoolExecutor(1) as pool:
-                beside = pool.submit(raw_pass, "beside")
+                beside = pool.submit(raw_pass, "beside", raw_names)
                 runner.run(run_servers(plan, work, out, budget))
+                runner.run(run_extras(plan, work, out, budget))
                 beside.result()
         else:
-            raw_pass("before")
+            raw_pass("before", raw_names)
             runner.run(run_servers(plan, work, out, budget))
+            runner.run(run_extras(plan, work, out, budget))
             if plan.raw_passes > 1:
-                raw_pass("after")
+                raw_pass("after", [n for n in raw_names if n not in RESNET50_RAW])
     finally:
         runner.close()
     out["machine"]["load_avg_end"] = os.getloadavg()

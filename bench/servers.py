@@ -26,6 +26,7 @@ from bench.loadgen import http_get
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
 MODEL = "MobileNetV2"
+RESNET50 = "ResNet50"
 
 
 def free_port() -> int:
@@ -44,6 +45,10 @@ class Target:
     runtime: str
     argv: list[str]  # after `python -m`
     predict_path: str
+    # The network it serves: MobileNetV2, ResNet50, "nearfree" (bench/nearfree.py) or "none".
+    model: str = MODEL
+    # Server processes behind the port (kerasserve `--workers`): CPU and RSS add theirs up.
+    workers: int = 1
 
     def command(self, port: int) -> list[str]:
         return [sys.executable, "-m", *self.argv, "--port", str(port)]
@@ -77,18 +82,26 @@ KERASSERVE_RUNTIMES: dict[str, list[str]] = {
 # `fastapi` calls a model compiled once (the fair baseline); `fastapi-eager` the eager call per
 # request, an extra row only: no headline ratio is taken against it.
 OTHER_SERVERS = ("ceiling", "fastapi", "fastapi-eager", "flask")
-# kerasserve serving a model that costs nothing (bench/nearfree.py): its own front end.
+# The same four for ResNet50 (about 13x MobileNetV2's arithmetic per image).
+RESNET50_TARGETS: dict[str, str] = {f"resnet50-{name}": name for name in KERASSERVE_RUNTIMES}
+# kerasserve serving a model that costs nothing (bench/nearfree.py): its own front end, in
+# one worker process and in two (`--workers 2`, uvicorn's supervisor).
 NEARFREE = "nearfree"
-SERVER_TARGETS = (*OTHER_SERVERS, NEARFREE, *KERASSERVE_RUNTIMES)
+NEARFREE_2W = "nearfree-2w"
+NEARFREE_WORKERS = {NEARFREE: 1, NEARFREE_2W: 2}
+SERVER_TARGETS = (*OTHER_SERVERS, *NEARFREE_WORKERS, *KERASSERVE_RUNTIMES, *RESNET50_TARGETS)
 
 
 def kerasserve_target(name: str, extra: list[str]) -> Target:
-    argv = ["kerasserve.service", "serve", "--host", HOST, "--model", MODEL, "--weights", "none"]
-    flags = KERASSERVE_RUNTIMES[name]
+    """`default`, `keras`, `openvino`, `int8` (MobileNetV2) or the same with `resnet50-`."""
+    model = RESNET50 if name in RESNET50_TARGETS else MODEL
+    flags = KERASSERVE_RUNTIMES[RESNET50_TARGETS.get(name, name)]
+    argv = ["kerasserve.service", "serve", "--host", HOST, "--model", model, "--weights", "none"]
     argv += [*flags, *extra]
     label = "kerasserve " + (" ".join(flags) if flags else "(default flags)")
     runtime = flags[1] if flags else "auto"
-    return Target(name, label, "kerasserve", runtime, argv, f"/v1/models/{MODEL}/predict")
+    path = f"/v1/models/{model}/predict"
+    return Target(name, label, "kerasserve", runtime, argv, path, model=model)
 
 
 def classic_flask_target() -> Target:
@@ -111,22 +124,25 @@ def fastapi_eager_target() -> Target:
 def ceiling_target() -> Target:
     argv = ["bench.ceiling", "--host", HOST]
     path = f"/v1/models/{MODEL}/predict"
-    return Target("ceiling", "front-end ceiling (no model)", "ceiling", "none", argv, path)
+    label = "front-end ceiling (no model)"
+    return Target("ceiling", label, "ceiling", "none", argv, path, model="none")
 
 
-def nearfree_target(extra: list[str]) -> Target:
-    argv = ["bench.nearfree", "--host", HOST, *extra]
-    label = "kerasserve, near-free model (pooling + Dense), --preprocess none"
+def nearfree_target(extra: list[str], workers: int = 1) -> Target:
+    """The near-free model in `workers` worker processes (1: `nearfree`, 2: `nearfree-2w`)."""
+    argv = ["bench.nearfree", "--host", HOST, "--workers", str(workers), *extra]
+    label = f"kerasserve, near-free model, --preprocess none, --workers {workers}"
+    name = next(n for n, w in NEARFREE_WORKERS.items() if w == workers)
     path = "/v1/models/nearfree/predict"
-    return Target(NEARFREE, label, "kerasserve", "auto", argv, path)
+    return Target(name, label, "kerasserve", "auto", argv, path, model="nearfree", workers=workers)
 
 
 def server_target(name: str, extra: list[str]) -> Target:
     """The target called `name` (one of SERVER_TARGETS); `extra` goes to kerasserve only."""
-    if name in KERASSERVE_RUNTIMES:
+    if name in KERASSERVE_RUNTIMES or name in RESNET50_TARGETS:
         return kerasserve_target(name, extra)
-    if name == NEARFREE:
-        return nearfree_target(extra)
+    if name in NEARFREE_WORKERS:
+        return nearfree_target(extra, NEARFREE_WORKERS[name])
     makers = {
         "ceiling": ceiling_target,
         "fastapi": fastapi_plain_target,
@@ -166,16 +182,26 @@ class Running:
             return found[-1].strip()[:400]
         return self.log_tail(3)[:400] or f"exited with {self.process.returncode}"
 
+    def _pids(self) -> list[int]:
+        """The server's process, and with several workers, every process under it."""
+        if self.target.workers <= 1:
+            return [self.pid]
+        with contextlib.suppress(psutil.Error):
+            return [self.pid, *(c.pid for c in psutil.Process(self.pid).children(recursive=True))]
+        return [self.pid]
+
     def cpu_s(self) -> float:
-        times = psutil.Process(self.pid).cpu_times()
-        return float(times.user + times.system)
+        total = 0.0
+        for pid in self._pids():
+            with contextlib.suppress(psutil.Error):
+                times = psutil.Process(pid).cpu_times()
+                total += float(times.user + times.system)
+        return total
 
     def peak_rss_mb(self) -> float | None:
-        with contextlib.suppress(OSError):
-            for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-        return None
+        """VmHWM (summed over the workers: each peaked on its own, so an upper bound)."""
+        peaks = [peak for pid in self._pids() if (peak := _vm_hwm_mb(pid)) is not None]
+        return sum(peaks) if peaks else None
 
     def stop(self, timeout: float = 30) -> None:
         if self.process.poll() is None:
@@ -185,6 +211,14 @@ class Running:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(10)
+
+
+def _vm_hwm_mb(pid: int) -> float | None:
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return None
 
 
 def start(
@@ -252,6 +286,9 @@ async def describe_model(server: Running) -> dict[str, Any]:
         "runtime": runtime.get("name"),
         "detail": runtime.get("detail"),
         "max_abs_diff": runtime.get("max_abs_diff"),
+        "precision": runtime.get("precision"),
+        # The kernels OpenVINO's CPU plugin chose: {primitive type: compute layers}.
+        "kernels": runtime.get("kernels"),
         "buckets": batching.get("buckets"),
         "max_batch_size": batching.get("max_batch_size"),
         "configured_max_batch_size": batching.get("configured_max_batch_size"),

@@ -164,8 +164,8 @@ def test_markdown_shows_skipped_targets_with_their_reason_and_the_spread() -> No
     )
     assert "skipped: kerasserve.service.inference.quantize is not there yet" in text
     assert (
-        "Median 95.0 img/s, min 80.0, max 100.0, largest deviation from the median 15.8% (n = 5)."
-        in text
+        "Median 95.0 img/s ±15.8% over the 5 starts (± is the largest deviation of a start from "
+        "the median), min 80.0, max 100.0." in text
     )
     assert "| front-end ceiling (no model) | 32 | 400.0 |" in text
     short = report.short_markdown(r)
