@@ -35,7 +35,10 @@ from bench.servers import HOST, Running, Target, ceiling_target, nearfree_target
 
 def _targets(before: Path | None) -> list[tuple[Target, dict[str, str]]]:
     after = nearfree_target([])
-    targets = [(ceiling_target(), {}), (replace(after, name="nearfree-after"), {})]
+    targets: list[tuple[Target, dict[str, str]]] = [
+        (ceiling_target(), {}),
+        (replace(after, name="nearfree-after"), {}),
+    ]
     if before is not None:
         # The old checkout's packages first on the path; the launcher stays this checkout's.
         env = {"PYTHONPATH": f"{before}{os.pathsep}{Path(__file__).resolve().parents[1]}"}

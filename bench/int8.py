@@ -37,7 +37,7 @@ def throughput(runtime: Any, batch: np.ndarray, pool: ThreadPoolExecutor, min_s:
         done += parallel * batch.shape[0]
         elapsed = time.perf_counter() - start
         if elapsed >= min_s:
-            return done / elapsed
+            return float(done / elapsed)
 
 
 def measure(
