@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import analysis, plot
-from bench.plot import label
+from bench.plot import label, legend
 
 START = "<!-- bench:start -->"
 END = "<!-- bench:end -->"
@@ -34,6 +34,13 @@ def _model(result: dict[str, Any], name: str) -> str:
     """A target's network as a table cell."""
     model = analysis.model_of(result, name)
     return MODEL_NAMES.get(model, model)
+
+
+def _models(result: dict[str, Any]) -> str:
+    """The catalogue networks the run served: "MobileNetV2" or "MobileNetV2 and ResNet50"."""
+    names = {analysis.model_of(result, p["target"]) for p in result.get("points", [])}
+    served = [m for m in (analysis.MODEL, analysis.RESNET50) if m in names]
+    return " and ".join(served or [analysis.MODEL])
 
 
 def _kernels(counts: dict[str, int] | None, top: int = 3) -> str:
@@ -363,8 +370,8 @@ def short_markdown(result: dict[str, Any]) -> str:
     levels = sorted({p["concurrency"] for p in result.get("points", [])})
     head = " | ".join(f"{c} client{'s' if c > 1 else ''}" for c in levels)
     lines = [
-        f"Run of {result['date']}, {result['machine']['cores']} cores, MobileNetV2, small photos; "
-        f"img/s (p50 / p99 ms). Command: `{result['command']}`",
+        f"Run of {result['date']}, {result['machine']['cores']} cores, {_models(result)}, small "
+        f"photos; img/s (p50 / p99 ms). Command: `{result['command']}`",
         "",
         f"| model | target | {head} | x ceiling at {analysis.top_clients(result)} |",
         "| --- | --- | " + " | ".join("---" for _ in levels) + " | --- |",
@@ -393,9 +400,9 @@ def short_markdown(result: dict[str, Any]) -> str:
     for name in result.get("raw", {}):
         limit = analysis.raw_limit(result, name)
         raws.append(
-            f"{label(result, name)} {limit['best_img_s']:.1f} img/s (batch {limit['best_batch']})"
+            f"{legend(result, name)} {limit['best_img_s']:.1f} img/s (batch {limit['best_batch']})"
             if limit
-            else f"{label(result, name)}: {analysis.raw_note(result, name)}"
+            else f"{legend(result, name)}: {analysis.raw_note(result, name)}"
         )
     stats = analysis.default_spread(result)
     lines.append("")

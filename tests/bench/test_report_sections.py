@@ -123,6 +123,9 @@ def test_tables_have_a_model_column() -> None:
     short = report.short_markdown(with_everything())
     assert "| ResNet50 | kerasserve --runtime keras | 15.0 (70 / 140) | – | 18.0" in short
     assert "| near-free (pooling + Dense) | kerasserve, near-free model" in short
+    assert "2 cores, MobileNetV2 and ResNet50, small photos" in short
+    assert "ResNet50: raw Keras: tf.function(model(x, training=False)) 20.0 img/s" in short
+    assert "2 cores, MobileNetV2, small photos" in report.short_markdown(result())
 
 
 def test_the_spread_states_median_plus_minus_and_each_starts_batch_cap() -> None:
