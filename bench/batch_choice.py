@@ -102,7 +102,11 @@ def main(argv: list[str] | None = None) -> int:
     from bench import report
     from bench.run import Plan
 
-    p = argparse.ArgumentParser(prog="python -m bench.batch_choice", description=__doc__)
+    p = argparse.ArgumentParser(
+        prog="python -m bench.batch_choice",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--sizes", type=_sizes, default=[1, 2, 4, 8, 16], help="fixed batch caps")
     p.add_argument("--clients", type=int, default=32, help="concurrent clients (default 32)")
     p.add_argument("--warmup", type=float, default=2.0, help="seconds of load before each window")

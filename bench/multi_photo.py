@@ -1,7 +1,7 @@
 """8 photos per request against 1: kerasserve's default MobileNetV2, one start, 32 clients.
 
 The Python SDK sends several photos as one multipart request, a part named `image` per photo
-(`Client.predict_many`, 8 per request by default; the server reads every `image` part). This
+(`Client.predict_many(..., per_request=8)`; the server reads every `image` part). This
 starts `kerasserve serve --model MobileNetV2 --weights none` once and drives it with the
 bench's closed-loop generator at 32 clients for a fixed time, (a) one photo per request, then
 (b) 8 photos per request, and reports images/s, requests/s and p50/p99 latency per request
@@ -101,7 +101,11 @@ def main(argv: list[str] | None = None) -> int:
     from bench import report
     from bench.run import Plan
 
-    p = argparse.ArgumentParser(prog="python -m bench.multi_photo", description=__doc__)
+    p = argparse.ArgumentParser(
+        prog="python -m bench.multi_photo",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--clients", type=int, default=32, help="concurrent clients (default 32)")
     p.add_argument("--per-request", type=int, default=8, help="photos per request (default 8)")
     p.add_argument("--warmup", type=float, default=2.0, help="seconds of load before each window")

@@ -229,7 +229,10 @@ def multi_photo_lines(result: dict[str, Any]) -> list[str]:
     lines = [
         f"One start of {server.get('label')} (`{server.get('command')}`, serves "
         f"{_served(server)}), {section['clients']} clients, {n} photos per request (a part "
-        "named `image` per photo, the form the Python SDK's `predict_many` sends) against 1:",
+        "named `image` per photo, the form the Python SDK's `predict_many` sends) against 1. "
+        f"{section['clients']} clients of {n} photos have at most {section['clients'] * n} "
+        "images waiting (kerasserve's default `--max-queue` lets 256 wait; a photo past it is "
+        "answered 503, counted in errors):",
         "",
         "| photos per request | img/s | requests/s | p50 ms (per request) | p99 ms | mean batch | errors | other CPU (cores) |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
