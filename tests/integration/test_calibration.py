@@ -53,8 +53,11 @@ async def _load(base_url: str, clients: int, each: int) -> list[int]:
 
 
 def test_tuned_server_learns_its_batch_size_from_live_traffic():
+    # 16 clients against buckets of at most 4: whatever limit the tuner holds, a batch leaves
+    # work waiting behind it. (With a limit of 8, 16 closed-loop clients settle into one batch
+    # running and exactly one full batch queued, so nothing is ever left behind.)
     with live_server(
-        "--model", "MobileNetV2", "--weights", "none", "--max-batch-size", "8",
+        "--model", "MobileNetV2", "--weights", "none", "--max-batch-size", "4",
         env={"KERASSERVE_CALIBRATE_BATCH": "true", "KERASSERVE_TUNE_BATCH": "true"},
     ) as srv:  # fmt: skip
         codes = asyncio.run(_load(srv.base_url, clients=16, each=6))
@@ -62,10 +65,10 @@ def test_tuned_server_learns_its_batch_size_from_live_traffic():
     assert codes == [200] * 96
     tuning = info["tuning"]
     assert tuning is not None
-    assert tuning["limit"] in (1, 2, 4, 8)
+    assert tuning["limit"] in (1, 2, 4)
     assert info["max_batch_size"] == tuning["limit"]
-    assert set(tuning["by_bucket"]) == {"1", "2", "4", "8"}
-    # Every image rode in some batch, and 16 clients left work waiting behind most batches.
+    assert set(tuning["by_bucket"]) == {"1", "2", "4"}
+    # Every image rode in some batch, and 16 clients left work waiting behind some batches.
     assert sum(row["items"] for row in tuning["by_bucket"].values()) >= 96
     assert tuning["backlogged_batches"] >= 1
     limit_row = tuning["by_bucket"][str(tuning["limit"])]
