@@ -14,13 +14,20 @@ from tests.support.live_server import LiveServer, live_server
 # tests/integration/test_calibration.py turns it back on.
 os.environ.setdefault("KERASSERVE_CALIBRATE_BATCH", "false")
 os.environ.setdefault("KERASSERVE_TUNE_BATCH", "false")
-# Servers a test starts for itself run Keras unless they ask (each new model would pay its own
-# OpenVINO export and timing); the session server below, which most of the integration,
-# hardening and deployment tiers talk to, runs the default path (`--runtime auto`: OpenVINO
-# when it passes its check, `--precision auto`), as a user's server does.
-os.environ.setdefault("KERASSERVE_RUNTIME", "keras")
+# Every server a test starts runs the default path, as a user's does (`--runtime auto`:
+# OpenVINO when it passes its check against Keras, `--precision auto`); the Keras subset asks
+# for `--runtime keras` where Keras itself is the subject (the live batch tuner, the JAX twin,
+# the fine-tuned file's exact probabilities). The OpenVINO export of a model is cached
+# (~/.cache/kerasserve/openvino), so only a model's first start pays for it.
 # The access log is off by default (a cost on every request); the observability tests read it.
 os.environ.setdefault("KERASSERVE_ACCESS_LOG", "true")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The files marked `slow` (minutes each) first: `make test` hands whole files to two
+    processes in this order, so the long ones start at once and the short ones fill in around
+    them instead of one process finishing a long file alone at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 @pytest.fixture(scope="session")

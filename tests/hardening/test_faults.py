@@ -28,8 +28,15 @@ MODEL = "MobileNetV2"
 
 @pytest.fixture(scope="module")
 def app():
+    # Keras: the tests hold the runtime's raw call at a gate, one batch at a time.
     settings = Settings(
-        model=[MODEL], weights="none", max_batch_size=2, max_queue=4, timeout_s=30, max_wait_ms=0
+        model=[MODEL],
+        weights="none",
+        runtime="keras",
+        max_batch_size=2,
+        max_queue=4,
+        timeout_s=30,
+        max_wait_ms=0,
     )
     return create_app(settings)
 

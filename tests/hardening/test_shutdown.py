@@ -19,6 +19,9 @@ from tests.hardening import support
 from tests.hardening.support import PREDICT
 from tests.support.live_server import live_server
 
+# A drain deadline: run alone, after the parallel run (Makefile).
+pytestmark = pytest.mark.serial
+
 CLIENTS = 24
 DRAIN_S = 30
 

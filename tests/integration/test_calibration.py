@@ -56,8 +56,9 @@ def test_tuned_server_learns_its_batch_size_from_live_traffic():
     # 16 clients against buckets of at most 4: whatever limit the tuner holds, a batch leaves
     # work waiting behind it. (With a limit of 8, 16 closed-loop clients settle into one batch
     # running and exactly one full batch queued, so nothing is ever left behind.)
+    # The tuner learns from the batches of a runtime that runs one at a time (Keras).
     with live_server(
-        "--model", "MobileNetV2", "--weights", "none", "--max-batch-size", "4",
+        "--model", "MobileNetV2", "--weights", "none", "--max-batch-size", "4", "--runtime", "keras",
         env={"KERASSERVE_CALIBRATE_BATCH": "true", "KERASSERVE_TUNE_BATCH": "true"},
     ) as srv:  # fmt: skip
         codes = asyncio.run(_load(srv.base_url, clients=16, each=6))

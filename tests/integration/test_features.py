@@ -18,7 +18,11 @@ from tests.support.models import he_rescale, photos
 
 @pytest.fixture(scope="module")
 def served():
-    settings = Settings(model=["VGG19", "MobileNetV2"], weights="none", max_batch_size=4)
+    # Keras: features come from the Keras model's own layers, and the kernels re-drawn below
+    # must be the ones that serve (an OpenVINO export would hold the old ones).
+    settings = Settings(
+        model=["VGG19", "MobileNetV2"], weights="none", runtime="keras", max_batch_size=4
+    )
     with inprocess_server(settings) as (url, state, _):
         # Re-draw MobileNetV2's kernels in place (the compiled graphs read the same variables):
         # with the default init its features are ~1e-12 and a comparison would prove nothing.

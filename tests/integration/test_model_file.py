@@ -42,9 +42,12 @@ def fine_tuned(tmp_path_factory):
 
 def test_fine_tuned_inception_with_labels_file(fine_tuned):
     path, labels, _ = fine_tuned
+    # A user's own file and labels are the subject: served by Keras itself (a trained 200-class
+    # InceptionV3 on the default runtime first pays for its export, quantisation and gates).
     with live_server(
-        "--model-file", str(path), "--labels", str(labels), "--max-batch-size", "2"
-    ) as srv:
+        "--model-file", str(path), "--labels", str(labels), "--max-batch-size", "2",
+        "--runtime", "keras",
+    ) as srv:  # fmt: skip
         info = httpx.get(f"{srv.base_url}/v1/models/birds").json()
         r = httpx.post(
             f"{srv.base_url}/v1/models/birds/predict?top_k=3",
@@ -82,6 +85,8 @@ def test_model_file_with_python_code_is_refused_unless_the_operator_opts_out(fin
         "tf",
         "--max-batch-size",
         "1",
+        "--runtime",
+        "keras",
     ) as srv:
         info = httpx.get(f"{srv.base_url}/v1/models/unsafe").json()
     assert info["state"] == "ready"

@@ -113,11 +113,13 @@ def test_live_ready_and_server_metadata(client, http):
     assert http.get("/v2/health/ready").json() == {"ready": True}
 
 
-def test_model_metadata_names_shapes_datatypes_and_platform(client):
+def test_model_metadata_names_shapes_datatypes_and_platform(client, v2_server):
     meta = client.get_model_metadata(MODEL)
     assert meta["name"] == MODEL
     assert meta["versions"] == ["1", "2"]
-    assert meta["platform"] == "keras_tensorflow"
+    # The default runtime: OpenVINO when it passed its check against Keras, else Keras.
+    runtime = httpx.get(f"{v2_server.base_url}/v1/models/{MODEL}").json()["runtime"]["name"]
+    assert meta["platform"] == {"openvino": "keras_openvino", "keras": "keras_tensorflow"}[runtime]
     assert meta["inputs"] == [
         {"name": "image", "datatype": "BYTES", "shape": [-1]},
         {"name": "pixels", "datatype": "UINT8", "shape": [-1, 224, 224, 3]},

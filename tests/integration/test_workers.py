@@ -21,6 +21,9 @@ from tests.hardening import support
 from tests.integration.test_model_repository import images, png, tiny_model
 from tests.support.live_server import LiveServer, live_server
 
+# Worker supervision and readiness deadlines: run alone, after the parallel run (Makefile).
+pytestmark = pytest.mark.serial
+
 PREDICT = "/v1/models/m/predict"
 ADMIN_KEY = "boss-key"
 # The tests tell the workers apart by the pid on each access line (off by default).

@@ -52,10 +52,12 @@ def live_server(
     env: dict[str, str] | None = None,
     ready_timeout: float = 240,
     wait_ready: bool = True,
+    ready_path: str = "/readyz",
 ) -> Iterator[LiveServer]:
     """Run `kerasserve serve --host 127.0.0.1 --port <free> *args` until the block ends.
 
-    Default args serve MobileNetV2 with random weights. Waits for `/readyz` to answer 200.
+    Default args serve MobileNetV2 with random weights. Waits for `ready_path` to answer 200
+    (`/healthz` for a server with no model yet, which is up but not ready).
     """
     port = free_port()
     if not args:
@@ -79,25 +81,25 @@ def live_server(
     server = LiveServer(f"http://127.0.0.1:{port}", port, proc, Path(log_file.name))
     try:
         if wait_ready:
-            block_until_ready(server, ready_timeout)
+            block_until_ready(server, ready_timeout, ready_path)
         yield server
     finally:
         server.stop()
         log_file.close()
 
 
-def block_until_ready(server: LiveServer, timeout: float) -> None:
+def block_until_ready(server: LiveServer, timeout: float, path: str = "/readyz") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
             raise RuntimeError(f"server exited with {server.process.returncode}:\n{server.log()}")
         try:
-            if httpx.get(f"{server.base_url}/readyz", timeout=2).status_code == 200:
+            if httpx.get(f"{server.base_url}{path}", timeout=2).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.25)
-    raise TimeoutError(f"server not ready after {timeout}s:\n{server.log()}")
+    raise TimeoutError(f"{path} not 200 after {timeout}s:\n{server.log()}")
 
 
 def run_cli(

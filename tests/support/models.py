@@ -27,11 +27,15 @@ def he_rescale(model, seed: int = 1) -> None:
         layer.set_weights(weights)
 
 
-def save_model(name: str, directory: Path, rescale: bool) -> Path:
-    """Build a catalogue model with random weights (rescaled if asked), save it as `.keras`."""
+def save_model(name: str, directory: Path, rescale: bool, seed: int = 0) -> Path:
+    """Build a catalogue model with seeded random weights (rescaled if asked), save it as
+    `.keras`. The same weights every run, so a server's OpenVINO export of it is cached."""
+    import keras
+
     from kerasserve.service.inference import catalogue
 
     spec = catalogue.spec(name)
+    keras.utils.set_random_seed(seed)
     model = spec.constructor(weights=None)
     if rescale:
         he_rescale(model)
