@@ -11,7 +11,12 @@ from typing import Any
 
 KERASSERVE = ("default", "keras", "openvino", "int8")
 HEADLINE_CLIENTS = 32
-CEILING_SHARE = 0.8  # issue 12 item 5: kerasserve's best runtime >= 0.8x the front-end ceiling
+CEILING_SHARE = 0.8  # kerasserve's best runtime >= 0.8x the front-end ceiling
+NEARFREE_SHARE = 0.9  # the near-free model >= 0.9x the ceiling: our own plumbing costs little
+NEARFREE_P50_EXTRA_MS = 1.0  # and one client's p50 at most 1 ms over the ceiling's
+SPREAD_PCT = 10.0  # every fresh start of the default target within 10 % of their median
+WORKERS_SHARE = 0.95  # `--workers auto` (1 below 4 cores) >= 0.95x the other worker count
+BATCH_CHOICE_SHARE = 0.9  # the start-up batch choice >= 0.9x the best fixed batch cap
 MODEL = "MobileNetV2"
 RESNET50 = "ResNet50"
 # Each network's raw limits: Keras, OpenVINO FP32, OpenVINO INT8 (ratio columns in this order).
@@ -288,4 +293,80 @@ def checks(result: dict[str, Any]) -> list[dict[str, Any]]:
     else:
         reason = result.get("targets", {}).get("openvino", {}).get("reason", "not measured")
         out.append(_check("past the framework", goal, None, None, reason))
+
+    out.extend(issue_checks(result))
+    return out
+
+
+def issue_checks(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every core, a lean front end, fair baselines: the near-free model against the ceiling,
+    the default against the compiled plain FastAPI, the spread of fresh starts, the worker
+    count `auto` picks, and the start-up batch choice."""
+    out = []
+    n = top_clients(result)
+    ceiling, nearfree = headline(result, "ceiling"), headline(result, "nearfree")
+    goal = f"the near-free model, {n} clients >= {NEARFREE_SHARE}x the front-end ceiling"
+    if ceiling and nearfree:
+        share = nearfree / ceiling
+        detail = f"{nearfree:.1f} / {ceiling:.1f} img/s"
+        out.append(_check("near-free vs ceiling", goal, share, share >= NEARFREE_SHARE, detail))
+    else:
+        out.append(_check("near-free vs ceiling", goal, None, None, "not measured"))
+
+    c1, f1 = point(result, "ceiling", 1), point(result, "nearfree", 1)
+    goal = f"the near-free model, 1 client: p50 <= the ceiling's + {NEARFREE_P50_EXTRA_MS:g} ms"
+    if c1 and f1 and c1["p50_ms"] is not None and f1["p50_ms"] is not None:
+        extra = f1["p50_ms"] - c1["p50_ms"]
+        detail = f"p50 {f1['p50_ms']:.2f} vs {c1['p50_ms']:.2f} ms"
+        met = extra <= NEARFREE_P50_EXTRA_MS
+        out.append(_check("near-free latency", goal, extra, met, detail))
+    else:
+        out.append(_check("near-free latency", goal, None, None, "not measured"))
+
+    default, plain = headline(result, "default"), headline(result, "fastapi")
+    goal = f"kerasserve's default, {n} clients (median of its starts) > the compiled plain FastAPI"
+    if default and plain:
+        times = default / plain
+        detail = f"{default:.1f} / {plain:.1f} img/s"
+        out.append(_check("past the compiled baseline", goal, times, times > 1, detail))
+    else:
+        out.append(_check("past the compiled baseline", goal, None, None, "not measured"))
+
+    stats = default_spread(result)
+    goal = f"the default target's fresh starts, {n} clients: each within ±{SPREAD_PCT:g} % of their median"
+    if stats is not None and stats["n"] >= 2:
+        detail = (
+            f"{stats['n']} starts: median {stats['median']:.1f} img/s "
+            f"({stats['min']:.1f}-{stats['max']:.1f})"
+        )
+        met = stats["max_dev_pct"] <= SPREAD_PCT
+        out.append(_check("fresh starts agree", goal, stats["max_dev_pct"], met, detail))
+    else:
+        out.append(_check("fresh starts agree", goal, None, None, "fewer than 2 starts"))
+
+    one, two = headline(result, "nearfree"), headline(result, "nearfree-2w")
+    goal = (
+        f"`--workers auto` (1 worker below 4 cores) >= {WORKERS_SHARE}x 2 workers, near-free "
+        f"model, {n} clients"
+    )
+    if one and two:
+        share = one / two
+        detail = f"1 worker {one:.1f} vs 2 workers {two:.1f} img/s"
+        out.append(_check("workers auto", goal, share, share >= WORKERS_SHARE, detail))
+    else:
+        out.append(_check("workers auto", goal, None, None, "not measured"))
+
+    choice = batch_choice(result)
+    goal = (
+        f"OpenVINO's start-up batch choice >= {BATCH_CHOICE_SHARE}x the best fixed cap, {n} clients"
+    )
+    if choice and choice["share_of_best"] is not None:
+        share = choice["share_of_best"]
+        detail = (
+            f"chose {choice['chosen']}: {choice['calibrated_img_s']:.1f} img/s; best fixed "
+            f"{choice['best_size']}: {choice['best_img_s']:.1f} img/s"
+        )
+        out.append(_check("batch choice", goal, share, share >= BATCH_CHOICE_SHARE, detail))
+    else:
+        out.append(_check("batch choice", goal, None, None, "not measured"))
     return out

@@ -189,3 +189,44 @@ def test_replace_section_rewrites_only_between_the_markers(tmp_path: Any) -> Non
     bare.write_text("no markers")
     assert not report.replace_section(bare, "x")
     assert bare.read_text() == "no markers"
+
+
+def test_the_issue_targets_near_free_baseline_spread_workers_and_batch_choice() -> None:
+    points = [p for p in result()["points"] if p["target"] != "ceiling" or p["concurrency"] != 1]
+    points += [
+        pt("ceiling", 1, 300, p50=3.0),
+        pt("nearfree", 1, 280, p50=3.6),
+        pt("nearfree", 32, 370),
+        pt("nearfree-2w", 32, 300),
+        pt("fastapi", 32, 50),
+    ]
+    choice = {
+        "calibrated": {"max_batch_size": 2, "img_s": 180.0},
+        "fixed": [
+            {"size": 1, "img_s": 150.0},
+            {"size": 2, "img_s": 190.0},
+            {"size": 4, "img_s": 200.0},
+        ],
+    }
+    checks = {c["name"]: c for c in analysis.checks(result(points=points, batch_choice=choice))}
+    assert checks["near-free vs ceiling"]["measured"] == pytest.approx(370 / 400)
+    assert checks["near-free vs ceiling"]["met"] is True
+    assert checks["near-free latency"]["measured"] == pytest.approx(0.6)
+    assert checks["near-free latency"]["met"] is True
+    # The default counts with the median of its five starts (95), not its first point.
+    assert checks["past the compiled baseline"]["measured"] == pytest.approx(95 / 50)
+    assert checks["past the compiled baseline"]["met"] is True
+    # Starts 95, 90, 100, 99, 80: 80 is 15.8 % under the median of 95.
+    assert checks["fresh starts agree"]["measured"] == pytest.approx(15 / 95 * 100)
+    assert checks["fresh starts agree"]["met"] is False
+    assert checks["workers auto"]["measured"] == pytest.approx(370 / 300)
+    assert checks["workers auto"]["met"] is True
+    assert checks["batch choice"]["measured"] == pytest.approx(180 / 200)
+    assert checks["batch choice"]["met"] is True
+
+
+def test_issue_targets_not_measured_say_so() -> None:
+    checks = {c["name"]: c for c in analysis.checks(result())}
+    for name in ("near-free vs ceiling", "near-free latency", "workers auto", "batch choice"):
+        assert checks[name]["met"] is None, name
+        assert checks[name]["measured"] is None, name
