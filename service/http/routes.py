@@ -19,7 +19,7 @@ from kerasserve.schemas import (
     PredictResponse,
     RepositoryIndex,
 )
-from kerasserve.service.errors import NotReady, ServiceError
+from kerasserve.service.errors import ModelLoadError, ModelUnavailable, NotReady, ServiceError
 from kerasserve.service.http.errors import openapi_errors, request_id, resolve
 from kerasserve.service.http.params import (
     MULTIPART_BODY,
@@ -175,7 +175,13 @@ async def unload_model(state: State, model: ModelName) -> Response:
 async def _change(state: AppState, model: str, action: Literal["load", "unload"]) -> Response:
     """Load or unload `model` here, then in every sibling worker; describe what came of it."""
     registry = state.registry
-    entry = await (registry.load(model) if action == "load" else registry.unload(model))
+    try:
+        entry = await (registry.load(model) if action == "load" else registry.unload(model))
+    except ModelLoadError as exc:
+        # What served before still serves: the swap happens only once every version loaded.
+        raise ModelUnavailable(
+            f"{model} did not load: {exc}; the versions that served before still serve"
+        ) from exc
     if state.workers is not None:
         await state.workers.broadcast(action, entry.name)
     return json_response(registry.describe(entry))

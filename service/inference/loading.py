@@ -29,7 +29,7 @@ from kerasserve.service.inference import catalogue, heads, labels, weights
 from kerasserve.service.inference.catalogue import PreprocessMode, normalize
 from kerasserve.service.inference.features import LayerTable
 from kerasserve.service.inference.loaded import Batching, Decoder, LoadedModel, NoObserver
-from kerasserve.service.inference.runtime import best_batch, buckets_for, calibrate
+from kerasserve.service.inference.runtime import Runtime, best_batch, buckets_for, calibrate
 from kerasserve.service.inference.runtime_factory import make_runtime
 from kerasserve.service.inference.source import ModelSource
 
@@ -101,26 +101,50 @@ def _load_sync(
             runtime_name,
             precision,
         )
-    runtime = make_runtime(
-        runtime_name,
-        model,
-        built.preprocess,
-        built.preprocessing.mode,
-        built.input_size,
-        buckets,
-        tolerance=source.tolerance,
-        streams=source.streams,
-        precision=precision,
-        calibration_dir=source.calibration_dir,
-        gate=(source.int8_min_top1, source.int8_min_top5),
-        head=head,
-        untrained=(
-            f"{built.weights.kind.value} weights: a model that was never trained has no ranking "
-            "for an accuracy gate to keep, so a reduced precision cannot pass it"
-            if built.weights.random
-            else None
-        ),
+    untrained = (
+        f"{built.weights.kind.value} weights: a model that was never trained has no ranking "
+        "for an accuracy gate to keep, so a reduced precision cannot pass it"
+        if built.weights.random
+        else None
     )
+
+    def runtime_for(name: str, precision: str) -> Runtime:
+        return make_runtime(
+            name,
+            model,
+            built.preprocess,
+            built.preprocessing.mode,
+            built.input_size,
+            buckets,
+            tolerance=source.tolerance,
+            streams=source.streams,
+            precision=precision,
+            calibration_dir=source.calibration_dir,
+            gate=(source.int8_min_top1, source.int8_min_top5),
+            head=head,
+            untrained=untrained,
+        )
+
+    try:
+        runtime = runtime_for(runtime_name, precision)
+    except ModelLoadError as exc:
+        if heir is None:
+            raise
+        # The new weights do not hold the serving version's reduced precision (its accuracy
+        # gate judged them): choose for this version from its own settings instead.
+        logger.warning(
+            "%s v%d: the inherited %s %s did not hold (%s); choosing again with --runtime %s "
+            "--precision %s",
+            source.name,
+            source.version,
+            runtime_name,
+            precision,
+            exc,
+            source.runtime,
+            source.precision,
+        )
+        heir = None
+        runtime = runtime_for(source.runtime, source.precision)
     # A runtime `auto` chose comes warmed and timed.
     if runtime.measured is None:
         runtime.warm()

@@ -289,9 +289,22 @@ class OpenVINORuntime:
         self.head = reference.head
         self.selection: dict[str, float] | None = None
         self.measured: dict[int, float] | None = None
-        self.max_abs_diff: float | None = self._check(reference, strict=held_out is None)
-        if held_out is not None:
-            self._gate(reference, held_out, gate or quantize.Gate())
+        try:
+            self.max_abs_diff: float | None = self._check(reference, strict=held_out is None)
+            if held_out is not None:
+                self._gate(reference, held_out, gate or quantize.Gate())
+        except BaseException:
+            # Release the compiled model and its infer requests here, on the loading thread,
+            # not whenever a garbage collection reaches this half-built runtime on whatever
+            # thread is running then (serving threads included).
+            self.release()
+            raise
+
+    def release(self) -> None:
+        """Drop the infer requests and the compiled model; the runtime cannot predict after."""
+        self._all_requests.clear()
+        self._requests = queue.SimpleQueue()
+        self._compiled = None
 
     @staticmethod
     def _quantize(

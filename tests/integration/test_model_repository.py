@@ -294,6 +294,27 @@ async def test_unload_drains_then_answers_404_and_load_brings_it_back(server):
         assert again.status_code == 200
 
 
+def test_a_load_that_fails_answers_503_and_what_served_still_serves(server, repo):
+    broken = repo / "dogcheck" / "2"
+    broken.mkdir()
+    (broken / "model.keras").write_bytes(b"not a Keras file")
+    try:
+        r = httpx.post(f"{server.base_url}/v1/models/dogcheck/load", headers=ADMIN, timeout=120)
+        assert r.status_code == 503, r.text
+        body = r.json()
+        assert body["code"] == "model_unavailable"
+        assert "dogcheck did not load" in body["message"]
+        assert "the versions that served before still serve" in body["message"]
+        still = httpx.post(
+            f"{server.base_url}/v1/models/dogcheck/predict", files={"image": png(images(1)[0])}
+        )
+        assert still.status_code == 200, still.text
+        assert still.json()["model"]["version"] == 1
+    finally:
+        shutil.rmtree(broken)
+    assert server.process.poll() is None
+
+
 def test_polling_picks_up_a_new_version_by_itself(tmp_path):
     root = tmp_path / "repo"
     (root / "cats" / "1").mkdir(parents=True)

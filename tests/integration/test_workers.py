@@ -174,6 +174,10 @@ def test_hot_swap_reaches_every_worker_under_load(server, repo):
     assert {a[3] for a in after} == {2}, "an answer from the old version after the load"
     by_pid = answered_by(server)
     assert len({by_pid[a[1]] for a in after if a[1] in by_pid}) == 2, "one worker answered"
+    # On the default runtime version 2 may not hold version 1's reduced precision (its gate
+    # judges the new weights) and chooses again; no worker may die of it (one did, when the
+    # refused runtime's OpenVINO objects were freed by a garbage collection on a serving thread).
+    assert "died" not in server.log()
 
 
 def test_readyz_is_503_while_any_worker_is_not_ready(server):
