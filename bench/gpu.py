@@ -11,9 +11,9 @@
    server calls it (uint8 pixels in, probabilities back on the host) and on the device only;
 5. writes `gpu-<card>.json` and `gpu-<card>.md` (the card read from JAX) under DIR.
 
-Until `service/inference/runtime_factory.py` builds `JaxRuntime` on the JAX backend itself,
-the server is started through `python -m bench.gpu serve ...`, which makes the factory build
-it in place of `KerasRuntime` (same constructor) and then runs the ordinary CLI.
+The server is the ordinary CLI (`python -m bench.gpu serve ...` runs it in this process, with
+the carried packages on its path); on Keras' JAX backend `service/inference/runtime_factory.py`
+builds `JaxRuntime` by itself.
 
 On a CPU (`JAX_PLATFORMS=cpu`) the same script runs end to end; `--expect-platform cpu`
 and short windows make it a quick check before the GPU run.
@@ -59,7 +59,7 @@ STARTUP_LINE = re.compile(r"runtime auto|rejected|FALLING BACK|calibrated|ready:
 
 
 def _serve(argv: list[str]) -> int:
-    """The CLI in this process (the factory builds JaxRuntime when Keras runs on JAX)."""
+    """The ordinary CLI in this process (the factory builds JaxRuntime when Keras runs on JAX)."""
     from kerasserve.service.cli import main
 
     return main(["serve", *argv])
