@@ -16,16 +16,12 @@ and its img/s as a share of the best fixed cap's. Part of `python -m bench` (tar
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import json
 import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from bench import images, servers
-from bench.loadgen import new_loop
 
 NAME = "batch-choice"
 RUNTIME = "openvino"
@@ -99,20 +95,13 @@ def _sizes(text: str) -> list[int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bench import report
+    from bench import report, standalone
     from bench.run import Plan
 
-    p = argparse.ArgumentParser(
-        prog="python -m bench.batch_choice",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    p = standalone.parser(
+        "python -m bench.batch_choice", __doc__, Path("bench/results/tmp/batch_choice")
     )
     p.add_argument("--sizes", type=_sizes, default=[1, 2, 4, 8, 16], help="fixed batch caps")
-    p.add_argument("--clients", type=int, default=32, help="concurrent clients (default 32)")
-    p.add_argument("--warmup", type=float, default=2.0, help="seconds of load before each window")
-    p.add_argument("--duration", type=float, default=7.0, help="measured seconds per point")
-    p.add_argument("--server-arg", action="append", default=[], metavar="ARG")
-    p.add_argument("--out", type=Path, default=Path("bench/results/tmp/batch_choice"))
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
     plan = Plan(
         targets=[NAME],
@@ -122,14 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         batch_sizes=args.sizes,
         server_args=args.server_arg,
     )
-    budget = {"retry_s": plan.retry_budget_s}
-    runner = asyncio.Runner(loop_factory=new_loop)
-    try:
-        section = runner.run(measure(plan, args.out, budget))
-    finally:
-        runner.close()
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "batch_choice.json").write_text(json.dumps(section, indent=2, default=str) + "\n")
+    section = standalone.run_section(measure, plan, args.out, "batch_choice")
     print("\n".join(report.batch_choice_lines({"batch_choice": section})))
     return 0 if "img_s" in section.get("calibrated", {}) else 1
 

@@ -13,7 +13,6 @@ alone:
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import sys
@@ -22,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import images, servers
-from bench.loadgen import multipart_request_many, new_loop, read_response
+from bench.loadgen import multipart_request_many, read_response
 
 NAME = "multi-photo"
 
@@ -98,20 +97,13 @@ async def measure(plan: Any, work: Path, budget: dict[str, float]) -> dict[str, 
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bench import report
+    from bench import report, standalone
     from bench.run import Plan
 
-    p = argparse.ArgumentParser(
-        prog="python -m bench.multi_photo",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    p = standalone.parser(
+        "python -m bench.multi_photo", __doc__, Path("bench/results/tmp/multi_photo")
     )
-    p.add_argument("--clients", type=int, default=32, help="concurrent clients (default 32)")
     p.add_argument("--per-request", type=int, default=8, help="photos per request (default 8)")
-    p.add_argument("--warmup", type=float, default=2.0, help="seconds of load before each window")
-    p.add_argument("--duration", type=float, default=7.0, help="measured seconds per point")
-    p.add_argument("--server-arg", action="append", default=[], metavar="ARG")
-    p.add_argument("--out", type=Path, default=Path("bench/results/tmp/multi_photo"))
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
     plan = Plan(
         targets=[NAME],
@@ -121,14 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         photos_per_request=args.per_request,
         server_args=args.server_arg,
     )
-    budget = {"retry_s": plan.retry_budget_s}
-    runner = asyncio.Runner(loop_factory=new_loop)
-    try:
-        section = runner.run(measure(plan, args.out, budget))
-    finally:
-        runner.close()
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "multi_photo.json").write_text(json.dumps(section, indent=2, default=str) + "\n")
+    section = standalone.run_section(measure, plan, args.out, "multi_photo")
     print("\n".join(report.multi_photo_lines({"multi_photo": section})))
     return 0 if section.get("points") else 1
 
