@@ -162,6 +162,12 @@ def test_each_head_kind_matches_keras_on_the_same_pixels(server, repo, name):
     head, _ = HEADS[name]
     mode = {"cats": "tf", "scores": "torch", "dogcheck": "caffe", "tags": "none"}[name]
     pixels = images(3, seed=7)
+    # The default runtime serves: Keras to 2e-5; OpenVINO FP32 within its load-time check's
+    # tolerance; a reduced precision that passed its gate (a model file counts as trained) to
+    # 0.05. The head's own rules below hold for every one of them.
+    runtime = httpx.get(f"{server.base_url}/v1/models/{name}").json()["runtime"]
+    exact = runtime["name"] == "keras"
+    atol = 2e-5 if exact else 1e-4 if runtime["precision"] == "fp32" else 0.05
     for image in pixels:
         expected = expected_probabilities(repo / name / "1" / "model.keras", head, mode, image)
         r = httpx.post(
@@ -175,7 +181,7 @@ def test_each_head_kind_matches_keras_on_the_same_pixels(server, repo, name):
         got = np.zeros(len(expected))
         for p in body["results"][0]["predictions"]:
             got[p["index"]] = p["probability"]
-        np.testing.assert_allclose(got, expected, atol=2e-5)
+        np.testing.assert_allclose(got, expected, atol=atol)
         if head == "multi_label":
             # Independent probabilities: never renormalised into one distribution.
             assert abs(got.sum() - 1) > 1e-3

@@ -144,12 +144,14 @@ def test_served_probabilities_are_keras_own(served):
     photos = photo_bytes(6)
     served_p = served_probabilities(server.base_url, photos, version=1)
     expected = keras_probabilities(repo / NAME / "1" / "model.keras", photos)
-    # The default runtime serves: Keras to 1e-4, or OpenVINO within the tolerance its load-time
-    # check against Keras held it to.
+    # The default runtime serves: Keras to 1e-4, OpenVINO FP32 to 1e-3, a reduced precision that
+    # passed its accuracy gate (the model is trained) to 0.1.
     runtime = httpx.get(f"{server.base_url}/v1/models/{NAME}").json()["runtime"]
-    bound = 1e-4 if runtime["name"] == "keras" else 1e-3
-    assert runtime["max_abs_diff"] is None or runtime["max_abs_diff"] <= bound
-    assert np.abs(served_p - expected).max() <= bound
+    if runtime["name"] == "keras":
+        bound = 1e-4
+    else:
+        bound = 1e-3 if runtime["precision"] == "fp32" else 0.1
+    assert np.abs(served_p - expected).max() <= bound, runtime["detail"]
     assert np.allclose(served_p.sum(axis=1), 1, atol=1e-4)
 
 
