@@ -20,6 +20,9 @@ from kerasserve.service.inference.openvino_runtime import OpenVINORuntime, model
 from kerasserve.service.inference.runtime import KerasRuntime  # noqa: E402
 from tests.support.models import he_rescale, photos  # noqa: E402
 
+# Quantises several real models: `make test` starts it first (see tests/conftest.py).
+pytestmark = pytest.mark.slow
+
 BUCKETS = [1, 2, 4, 8]
 # What INT8 keeps of a random network's answers, measured on this test's small CNN (AVX2, NNCF
 # 3.4, OpenVINO 2026.4): top-1 agreement 88.6 %, top-5 overlap 0.964 over 132 held-out images.

@@ -21,6 +21,9 @@ from kerasserve.service.inference.openvino_runtime import (  # noqa: E402
 from kerasserve.service.inference.runtime import KerasRuntime  # noqa: E402
 from tests.support.models import he_rescale, photos  # noqa: E402
 
+# Exports and checks several real models: `make test` starts it first (see tests/conftest.py).
+pytestmark = pytest.mark.slow
+
 BUCKETS = [1, 2, 4]
 # One model per preprocessing family: caffe, tf, torch, none (built into the model).
 FAMILIES = {"ResNet50": False, "MobileNetV2": True, "DenseNet121": False, "MobileNetV3Small": True}

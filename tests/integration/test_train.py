@@ -20,6 +20,9 @@ import pytest
 from tests.support.live_server import ROOT, LiveServer, live_server, run_cli
 from tests.support.photos_dataset import encode, write_dataset
 
+# Trains and serves several real models: `make test` starts it first (see tests/conftest.py).
+pytestmark = pytest.mark.slow
+
 NAME = "colours"
 # The user's labels, any text a folder name holds: the server must answer with these.
 LABELS = ("红色条纹", "green dots", "blue-checks", "yellow_rings")
