@@ -335,7 +335,7 @@ async def run_servers(
                 log(_point_line(point))
                 if name == SPREAD_TARGET and clients == plan.spread_clients:
                     out["spread"]["starts"].append(_start_figure(point, entry, 1))
-            if plan.profile and target.kind == "kerasserve":
+            if plan.profile and target.kind in ("kerasserve", "ceiling"):
                 log(f"profiling {name} (c=32) with py-spy")
                 out.setdefault("profiles", {})[name] = await profile.profile_point(
                     server, requests, 32, plan.warmup_s, plan.measure_s, work

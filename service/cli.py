@@ -166,6 +166,12 @@ def _serve_parser(sub: Any) -> None:
         action=argparse.BooleanOptionalAction,
         help="log one line per request (default off: it costs every request)",
     )
+    p.add_argument(
+        "--otel",
+        action=argparse.BooleanOptionalAction,
+        help="FastAPI's OpenTelemetry spans, metrics and logs for the providers this process "
+        "configures (default off: looking for them costs every request)",
+    )
     p.set_defaults(func=_serve)
 
 

@@ -208,6 +208,12 @@ class Settings(BaseSettings):
     access_log: bool = Field(
         False, description="One INFO line per request (off: it costs every request a log write)."
     )
+    otel: bool = Field(
+        False,
+        description="FastAPI's native OpenTelemetry (request spans, metrics, exception logs) "
+        "for the providers this process configures. Off: FastAPI would look the providers up "
+        "on every request; /metrics (Prometheus) is kerasserve's own either way.",
+    )
 
     @field_validator(
         "model", "model_file", "labels", "api_keys", "admin_keys", "cors_origins", mode="before"

@@ -22,6 +22,7 @@ from kerasserve.service.errors import (
     WeChatUnavailable,
 )
 from kerasserve.service.http.errors import openapi_errors
+from kerasserve.service.http.lean import LeanRoute
 from kerasserve.service.http.ratelimit import client_address
 from kerasserve.service.settings import Settings
 
@@ -39,7 +40,7 @@ ISSUER = "kerasserve"
 VERIFIED_CACHE = 10_000  # tokens remembered as verified (about 2 MB at most)
 AUDIENCE = "kerasserve-predict"
 
-router = APIRouter(prefix="/v1", tags=["auth"])
+router = APIRouter(prefix="/v1", tags=["auth"], route_class=LeanRoute)
 
 
 def wants_chinese(request: Request) -> bool:

@@ -38,6 +38,7 @@ from kerasserve.schemas.classifiers import (
 )
 from kerasserve.service.errors import InvalidRequest, ModelNotFound, ServiceError
 from kerasserve.service.http.errors import openapi_errors
+from kerasserve.service.http.lean import LeanRoute
 from kerasserve.service.http.params import State
 from kerasserve.service.http.security import require_admin_key
 from kerasserve.service.http.state import AppState
@@ -50,7 +51,10 @@ from kerasserve.service.inference.source import base_source
 logger = logging.getLogger("kerasserve.classifiers")
 
 router = APIRouter(
-    prefix="/v1", dependencies=[Depends(require_admin_key)], tags=["admin", "classifiers"]
+    prefix="/v1",
+    dependencies=[Depends(require_admin_key)],
+    tags=["admin", "classifiers"],
+    route_class=LeanRoute,
 )
 
 ClassifierName = Annotated[

@@ -15,6 +15,7 @@ from fastapi.responses import Response
 from kerasserve.schemas import FeatureResult, FeaturesResponse, LayerList
 from kerasserve.service.errors import FeaturesTooLarge
 from kerasserve.service.http.errors import openapi_errors, request_id
+from kerasserve.service.http.lean import LeanRoute
 from kerasserve.service.http.params import MULTIPART_BODY, ModelName, State
 from kerasserve.service.http.pipeline import answer_headers, json_response, read_images, run
 from kerasserve.service.http.security import require_api_key
@@ -23,7 +24,7 @@ from kerasserve.service.inference.features import Pooling
 from kerasserve.service.inference.loaded import Inferred, LoadedModel
 from kerasserve.service.settings import Settings
 
-router = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)])
+router = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)], route_class=LeanRoute)
 
 NPY_TYPES = ("application/octet-stream", "application/x-npy")
 

@@ -9,12 +9,13 @@ from fastapi.responses import Response
 
 from kerasserve.schemas import Health, Readiness
 from kerasserve.service import __version__
+from kerasserve.service.http.lean import LeanRoute
 from kerasserve.service.http.state import AppState, get_state
 from kerasserve.service.http.workers import refresh_gauges
 
 State = Annotated[AppState, Depends(get_state)]
 
-router = APIRouter()
+router = APIRouter(route_class=LeanRoute)
 
 
 @router.get("/healthz", response_model=Health, summary="Liveness: the process answers")

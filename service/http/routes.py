@@ -14,13 +14,13 @@ from kerasserve.schemas import (
     LegacyPredictResponse,
     ModelInfo,
     ModelList,
-    ModelRef,
     ModelState,
     PredictResponse,
     RepositoryIndex,
 )
 from kerasserve.service.errors import ModelLoadError, ModelUnavailable, NotReady, ServiceError
 from kerasserve.service.http.errors import openapi_errors, request_id, resolve
+from kerasserve.service.http.lean import LeanRoute
 from kerasserve.service.http.params import (
     MULTIPART_BODY,
     AcceptLanguage,
@@ -41,9 +41,11 @@ from kerasserve.service.settings import Settings
 # What v1's classification gives back: the labels' language, the file names, the results.
 Named = tuple[str, list[str | None], list[Classified]]
 
-api = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)])
-admin = APIRouter(prefix="/v1", dependencies=[Depends(require_admin_key)], tags=["admin"])
-ops = APIRouter()
+api = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)], route_class=LeanRoute)
+admin = APIRouter(
+    prefix="/v1", dependencies=[Depends(require_admin_key)], tags=["admin"], route_class=LeanRoute
+)
+ops = APIRouter(route_class=LeanRoute)
 
 
 async def predict(
@@ -73,14 +75,7 @@ async def predict(
         request, state, model, version, read_images, classify
     )
     body = PredictResponse(
-        model=ModelRef(
-            name=served.name,
-            version=served.version,
-            weights=served.weights,
-            runtime=served.runtime_info(),
-            output_kind=served.output_kind,
-            labels_language=language,
-        ),
+        model=served.model_ref(language),
         results=[
             ImageResult(filename=name, predictions=r.predictions, timing=r.timing)
             for name, r in zip(names, results, strict=True)

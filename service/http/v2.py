@@ -14,7 +14,6 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kerasserve.schemas.v2 import (
@@ -31,6 +30,7 @@ from kerasserve.schemas.v2 import (
 from kerasserve.service import __version__
 from kerasserve.service.errors import ModelNotFound, NotReady
 from kerasserve.service.http.errors import request_id, resolve
+from kerasserve.service.http.lean import LeanRoute
 from kerasserve.service.http.params import (
     AcceptLanguage,
     Lang,
@@ -68,7 +68,7 @@ def error_body(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-class V2Route(APIRoute):
+class V2Route(LeanRoute):
     """A route whose every failure, its dependencies' included, answers `{"error": ...}`."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
@@ -80,6 +80,7 @@ class V2Route(APIRoute):
             except Exception as exc:
                 return error_body(request, exc)
 
+        guarded.lean = getattr(handle, "lean", False)  # type: ignore[attr-defined]
         return guarded
 
 

@@ -21,6 +21,7 @@ from kerasserve.batching import Batcher, BatchObserver, BatchPolicy, BatchSizeTu
 from kerasserve.schemas import (
     BatchingInfo,
     ModelInfo,
+    ModelRef,
     ModelState,
     Prediction,
     Preprocessing,
@@ -140,6 +141,7 @@ class LoadedModel:
     _inflight: int = field(default=0, init=False)
     _decoding: int = field(default=0, init=False)
     _idle: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+    _refs: dict[str, ModelRef] = field(default_factory=dict, init=False)
     retiring: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
@@ -390,6 +392,21 @@ class LoadedModel:
     def runtime_info(self) -> RuntimeInfo:
         return self.runtime.info()
 
+    def model_ref(self, language: str) -> ModelRef:
+        """What every v1 answer says of the model that answered, built once per label language
+        (nothing in it changes while this version serves)."""
+        ref = self._refs.get(language)
+        if ref is None:
+            ref = self._refs[language] = ModelRef(
+                name=self.name,
+                version=self.version,
+                weights=self.weights,
+                runtime=self.runtime_info(),
+                output_kind=self.output_kind,
+                labels_language=language,
+            )
+        return ref
+
 
 def _tuning(batcher: Batcher[Any, Any]) -> dict[str, Any] | None:
     tuner = getattr(batcher, "tuner", None)
@@ -431,16 +448,19 @@ def _check_pixels(image: np.ndarray, h: int, w: int) -> np.ndarray:
 
 
 def top_k_predictions(labels: Labels, probs: np.ndarray, k: int) -> list[Prediction]:
-    """The `k` most probable classes, most probable first (ties keep class order)."""
-    k = min(k, probs.shape[0])
-    idx = np.argpartition(-probs, k - 1)[:k]
-    idx = idx[np.argsort(-probs[idx], kind="stable")]
+    """The `k` most probable classes, most probable first (ties keep class order, also at
+    the k-th place)."""
+    count = probs.shape[0]
+    k = min(k, count)
+    kth = np.partition(probs, count - k)[count - k]
+    candidates = np.flatnonzero(probs >= kth)  # in class order
+    idx = candidates[np.argsort(-probs[candidates], kind="stable")[:k]]
     return [
         Prediction(
-            index=int(i),
+            index=i,
             class_id=labels.class_ids[i],
             label=labels.names[i],
-            probability=min(1.0, max(0.0, float(probs[i]))),
+            probability=min(1.0, max(0.0, p)),
         )
-        for i in idx
+        for i, p in zip(idx.tolist(), probs[idx].tolist(), strict=True)
     ]
