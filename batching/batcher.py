@@ -274,8 +274,11 @@ class Batcher(Generic[T, R]):
                 )
                 if not decision.run:
                     self._wakeup.clear()
+                    # `asyncio.timeout`, not `wait_for`: no task per wait (the loop waits
+                    # again at every arrival while a batch fills).
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wakeup.wait(), decision.wait_s)
+                        async with asyncio.timeout(decision.wait_s):
+                            await self._wakeup.wait()
                     continue
                 take = decision.take
                 if self.tuner is not None:

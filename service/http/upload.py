@@ -7,6 +7,7 @@ anywhere, stops reading at the byte limit, and bounds the number of parts.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -32,6 +33,8 @@ DISCARD_IDLE_S = 1.0
 # A part's header lines (Content-Disposition with its filename, Content-Type) are small; a
 # megabyte-long filename is an attack on the parser, not a name.
 MAX_PART_HEADER = 8 * 1024
+# The header names `canonical_parts` reads itself (every client sends just these characters).
+_HEADER_NAME = re.compile(rb"[A-Za-z0-9-]+")
 
 
 @dataclass
@@ -67,6 +70,61 @@ def _decode_header(raw: bytes) -> str:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
         return raw.decode("latin-1")
+
+
+def _new_part(headers: dict[bytes, bytes]) -> Part:
+    """A part from its header lines (names in lower case), or why it is not a form field."""
+    disposition, options = parse_options_header(headers.get(b"content-disposition", b""))
+    if disposition != b"form-data" or b"name" not in options:
+        raise InvalidRequest("a multipart part lacks `Content-Disposition: form-data; name=...`")
+    filename = options.get(b"filename")
+    ctype = headers.get(b"content-type")
+    return Part(
+        name=_decode_header(options[b"name"]),
+        filename=_decode_header(filename) if filename is not None else None,
+        content_type=ctype.decode("latin-1") if ctype else None,
+    )
+
+
+def canonical_parts(body: bytes, boundary: bytes, max_parts: int) -> list[Part] | None:
+    """The parts of a whole multipart body in the form every client sends (browsers, curl,
+    httpx, requests, `wx.uploadFile`): no preamble, CRLF line ends, `Name: value` header
+    lines. Found with `bytes.find`, several times faster than a byte-by-byte parser on a
+    photo; None for anything else (too many parts, long headers, odd framing), which the
+    streaming parser then reads and names what is wrong with."""
+    delimiter = b"--" + boundary
+    if not body.startswith(delimiter + b"\r\n"):
+        return None
+    separator = b"\r\n" + delimiter
+    parts: list[Part] = []
+    pos = len(delimiter) + 2
+    while len(parts) < max_parts:
+        if body.startswith(b"\r\n", pos):  # a part without headers
+            return None
+        head_end = body.find(b"\r\n\r\n", pos, pos + MAX_PART_HEADER)
+        if head_end < 0:
+            return None
+        headers: dict[bytes, bytes] = {}
+        for line in body[pos:head_end].split(b"\r\n"):
+            name, colon, value = line.partition(b":")
+            if not colon or not _HEADER_NAME.fullmatch(name) or b"\r" in value or b"\n" in value:
+                return None
+            headers[name.lower()] = value.lstrip(b" \t")
+        start = head_end + 4
+        end = body.find(separator, start)
+        if end < 0:
+            return None
+        part = _new_part(headers)
+        part.chunks.append(body[start:end])
+        parts.append(part)
+        pos = end + len(separator)
+        after = body[pos : pos + 2]
+        if after == b"--":
+            return parts
+        if after != b"\r\n":
+            return None
+        pos += 2
+    return None
 
 
 class _FormCollector:
@@ -119,18 +177,7 @@ class _FormCollector:
         self._header_value = b""
 
     def _headers_finished(self) -> None:
-        disposition, options = parse_options_header(self._headers.get(b"content-disposition", b""))
-        if disposition != b"form-data" or b"name" not in options:
-            raise InvalidRequest(
-                "a multipart part lacks `Content-Disposition: form-data; name=...`"
-            )
-        filename = options.get(b"filename")
-        ctype = self._headers.get(b"content-type")
-        self._current = Part(
-            name=_decode_header(options[b"name"]),
-            filename=_decode_header(filename) if filename is not None else None,
-            content_type=ctype.decode("latin-1") if ctype else None,
-        )
+        self._current = _new_part(self._headers)
         self.parts.append(self._current)
 
     def _part_data(self, data: bytes, start: int, end: int) -> None:
@@ -237,36 +284,38 @@ async def read_upload(
     boundary = options.get(b"boundary")
     if not raw and not boundary:
         raise InvalidRequest("multipart/form-data without a boundary")
-    # Images, plus a few small fields (top_k, model...) a form may carry.
-    collector = _FormCollector(max_parts=max_images + 8)
-    parser = None if raw else MultipartParser(boundary or b"", collector.callbacks())  # type: ignore[arg-type]
     chunks: list[bytes] = []
-    try:
-        await stream_body(
-            request,
-            max_bytes=max_bytes,
-            timeout_s=timeout_s,
-            sink=chunks.append if parser is None else parser.write,
-        )
-    except MultipartParseError as exc:
-        raise InvalidRequest(f"malformed multipart body: {exc}") from exc
-    if parser is not None:
-        try:
-            parser.finalize()
-        except MultipartParseError as exc:
-            raise InvalidRequest(f"malformed multipart body: {exc}") from exc
+    await stream_body(request, max_bytes=max_bytes, timeout_s=timeout_s, sink=chunks.append)
     if raw:
         return Upload([Part(IMAGE_FIELD, None, ctype.decode("latin-1"), chunks)], {}, [])
-    images = [p for p in collector.parts if p.name == IMAGE_FIELD]
+    # Images, plus a few small fields (top_k, model...) a form may carry.
+    max_parts = max_images + 8
+    body = b"".join(chunks)
+    parts = canonical_parts(body, boundary or b"", max_parts)
+    if parts is None:
+        parts = _parse_form(body, boundary or b"", max_parts)
+    images = [p for p in parts if p.name == IMAGE_FIELD]
     fields = {
         p.name: p.data.decode("utf-8", "replace")[:1000]
-        for p in collector.parts
+        for p in parts
         if p.name != IMAGE_FIELD and p.filename is None
     }
-    others = [p.name for p in collector.parts if p.name != IMAGE_FIELD and p.filename is not None]
+    others = [p.name for p in parts if p.name != IMAGE_FIELD and p.filename is not None]
     if len(images) > max_images:
         raise TooManyImages(
             f"{len(images)} images in one request; the limit is {max_images}",
             extra={"max_images": max_images},
         )
     return Upload(images, fields, others)
+
+
+def _parse_form(body: bytes, boundary: bytes, max_parts: int) -> list[Part]:
+    """Any multipart body python-multipart reads, with our limits; its errors as 422s."""
+    collector = _FormCollector(max_parts=max_parts)
+    parser = MultipartParser(boundary, collector.callbacks())  # type: ignore[arg-type]
+    try:
+        parser.write(body)
+        parser.finalize()
+    except MultipartParseError as exc:
+        raise InvalidRequest(f"malformed multipart body: {exc}") from exc
+    return collector.parts
