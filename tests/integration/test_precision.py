@@ -52,7 +52,8 @@ def model(tmp_path_factory, cache_dir):
             (calibration / path.name).write_bytes(path.read_bytes())
         for path in holdout[label]:
             (calibration / "holdout" / path.name).write_bytes(path.read_bytes())
-    result = trained.train(train, holdout, root / "model")
+    # Trained once per content and kept (tests/support/trained.py): minutes on two cores.
+    result = trained.train_cached(train, holdout, root / "model")
     assert result.holdout_accuracy >= MIN_HOLDOUT_ACCURACY, result
     return result, calibration, holdout
 

@@ -11,6 +11,11 @@ and the whole network are fit with Keras' own `fit`, and base + head are saved a
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -169,3 +174,80 @@ def train(
     scores = model.predict(held, batch_size=32, verbose=0)
     accuracy = float(np.mean(np.argmax(scores, axis=1) == y_hold))
     return Trained(model_path, labels_path, accuracy, len(y_hold))
+
+
+def cache_home() -> Path:
+    """Where the tests keep what is costly to rebuild and the same on every run (beside the
+    server's own OpenVINO cache): `$KERASSERVE_TEST_CACHE`, else ~/.cache/kerasserve/tests."""
+    override = os.environ.get("KERASSERVE_TEST_CACHE")
+    if override:
+        return Path(override)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+    return Path(base) / "kerasserve" / "tests"
+
+
+def holdout_accuracy(model_path: Path, holdout_photos: dict[str, list[Path]]) -> float:
+    """The saved model's held-out accuracy, measured with Keras on the photos given."""
+    import keras
+    from keras.applications import mobilenet_v2
+
+    model = keras.saving.load_model(model_path, compile=False)
+    x_hold = np.concatenate([pixels(holdout_photos[c]) for c in CLASSES])
+    y_hold = np.concatenate([np.full(len(holdout_photos[c]), i) for i, c in enumerate(CLASSES)])
+    held = mobilenet_v2.preprocess_input(x_hold.astype("float32"))
+    scores = model.predict(held, batch_size=32, verbose=0)
+    return float(np.mean(np.argmax(scores, axis=1) == y_hold))
+
+
+def train_cached(
+    train_photos: dict[str, list[Path]],
+    holdout_photos: dict[str, list[Path]],
+    out_dir: Path,
+    *,
+    epochs: int = 14,
+    seed: int = 0,
+    name: str = "colours",
+    alpha: float = ALPHA,
+) -> Trained:
+    """`train`, once per content: the model is kept under `cache_home()`, keyed by this file's
+    source, the photos' bytes, the options and the Keras/TensorFlow versions, so a later run
+    (or another test process) with the same inputs reuses it instead of training for minutes.
+    The held-out accuracy is measured again on the reused model, never read from the cache."""
+    import keras
+
+    digest = hashlib.sha256()
+    digest.update(Path(__file__).read_bytes())
+    try:
+        import tensorflow as tf
+
+        tf_version = tf.__version__
+    except ImportError:  # pragma: no cover - the Keras backend decides
+        tf_version = "none"
+    options = {"epochs": epochs, "seed": seed, "name": name, "alpha": alpha}
+    digest.update(json.dumps([options, keras.__version__, tf_version]).encode())
+    for photos in (train_photos, holdout_photos):
+        for label in CLASSES:
+            for path in photos[label]:
+                digest.update(label.encode() + b"\0" + path.read_bytes())
+    folder = cache_home() / "trained" / digest.hexdigest()[:24]
+    if not (folder / f"{name}.keras").is_file():
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=".train-", dir=folder.parent))
+        try:
+            train(
+                train_photos, holdout_photos, work, epochs=epochs, seed=seed, name=name, alpha=alpha
+            )
+            try:
+                work.rename(folder)  # whole or not at all; a concurrent twin may win
+            except OSError:
+                if not (folder / f"{name}.keras").is_file():
+                    raise
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model_path = out_dir / f"{name}.keras"
+    labels_path = out_dir / "labels.txt"
+    shutil.copyfile(folder / f"{name}.keras", model_path)
+    shutil.copyfile(folder / "labels.txt", labels_path)
+    accuracy = holdout_accuracy(model_path, holdout_photos)
+    return Trained(model_path, labels_path, accuracy, sum(len(p) for p in holdout_photos.values()))
