@@ -292,6 +292,16 @@ class LoadedModel:
 
     async def _run_batch(self, items: list[np.ndarray]) -> list[np.ndarray]:
         loop = asyncio.get_running_loop()
+        outcome: asyncio.Future[np.ndarray] = loop.create_future()
+
+        def done(result: np.ndarray | BaseException) -> None:  # on the runtime's thread
+            loop.call_soon_threadsafe(_settle, outcome, result)
+
+        # A runtime that runs batches on threads of its own (OpenVINO's async queue) takes
+        # the batch from here: no executor thread between the loop and the model.
+        if self.runtime.start(items, done):
+            raw = await outcome
+            return list(heads.apply(self.output_kind, raw, sigmoid_applied=self.sigmoid_applied))
         return await loop.run_in_executor(self.workers, self._predict_sync, items)
 
     def _predict_sync(self, items: list[np.ndarray]) -> list[np.ndarray]:
@@ -433,6 +443,15 @@ class _Lease:
         self.model._inflight -= 1
         if self.model._inflight == 0:
             self.model._idle.set()
+
+
+def _settle(outcome: asyncio.Future[np.ndarray], result: np.ndarray | BaseException) -> None:
+    if outcome.done():  # the batch was cancelled meanwhile (shutdown)
+        return
+    if isinstance(result, BaseException):
+        outcome.set_exception(result)
+    else:
+        outcome.set_result(result)
 
 
 def _check_pixels(image: np.ndarray, h: int, w: int) -> np.ndarray:

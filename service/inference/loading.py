@@ -148,6 +148,7 @@ def _load_sync(
     # A runtime `auto` chose comes warmed and timed.
     if runtime.measured is None:
         runtime.warm()
+    runtime.serve()
     throughput: dict[int, float] | None = None
     configured: int | None = None
     # The tuner learns from live batches of a runtime that runs one batch at a time (Keras);

@@ -26,6 +26,18 @@ def buckets_for(max_batch_size: int) -> list[int]:
     return sizes
 
 
+def stack_to_bucket(images: list[np.ndarray], buckets: list[int]) -> np.ndarray:
+    """`pad_to_bucket(np.stack(images))` in one copy."""
+    n = len(images)
+    size = next((b for b in buckets if b >= n), None)
+    if size is None:
+        raise ValueError(f"batch of {n} exceeds the largest bucket {buckets[-1]}")
+    out = np.empty((size, *images[0].shape), dtype=images[0].dtype)
+    np.stack(images, out=out[:n])
+    out[n:] = 0
+    return out
+
+
 def pad_to_bucket(batch: np.ndarray, buckets: list[int]) -> np.ndarray:
     """Pad `batch` with zero images up to the smallest bucket that holds it."""
     n = batch.shape[0]
@@ -87,6 +99,10 @@ def best_batch(rates: dict[int, float], within: float = 0.9, *, largest: bool = 
     return max(near) if largest else min(near)
 
 
+# Receives a batch's raw outputs, or the exception that ended it (see `Runtime.start`).
+Done = Callable[[np.ndarray | BaseException], None]
+
+
 class Runtime(Protocol):
     """Loading happens on the model's own thread; `predict` may be called from up to
     `parallelism` threads at once (1: only ever from the model's thread).
@@ -117,6 +133,16 @@ class Runtime(Protocol):
         ...
 
     def warm(self) -> None: ...
+
+    def serve(self) -> None:
+        """This runtime is the one that serves: make what only serving needs."""
+        ...
+
+    def start(self, images: list[np.ndarray], done: Done) -> bool:
+        """Start `raw` of these images, stacked, without a thread of the caller's: `done`
+        receives the outputs (or the exception) on the runtime's own thread. False when this
+        runtime cannot (or has no idle slot now): the caller runs `raw` on a thread instead."""
+        ...
 
     def info(self) -> RuntimeInfo:
         """What `GET /v1/models/{m}` says of this runtime."""
@@ -169,6 +195,13 @@ class KerasBase:
         h, w = self.input_size
         for size in self.buckets:
             self.raw(np.zeros((size, h, w, 3), dtype=np.uint8))
+
+    def serve(self) -> None:
+        pass
+
+    def start(self, images: list[np.ndarray], done: Done) -> bool:  # noqa: ARG002
+        # Keras runs a batch on the calling thread (the model's own): nothing to start.
+        return False
 
     def info(self) -> RuntimeInfo:
         return RuntimeInfo(

@@ -3,7 +3,10 @@ for a model of each preprocessing family; its export cache is reused and invalid
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 import pytest
@@ -115,6 +118,25 @@ def test_streams_run_batches_side_by_side_and_keep_each_result_apart():
         for _ in range(5):
             for got, want in zip(pool.map(ov.predict, batches), expected, strict=True):
                 np.testing.assert_allclose(got, want, atol=DEFAULT_TOLERANCE, rtol=0)
+    # Serving's path: batches started from one thread, finished by OpenVINO's own.
+    done: dict[int, Any] = {}
+    finished = threading.Event()
+
+    def collect(i: int) -> Callable[[Any], None]:
+        def take(result: Any) -> None:
+            done[i] = result
+            if len(done) == len(batches):
+                finished.set()
+
+        return take
+
+    assert not ov.start(list(batches[0]), collect(0))  # no jobs before `serve`
+    ov.serve()
+    for i, b in enumerate(batches):
+        assert ov.start(list(b), collect(i))
+    assert finished.wait(60)
+    for i, want in enumerate(expected):
+        np.testing.assert_allclose(ov.head(done[i]), want, atol=DEFAULT_TOLERANCE, rtol=0)
     one = OpenVINORuntime(model, "tf", spec.input_size, BUCKETS, reference, streams=1)
     assert one.streams == 1
     assert "1 stream(s) over" in (one.detail or "")
