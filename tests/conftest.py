@@ -21,6 +21,11 @@ os.environ.setdefault("KERASSERVE_TUNE_BATCH", "false")
 # (~/.cache/kerasserve/openvino), so only a model's first start pays for it.
 # The access log is off by default (a cost on every request); the observability tests read it.
 os.environ.setdefault("KERASSERVE_ACCESS_LOG", "true")
+# The suite's servers export (and choose precisions for) a few dozen distinct models; at the
+# server's default of 16 cached entries each run evicted what the next start needed, so every
+# run exported and quantised them all again. Room for all of them keeps "only a model's first
+# start pays for it" true; the pruning itself is tested in test_openvino_runtime.py.
+os.environ.setdefault("KERASSERVE_CACHE_MAX_ENTRIES", "96")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
