@@ -151,9 +151,7 @@ def choose(
             f["slower"] = True
             # The slower candidates' compiled models go now, on this thread (see
             # OpenVINORuntime.release), not at a garbage collection on a serving thread.
-            release = getattr(built[precision], "release", None)
-            if release is not None:
-                release()
+            built[precision].release()
     _write(path, {"chosen": chosen, "candidates": figures})
     _announce(built[chosen], chosen, figures, cached=False)
     return built[chosen]

@@ -138,6 +138,10 @@ class Runtime(Protocol):
         """This runtime is the one that serves: make what only serving needs."""
         ...
 
+    def release(self) -> None:
+        """This runtime will not serve: free what it holds now, on the calling thread."""
+        ...
+
     def start(self, images: list[np.ndarray], done: Done) -> bool:
         """Start `raw` of these images, stacked, without a thread of the caller's: `done`
         receives the outputs (or the exception) on the runtime's own thread. False when this
@@ -197,6 +201,9 @@ class KerasBase:
             self.raw(np.zeros((size, h, w, 3), dtype=np.uint8))
 
     def serve(self) -> None:
+        pass
+
+    def release(self) -> None:
         pass
 
     def start(self, images: list[np.ndarray], done: Done) -> bool:  # noqa: ARG002

@@ -75,24 +75,34 @@ def serve(path, labels, calibration):
     )
 
 
-def test_a_trained_model_earns_a_reduced_precision_with_the_default_gate(model):
+def test_a_trained_model_passes_the_int8_gate_with_default_thresholds_and_the_fastest_serves(
+    model,
+):
     result, calibration, holdout = model
     with serve(result.model_path, result.labels_path, calibration) as srv:
         info = httpx.get(f"{srv.base_url}/v1/models/colours").json()
         runtime = info["runtime"]
         assert runtime["name"] == "openvino"
-        assert runtime["precision"] in ("int8", "bf16"), runtime["detail"]
-        # The default thresholds (0.99, 0.95), on the model's own held-out photos.
-        assert runtime["top1_agreement"] >= 0.99
-        assert runtime["top5_overlap"] >= 0.95
-        assert 0 <= runtime["max_prob_diff"] < 1
-        assert runtime["gate_images"] >= 8 * len(trained.CLASSES)
-        assert f"held-out {calibration / 'holdout'}" in runtime["detail"]
         selection = runtime["precision_selection"]
-        assert selection["chosen"] == runtime["precision"]
+        candidates = selection["candidates"]
         assert selection["cached"] is False
-        assert selection["candidates"]["fp32"]["passed"] is True
-        assert set(selection["candidates"]) >= {"int8", "fp32"}
+        assert candidates["fp32"]["passed"] is True
+        # INT8 earns its place with the default thresholds (0.99, 0.95), on the model's own
+        # held-out photos.
+        int8 = candidates["int8"]
+        assert int8["passed"] is True, int8
+        assert int8["top1_agreement"] >= 0.99
+        assert int8["top5_overlap"] >= 0.95
+        assert 0 <= int8["max_prob_diff"] < 1
+        assert int8["gate_images"] >= 8 * len(trained.CLASSES)
+        # Then the fastest that passed serves: on this tiny network INT8, BF16 and FP32 time
+        # within a few per cent of each other, so which one wins is the machine's to say.
+        passed = {p: c["img_s"] for p, c in candidates.items() if c["passed"]}
+        assert selection["chosen"] == runtime["precision"] == max(passed, key=passed.__getitem__)
+        if runtime["precision"] != "fp32":
+            assert runtime["top1_agreement"] >= 0.99
+            assert runtime["top5_overlap"] >= 0.95
+            assert f"held-out {calibration / 'holdout'}" in runtime["detail"]
         assert runtime["kernels"], "the CPU plugin's kernels are reported"
         # The served precision still classifies the held-out photos.
         right = 0
@@ -115,7 +125,7 @@ def test_a_trained_model_earns_a_reduced_precision_with_the_default_gate(model):
         runtime = httpx.get(f"{srv.base_url}/v1/models/colours").json()["runtime"]
         assert runtime["precision"] == first
         assert runtime["precision_selection"]["cached"] is True
-        assert runtime["top1_agreement"] >= 0.99
+        assert runtime["precision_selection"]["candidates"]["int8"]["top1_agreement"] >= 0.99
         log = srv.log()
         assert "to INT8 (NNCF" not in log
         assert "(cached)" in runtime["detail"]

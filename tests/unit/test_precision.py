@@ -30,6 +30,7 @@ class FakeRuntime:
         self.top5_overlap = None if top1 is None else 1.0
         self.max_prob_diff = None if top1 is None else 0.01
         self.gate_images = None if top1 is None else 100
+        self.released = False
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         time.sleep(self.delay_s)
@@ -38,13 +39,24 @@ class FakeRuntime:
     def warm(self) -> None:
         pass
 
+    def release(self) -> None:
+        self.released = True
 
-def builder(delays: dict[str, float], fails: dict[str, str], built: list[str]):
+
+def builder(
+    delays: dict[str, float],
+    fails: dict[str, str],
+    built: list[str],
+    made: list[FakeRuntime] | None = None,
+):
     def build(name: str) -> FakeRuntime:
         built.append(name)
         if name in fails:
             raise ModelLoadError(fails[name])
-        return FakeRuntime(name, delays[name], None if name == "fp32" else 0.995)
+        runtime = FakeRuntime(name, delays[name], None if name == "fp32" else 0.995)
+        if made is not None:
+            made.append(runtime)
+        return runtime
 
     return build
 
@@ -58,12 +70,15 @@ def test_the_fastest_that_passed_serves_and_the_choice_is_cached(tmp_path):
     path = tmp_path / "precision-x.json"
     built: list[str] = []
     # int8 is fastest but failed its gate; bf16 (2 ms a batch) beats fp32 (20 ms).
+    made: list[FakeRuntime] = []
     build = builder(
-        {"bf16": 0.002, "fp32": 0.02}, {"int8": "INT8 model failed its accuracy gate"}, built
+        {"bf16": 0.002, "fp32": 0.02}, {"int8": "INT8 model failed its accuracy gate"}, built, made
     )
     runtime = precision.choose(build, path, SIZE, ["BF16", "FP32", "INT8"])
     assert runtime.name == "bf16"
     assert built == ["int8", "bf16", "fp32"]
+    # The slower candidate is released at once; the one that serves is not.
+    assert {r.name: r.released for r in made} == {"bf16": False, "fp32": True}
     selection = runtime.precision_selection
     assert selection["chosen"] == "bf16"
     assert selection["cached"] is False
