@@ -473,6 +473,8 @@ def top_k_predictions(labels: Labels, probs: np.ndarray, k: int) -> list[Predict
     k = min(k, count)
     kth = np.partition(probs, count - k)[count - k]
     candidates = np.flatnonzero(probs >= kth)  # in class order
+    if candidates.size < k:  # NaNs compare false: rank every class (NaN sorts last)
+        candidates = np.arange(count)
     idx = candidates[np.argsort(-probs[candidates], kind="stable")[:k]]
     return [
         Prediction(
