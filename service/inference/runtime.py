@@ -26,12 +26,18 @@ def buckets_for(max_batch_size: int) -> list[int]:
     return sizes
 
 
-def stack_to_bucket(images: list[np.ndarray], buckets: list[int]) -> np.ndarray:
-    """`pad_to_bucket(np.stack(images))` in one copy."""
-    n = len(images)
+def bucket_for(n: int, buckets: list[int]) -> int:
+    """The smallest bucket that holds a batch of `n`."""
     size = next((b for b in buckets if b >= n), None)
     if size is None:
         raise ValueError(f"batch of {n} exceeds the largest bucket {buckets[-1]}")
+    return size
+
+
+def stack_to_bucket(images: list[np.ndarray], buckets: list[int]) -> np.ndarray:
+    """`pad_to_bucket(np.stack(images))` in one copy."""
+    n = len(images)
+    size = bucket_for(n, buckets)
     out = np.empty((size, *images[0].shape), dtype=images[0].dtype)
     np.stack(images, out=out[:n])
     out[n:] = 0
@@ -41,9 +47,7 @@ def stack_to_bucket(images: list[np.ndarray], buckets: list[int]) -> np.ndarray:
 def pad_to_bucket(batch: np.ndarray, buckets: list[int]) -> np.ndarray:
     """Pad `batch` with zero images up to the smallest bucket that holds it."""
     n = batch.shape[0]
-    size = next((b for b in buckets if b >= n), None)
-    if size is None:
-        raise ValueError(f"batch of {n} exceeds the largest bucket {buckets[-1]}")
+    size = bucket_for(n, buckets)
     if size == n:
         return batch
     pad = np.zeros((size - n, *batch.shape[1:]), dtype=batch.dtype)
