@@ -359,44 +359,53 @@ def test_polling_picks_up_a_new_version_by_itself(tmp_path):
         assert httpx.get(f"{srv.base_url}/v1/models/cats").json()["versions"] == [1]
 
 
-def test_a_load_past_max_loaded_models_is_refused_clearly(tmp_path):
-    root = tmp_path / "repo"
+USER_KEY, BOSS_KEY = "user", "boss"
+
+
+@pytest.fixture(scope="module")
+def limited(tmp_path_factory):
+    """Two models, room for two, an API key and an admin key: one server for the admin-key and
+    the load-past-the-limit tests below (each asks its own question of it)."""
+    root = tmp_path_factory.mktemp("limited")
     for i, name in enumerate(("a", "b")):
         (root / name / "1").mkdir(parents=True)
         tiny_model("softmax", 3, seed=i).save(root / name / "1" / "model.keras")
         write(root / name / "config.toml", 'preprocess = "tf"\n')
     with live_server(
-        "--model-repository", str(root), "--max-loaded-models", "2", "--admin-key", ADMIN_KEY
-    ) as srv:
-        r = httpx.post(f"{srv.base_url}/v1/models/a/load", headers=ADMIN, timeout=60)
-        assert r.status_code == 409
-        body = r.json()
-        assert body["code"] == "too_many_models"
-        assert "--max-loaded-models 2" in body["message"]
-        # Still serving after the refusal.
-        ok = httpx.post(f"{srv.base_url}/v1/models/a/predict", files={"image": png(images(1)[0])})
-        assert ok.status_code == 200
-        unload_b = httpx.post(f"{srv.base_url}/v1/models/b/unload", headers=ADMIN, timeout=60)
-        assert unload_b.status_code == 200
-        load_a = httpx.post(f"{srv.base_url}/v1/models/a/load", headers=ADMIN, timeout=60)
-        assert load_a.status_code == 200
+        "--model-repository", str(root), "--max-loaded-models", "2",
+        "--api-key", USER_KEY, "--admin-key", BOSS_KEY,
+    ) as srv:  # fmt: skip
+        yield srv
 
 
-def test_admin_routes_need_an_admin_key_when_keys_are_configured(tmp_path):
-    root = tmp_path / "repo"
-    (root / "a" / "1").mkdir(parents=True)
-    tiny_model("softmax", 3, seed=0).save(root / "a" / "1" / "model.keras")
-    write(root / "a" / "config.toml", 'preprocess = "tf"\n')
-    with live_server(
-        "--model-repository", str(root), "--api-key", "user", "--admin-key", "boss"
-    ) as srv:
-        url = f"{srv.base_url}/v1/repository/index"
-        assert httpx.get(url).status_code == 401
-        assert httpx.get(url, headers={"X-API-Key": "user"}).status_code == 401
-        assert httpx.get(url, headers={"X-API-Key": "boss"}).status_code == 200
-        predict = f"{srv.base_url}/v1/models/a/predict"
-        image = {"image": png(images(1)[0])}
-        assert httpx.post(predict, files=image, headers={"X-API-Key": "user"}).status_code == 200
+def test_admin_routes_need_an_admin_key_when_keys_are_configured(limited):
+    srv = limited
+    url = f"{srv.base_url}/v1/repository/index"
+    assert httpx.get(url).status_code == 401
+    assert httpx.get(url, headers={"X-API-Key": USER_KEY}).status_code == 401
+    assert httpx.get(url, headers={"X-API-Key": BOSS_KEY}).status_code == 200
+    predict = f"{srv.base_url}/v1/models/a/predict"
+    image = {"image": png(images(1)[0])}
+    assert httpx.post(predict, files=image, headers={"X-API-Key": USER_KEY}).status_code == 200
+
+
+def test_a_load_past_max_loaded_models_is_refused_clearly(limited):
+    srv = limited
+    boss, user = {"X-API-Key": BOSS_KEY}, {"X-API-Key": USER_KEY}
+    r = httpx.post(f"{srv.base_url}/v1/models/a/load", headers=boss, timeout=60)
+    assert r.status_code == 409
+    body = r.json()
+    assert body["code"] == "too_many_models"
+    assert "--max-loaded-models 2" in body["message"]
+    # Still serving after the refusal.
+    ok = httpx.post(
+        f"{srv.base_url}/v1/models/a/predict", files={"image": png(images(1)[0])}, headers=user
+    )
+    assert ok.status_code == 200
+    unload_b = httpx.post(f"{srv.base_url}/v1/models/b/unload", headers=boss, timeout=60)
+    assert unload_b.status_code == 200
+    load_a = httpx.post(f"{srv.base_url}/v1/models/a/load", headers=boss, timeout=60)
+    assert load_a.status_code == 200
 
 
 def test_past_max_loaded_models_at_start_up_the_server_is_ready_with_what_fits(tmp_path):
