@@ -42,7 +42,11 @@ class ModelRef(BaseModel):
     name: str
     version: int | None = Field(default=None, description="The version that answered.")
     weights: WeightsInfo
-    runtime: RuntimeInfo
+    runtime: RuntimeInfo = Field(
+        description="The runtime and precision that answered, with the figures of its check "
+        "or accuracy gate; its whole description (detail, kernels, how it was chosen) is in "
+        "`GET /v1/models/{model}`."
+    )
     output_kind: OutputKind | None = Field(
         default=None,
         description="multi_label: probabilities are independent (they do not sum to 1).",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
-import os
+import random
 import re
 import time
 from typing import Any
@@ -54,7 +54,12 @@ class RequestContextMiddleware:
             return
         start = time.perf_counter()
         incoming = _header(scope, b"x-request-id")
-        rid = incoming if incoming and _VALID_ID.match(incoming) else os.urandom(8).hex()
+        # A fresh id needs to be unique, not secret: `random` (reseeded in every forked
+        # worker) costs no system call, and on the loop a system call releases the GIL and
+        # queues the loop behind the decode threads to get it back.
+        rid = (
+            incoming if incoming and _VALID_ID.match(incoming) else f"{random.getrandbits(64):016x}"
+        )
         state: dict[str, Any] = scope.setdefault("state", {})
         state["request_id"] = rid
         token = current_request_id.set(rid)

@@ -13,7 +13,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -39,10 +39,47 @@ from kerasserve.service.inference.source import ModelSource
 
 logger = logging.getLogger("kerasserve.models")
 
+R = TypeVar("R")
+
 # An image: encoded bytes (any format we decode), or uint8 pixels (h, w, 3) of any size.
 ImageInput = bytes | np.ndarray
 # Queues one image's pixels (with a tag for log lines) and waits for its batch's result.
-Submit = Callable[[np.ndarray, object], Awaitable[Completed[np.ndarray]]]
+Submit = Callable[[np.ndarray, object], Awaitable[Completed[R]]]
+
+# How many classes of every image are ranked where its batch finishes (a runtime's thread),
+# so that `top_k` up to this many needs no sorting on the event loop.
+RANKED = 16
+
+
+@dataclass(frozen=True, slots=True)
+class Scored:
+    """One image's served probabilities and its most probable classes, most probable first
+    (up to `RANKED`; ties in class order), computed off the event loop with its batch."""
+
+    probs: np.ndarray
+    ranked: np.ndarray
+
+
+def score(probs: np.ndarray) -> list[Scored]:
+    """A batch of served probabilities (n, classes), each row with its ranking."""
+    top = ranking(probs, RANKED)
+    return [Scored(p, r) for p, r in zip(probs, top, strict=True)]
+
+
+def ranking(probs: np.ndarray, k: int) -> np.ndarray:
+    """The indices of each row's `k` most probable classes (n, min(k, classes)), most
+    probable first; ties keep class order, also at the k-th place; NaN ranks last."""
+    n, count = probs.shape
+    k = min(k, count)
+    kth = np.partition(probs, count - k, axis=1)[:, count - k]
+    out = np.empty((n, k), dtype=np.intp)
+    for i in range(n):
+        row = probs[i]
+        candidates = np.flatnonzero(row >= kth[i])  # in class order
+        if candidates.size < k:  # NaNs compare false: rank every class (NaN sorts last)
+            candidates = np.arange(count)
+        out[i] = candidates[np.argsort(-row[candidates], kind="stable")[:k]]
+    return out
 
 
 @dataclass(frozen=True)
@@ -136,7 +173,7 @@ class LoadedModel:
     observer: BatchObserver
     # The layers `extract` can expose, read at load time (walking a model is not loop work).
     feature_layers: LayerTable
-    batcher: Batcher[np.ndarray, np.ndarray] = field(init=False)
+    batcher: Batcher[np.ndarray, Scored] = field(init=False)
     _features: FeatureExtractors | None = field(default=None, init=False)
     _inflight: int = field(default=0, init=False)
     _decoding: int = field(default=0, init=False)
@@ -203,10 +240,10 @@ class LoadedModel:
     ) -> list[Classified]:
         """Decode, batch and classify `images`, in order; each gets its top `top_k` classes
         named by `labels` (one of `self.labels`, from `labels_for`)."""
-        inferred = await self._infer(images, names, request_id, self._submit_predict)
+        scored = await self._infer(images, names, request_id, self._submit_predict)
         return [
-            Classified(item.output, item.timing, top_k_predictions(labels, item.output, top_k))
-            for item in inferred
+            Classified(s.probs, t, top_k_predictions(labels, s.probs, top_k, s.ranked))
+            for s, t in scored
         ]
 
     async def extract(
@@ -225,10 +262,10 @@ class LoadedModel:
         async def submit(pixels: np.ndarray, tag: object) -> Completed[np.ndarray]:
             return await extractors.infer(output, pixels, timeout=self.batching.timeout_s, tag=tag)
 
-        return await self._infer(images, names, request_id, submit)
+        return [Inferred(v, t) for v, t in await self._infer(images, names, request_id, submit)]
 
     # -- inside --------------------------------------------------------------------------------
-    async def _submit_predict(self, pixels: np.ndarray, tag: object) -> Completed[np.ndarray]:
+    async def _submit_predict(self, pixels: np.ndarray, tag: object) -> Completed[Scored]:
         return await self.batcher.submit(pixels, timeout=self.batching.timeout_s, tag=tag)
 
     async def _infer(
@@ -236,8 +273,8 @@ class LoadedModel:
         images: Sequence[ImageInput],
         names: Sequence[str | None] | None,
         request_id: str | None,
-        submit: Submit,
-    ) -> list[Inferred]:
+        submit: Submit[R],
+    ) -> list[tuple[R, Timing]]:
         count = len(images)
         if count == 1:  # the common case: no task of its own, no gather
             return [await self._infer_one(0, images[0], names, count, request_id, submit)]
@@ -257,8 +294,8 @@ class LoadedModel:
         names: Sequence[str | None] | None,
         count: int,
         request_id: str | None,
-        submit: Submit,
-    ) -> Inferred:
+        submit: Submit[R],
+    ) -> tuple[R, Timing]:
         """Decode one image (off the loop) and queue it as soon as it is decoded."""
         start = time.perf_counter()
         h, w = self.input_size
@@ -288,25 +325,33 @@ class LoadedModel:
             raise
         decode_ms = (time.perf_counter() - start) * 1e3
         done = await submit(pixels, request_id)
-        return Inferred(done.value, timing(done, decode_ms))
+        return done.value, timing(done, decode_ms)
 
-    async def _run_batch(self, items: list[np.ndarray]) -> list[np.ndarray]:
+    async def _run_batch(self, items: list[np.ndarray]) -> list[Scored]:
         loop = asyncio.get_running_loop()
-        outcome: asyncio.Future[np.ndarray] = loop.create_future()
+        outcome: asyncio.Future[list[Scored]] = loop.create_future()
 
         def done(result: np.ndarray | BaseException) -> None:  # on the runtime's thread
-            loop.call_soon_threadsafe(_settle, outcome, result)
+            # The head and the ranking run here too: numpy on the loop would release the
+            # GIL (copies, sorts) and queue the loop behind the decode threads to get it back.
+            scored: list[Scored] | BaseException
+            try:
+                scored = result if isinstance(result, BaseException) else self._score(result)
+            except BaseException as exc:  # never into the runtime's thread
+                scored = exc
+            loop.call_soon_threadsafe(_settle, outcome, scored)
 
         # A runtime that runs batches on threads of its own (OpenVINO's async queue) takes
         # the batch from here: no executor thread between the loop and the model.
         if self.runtime.start(items, done):
-            raw = await outcome
-            return list(heads.apply(self.output_kind, raw, sigmoid_applied=self.sigmoid_applied))
+            return await outcome
         return await loop.run_in_executor(self.workers, self._predict_sync, items)
 
-    def _predict_sync(self, items: list[np.ndarray]) -> list[np.ndarray]:
-        raw = self.runtime.raw(np.stack(items))
-        return list(heads.apply(self.output_kind, raw, sigmoid_applied=self.sigmoid_applied))
+    def _predict_sync(self, items: list[np.ndarray]) -> list[Scored]:
+        return self._score(self.runtime.raw(np.stack(items)))
+
+    def _score(self, raw: np.ndarray) -> list[Scored]:
+        return score(heads.apply(self.output_kind, raw, sigmoid_applied=self.sigmoid_applied))
 
     def _images_decoding(self) -> int:
         return self._decoding
@@ -407,11 +452,23 @@ class LoadedModel:
         (nothing in it changes while this version serves)."""
         ref = self._refs.get(language)
         if ref is None:
+            info = self.runtime_info()
             ref = self._refs[language] = ModelRef(
                 name=self.name,
                 version=self.version,
                 weights=self.weights,
-                runtime=self.runtime_info(),
+                # Which runtime and precision answered, and the figures that let it serve;
+                # its whole description (how it was chosen, its kernels, timings) is the
+                # model's (`GET /v1/models/{model}`), not every answer's: 1.1 of 2.2 KB.
+                runtime=RuntimeInfo(
+                    name=info.name,
+                    precision=info.precision,
+                    max_abs_diff=info.max_abs_diff,
+                    max_prob_diff=info.max_prob_diff,
+                    top1_agreement=info.top1_agreement,
+                    top5_overlap=info.top5_overlap,
+                    gate_images=info.gate_images,
+                ),
                 output_kind=self.output_kind,
                 labels_language=language,
             )
@@ -445,7 +502,7 @@ class _Lease:
             self.model._idle.set()
 
 
-def _settle(outcome: asyncio.Future[np.ndarray], result: np.ndarray | BaseException) -> None:
+def _settle(outcome: asyncio.Future[list[Scored]], result: list[Scored] | BaseException) -> None:
     if outcome.done():  # the batch was cancelled meanwhile (shutdown)
         return
     if isinstance(result, BaseException):
@@ -466,16 +523,15 @@ def _check_pixels(image: np.ndarray, h: int, w: int) -> np.ndarray:
     return resize(image, h, w)
 
 
-def top_k_predictions(labels: Labels, probs: np.ndarray, k: int) -> list[Prediction]:
+def top_k_predictions(
+    labels: Labels, probs: np.ndarray, k: int, ranked: np.ndarray | None = None
+) -> list[Prediction]:
     """The `k` most probable classes, most probable first (ties keep class order, also at
-    the k-th place)."""
-    count = probs.shape[0]
-    k = min(k, count)
-    kth = np.partition(probs, count - k)[count - k]
-    candidates = np.flatnonzero(probs >= kth)  # in class order
-    if candidates.size < k:  # NaNs compare false: rank every class (NaN sorts last)
-        candidates = np.arange(count)
-    idx = candidates[np.argsort(-probs[candidates], kind="stable")[:k]]
+    the k-th place). `ranked`: the row's ranking from `score`, used when it is long enough."""
+    k = min(k, probs.shape[0])
+    if ranked is None or ranked.shape[0] < k:
+        ranked = ranking(probs[None], k)[0]
+    idx = ranked[:k]
     return [
         Prediction(
             index=i,

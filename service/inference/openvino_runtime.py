@@ -28,6 +28,7 @@ sooner but loses throughput once decoding competes for the cores.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import hashlib
 import importlib
@@ -50,8 +51,8 @@ from kerasserve.service.inference.catalogue import PreprocessMode
 from kerasserve.service.inference.runtime import (
     Done,
     ReferenceRuntime,
+    bucket_for,
     pad_to_bucket,
-    stack_to_bucket,
 )
 
 logger = logging.getLogger("kerasserve.openvino")
@@ -284,7 +285,8 @@ class OpenVINORuntime:
         for request in self._all_requests:
             self._requests.put(request)
         # Serving's async jobs, made by `serve` once this runtime is the one that serves.
-        self._jobs: Any = None
+        self._jobs: list[_Job] | None = None
+        self._idle: collections.deque[_Job] = collections.deque()
         self.kernels = kernels(self._compiled)
         self.detail: str | None = (
             f"OpenVINO {ov.__version__}, CPU, {what}, {self.streams} stream(s) "
@@ -311,7 +313,10 @@ class OpenVINORuntime:
         """Drop the infer requests and the compiled model; the runtime cannot predict after."""
         jobs = getattr(self, "_jobs", None)
         if jobs is not None:
-            jobs.wait_all()
+            self._idle = collections.deque()  # no new batch starts
+            for job in jobs:
+                job.request.wait()
+                job.request = None  # the request holds its last userdata: this job
             self._jobs = None
         self._all_requests.clear()
         self._requests = queue.SimpleQueue()
@@ -461,36 +466,57 @@ class OpenVINORuntime:
             self._requests.put(request)
 
     def serve(self) -> None:
-        """Make the async jobs serving's batches run on (`start`): started from the event
-        loop, finished by OpenVINO's own threads, two per batch in flight so that one whose
+        """Make the jobs serving's batches run on (`start`): started from the event loop,
+        finished by OpenVINO's own threads, two per batch in flight so that one whose
         callback is finishing never holds back the next. No executor thread between the loop
-        and the stream: on a near-free model at batch 8, 1.10 against 1.36 ms of CPU per
-        batch, 1.37x the batches per second. Only the runtime that serves has them (a
-        candidate that lost never made any), made on the loading thread."""
-        import openvino as ov
+        and the stream. Only the runtime that serves has them (a candidate that lost never
+        made any), made on the loading thread.
 
+        Plain infer requests with a free list of our own, not `AsyncInferQueue`: its
+        `is_ready`, `get_idle_request_id` and input dispatch each release the GIL on the event
+        loop (and queue it behind the decode threads to get it back); here a batch costs the
+        loop one copy into the job's own input tensor and one `start_async`."""
         if self._jobs is not None or self._compiled is None:
             return
-        jobs = ov.AsyncInferQueue(self._compiled, 2 * self.parallelism)
-        jobs.set_callback(_finished)
+        jobs = [_Job(self._compiled.create_infer_request()) for _ in range(2 * self.parallelism)]
         # A shape any request has run is cheap on every other (the plugin keeps its kernels):
         # one lone image each starts them warm.
         h, w = self.input_size
         one = np.zeros((1, h, w, 3), dtype=np.uint8)
-        for _ in range(len(jobs)):
-            jobs.start_async({0: one}, None)
-        jobs.wait_all()
+        for job in jobs:
+            job.request.infer({0: one})
+            job.request.set_callback(_finished, None)
+        self._idle = collections.deque(jobs)
         self._jobs = jobs
 
     def start(self, images: list[np.ndarray], done: Done) -> bool:
-        """Start `raw` of `images` on an idle job of the async queue; `done` gets the outputs
-        on OpenVINO's thread. False when every job is busy (the caller runs `raw` instead)."""
-        jobs = self._jobs
-        if jobs is None or not jobs.is_ready():
+        """Start `raw` of `images` on an idle job; `done` gets the outputs on OpenVINO's
+        thread. False when every job is busy (the caller runs `raw` instead)."""
+        try:
+            job = self._idle.pop()
+        except IndexError:  # every job busy, or not serving
             return False
-        # Copied into the job's own input tensor (not shared): no Python object's lifetime
-        # is left to OpenVINO's threads but the callback's userdata.
-        jobs.start_async({0: stack_to_bucket(images, self.buckets)}, (len(images), done))
+        n = len(images)
+        size = bucket_for(n, self.buckets)
+        h, w = self.input_size
+        # Written straight into the job's own input tensor (no Python object's lifetime is
+        # left to OpenVINO's threads but the job's).
+        tensor = job.request.get_input_tensor(0)
+        if tensor.shape[0] != size:
+            tensor.shape = [size, h, w, 3]
+        pixels = tensor.data
+        np.stack(images, out=pixels[:n])
+        if size > n:
+            pixels[n:] = 0
+        job.rows = n
+        job.done = done
+        job.idle = self._idle
+        try:
+            job.request.start_async(None, job)
+        except BaseException:
+            job.done = None
+            self._idle.append(job)
+            raise
         return True
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
@@ -547,18 +573,33 @@ _COMPUTE_LAYERS = frozenset(
 )
 
 
-def _finished(request: Any, userdata: Any) -> None:
-    """An async job's callback, on OpenVINO's thread: the rows out of the job's own output
-    tensor, to whoever started it. It must never raise into OpenVINO."""
-    if userdata is None:  # a warm-up job
+class _Job:
+    """One infer request of serving's and the batch it runs: `rows` images for `done`."""
+
+    __slots__ = ("done", "idle", "request", "rows")
+
+    def __init__(self, request: Any) -> None:
+        self.request = request
+        self.rows = 0
+        self.done: Done | None = None
+        self.idle: collections.deque[_Job] | None = None
+
+
+def _finished(job: _Job | None) -> None:
+    """A job's callback, on OpenVINO's thread: the rows out of the job's own output tensor,
+    to whoever started it; then the job is free again. It must never raise into OpenVINO."""
+    if job is None or job.done is None:  # a warm-up run
         return
-    n, done = userdata
+    done, job.done = job.done, None
+    request = job.request  # None once the runtime is released
     try:
         result: np.ndarray | BaseException = np.array(
-            request.get_output_tensor(0).data[:n], dtype=np.float32
+            request.get_output_tensor(0).data[: job.rows], dtype=np.float32
         )
     except BaseException as exc:
         result = exc
+    if job.idle is not None:
+        job.idle.append(job)
     try:
         done(result)
     except BaseException:  # e.g. the event loop closed during shutdown

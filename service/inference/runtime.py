@@ -34,16 +34,6 @@ def bucket_for(n: int, buckets: list[int]) -> int:
     return size
 
 
-def stack_to_bucket(images: list[np.ndarray], buckets: list[int]) -> np.ndarray:
-    """`pad_to_bucket(np.stack(images))` in one copy."""
-    n = len(images)
-    size = bucket_for(n, buckets)
-    out = np.empty((size, *images[0].shape), dtype=images[0].dtype)
-    np.stack(images, out=out[:n])
-    out[n:] = 0
-    return out
-
-
 def pad_to_bucket(batch: np.ndarray, buckets: list[int]) -> np.ndarray:
     """Pad `batch` with zero images up to the smallest bucket that holds it."""
     n = batch.shape[0]
