@@ -47,11 +47,31 @@ def _targets(before: Path | None) -> list[tuple[Target, dict[str, str]]]:
 
 
 async def _point(server: Running, requests: list[bytes], clients: int, args: Any) -> dict[str, Any]:
-    result = await closed_loop(HOST, server.port, requests, clients, args.warmup, args.duration)
+    cpu: list[float] = []
+
+    async def mark() -> None:
+        cpu.append(server.cpu_s())
+
+    result = await closed_loop(
+        HOST,
+        server.port,
+        requests,
+        clients,
+        args.warmup,
+        args.duration,
+        on_window_start=mark,
+        on_window_end=mark,
+    )
     latencies = [(s.end - s.start) * 1e3 for s in result.ok]
+    # The server's CPU (every thread) per request answered in the window: less at the mercy
+    # of other load on a shared machine than requests per second.
+    answered = len(result.ok)
     return {
-        "req_s": len(result.ok) / result.window_s,
+        "req_s": answered / result.window_s,
         "p50_ms": percentile(latencies, 50),
+        "cpu_ms_per_req": (cpu[1] - cpu[0]) / answered * 1e3
+        if answered and len(cpu) == 2
+        else None,
         "errors": result.errors,
     }
 
@@ -114,7 +134,8 @@ async def run(args: Any) -> dict[str, Any]:
                     points[server.target.name].setdefault(clients, []).append(point)
                     print(
                         f"pass {n + 1} c={clients} {server.target.name}: "
-                        f"{point['req_s']:.1f} req/s, p50 {point['p50_ms']:.2f} ms",
+                        f"{point['req_s']:.1f} req/s, p50 {point['p50_ms']:.2f} ms, "
+                        f"CPU {point['cpu_ms_per_req'] or 0:.3f} ms/request",
                         flush=True,
                     )
         flames = {}
@@ -137,6 +158,7 @@ def summarize(points: dict[str, dict[int, list[dict[str, Any]]]]) -> dict[str, A
             c: {
                 "req_s": statistics.median(p["req_s"] for p in pts),
                 "p50_ms": statistics.median(p["p50_ms"] or 0.0 for p in pts),
+                "cpu_ms_per_req": statistics.median(p.get("cpu_ms_per_req") or 0.0 for p in pts),
                 "passes": len(pts),
             }
             for c, pts in by_clients.items()
@@ -147,6 +169,9 @@ def summarize(points: dict[str, dict[int, list[dict[str, Any]]]]) -> dict[str, A
             c: {
                 "req_s_ratio": round(m["req_s"] / ceiling[c]["req_s"], 3),
                 "p50_extra_ms": round(m["p50_ms"] - ceiling[c]["p50_ms"], 2),
+                "cpu_ratio": round(m["cpu_ms_per_req"] / ceiling[c]["cpu_ms_per_req"], 3)
+                if ceiling[c]["cpu_ms_per_req"]
+                else None,
             }
             for c, m in by_clients.items()
             if c in ceiling
