@@ -49,6 +49,13 @@ def build(name: str, rescale: bool):
     return spec, model
 
 
+@pytest.fixture(scope="module")
+def mobilenet():
+    """The He-rescaled MobileNetV2 that most tests here read, built once for the module: no test
+    changes it (the export-cache test, which changes weights, builds its own)."""
+    return build("MobileNetV2", True)
+
+
 def runtimes(spec, model):
     reference = KerasRuntime(model, spec.preprocess_input, spec.input_size, BUCKETS)
     ov = OpenVINORuntime(model, spec.preprocess_mode, spec.input_size, BUCKETS, reference)
@@ -56,8 +63,11 @@ def runtimes(spec, model):
 
 
 @pytest.mark.parametrize("name", list(FAMILIES))
-def test_openvino_matches_keras_on_the_same_pixels(name):
-    spec, model = build(name, FAMILIES[name])
+def test_openvino_matches_keras_on_the_same_pixels(request, name):
+    if name == "MobileNetV2":
+        spec, model = request.getfixturevalue("mobilenet")
+    else:
+        spec, model = build(name, FAMILIES[name])
     reference, ov = runtimes(spec, model)
     pixels = np.stack([decode_image(b, spec.input_size, 10**9) for b in photos(3, seed=21)])
     logits = reference.raw(pixels)
@@ -95,16 +105,16 @@ def test_export_cache_is_reused_and_invalidated_by_new_weights(cache_dir):
     assert len({p.name for p in root.iterdir() if p.name != "compiled"} - exported) == 1
 
 
-def test_runtime_past_tolerance_refuses_to_serve():
-    spec, model = build("MobileNetV2", True)
+def test_runtime_past_tolerance_refuses_to_serve(mobilenet):
+    spec, model = mobilenet
     reference = KerasRuntime(model, spec.preprocess_input, spec.input_size, BUCKETS)
     # Preprocessing declared wrong on purpose: the graph then computes something else.
     with pytest.raises(ModelLoadError, match="differs from Keras by .* refusing to serve"):
         OpenVINORuntime(model, "caffe", spec.input_size, BUCKETS, reference)
 
 
-def test_streams_run_batches_side_by_side_and_keep_each_result_apart():
-    spec, model = build("MobileNetV2", True)
+def test_streams_run_batches_side_by_side_and_keep_each_result_apart(mobilenet):
+    spec, model = mobilenet
     reference = KerasRuntime(model, spec.preprocess_input, spec.input_size, BUCKETS)
     ov = OpenVINORuntime(model, "tf", spec.input_size, BUCKETS, reference, streams=2)
     assert ov.streams == 2
@@ -192,12 +202,12 @@ def test_served_openvino_reports_its_check_and_streams_and_batches_concurrent_cl
     assert max(r["timing"]["batch_size"] for r in together) > 1
 
 
-def test_auto_serves_the_runtime_it_measured_faster():
+def test_auto_serves_the_runtime_it_measured_faster(mobilenet):
     import re
 
     from kerasserve.service.inference.runtime_factory import make_runtime
 
-    spec, model = build("MobileNetV2", True)
+    spec, model = mobilenet
     args = (model, spec.preprocess_input, spec.preprocess_mode, spec.input_size, BUCKETS)
     chosen = make_runtime("auto", *args, tolerance=DEFAULT_TOLERANCE)
     found = re.search(r"runtime auto: (\w+) (\d+) img/s vs (\w+) (\d+) img/s", chosen.detail or "")
@@ -207,10 +217,10 @@ def test_auto_serves_the_runtime_it_measured_faster():
     assert int(found.group(2)) >= int(found.group(4))
 
 
-def test_auto_falls_back_to_keras_loudly_when_openvino_fails_its_check():
+def test_auto_falls_back_to_keras_loudly_when_openvino_fails_its_check(mobilenet):
     from kerasserve.service.inference.runtime_factory import make_runtime
 
-    spec, model = build("MobileNetV2", True)
+    spec, model = mobilenet
     # The OpenVINO graph gets the wrong (caffe) preprocessing: it cannot match Keras.
     args = (model, spec.preprocess_input, "caffe", spec.input_size, BUCKETS)
     chosen = make_runtime("auto", *args, tolerance=DEFAULT_TOLERANCE)
