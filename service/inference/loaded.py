@@ -351,6 +351,10 @@ class LoadedModel:
         return self._score(self.runtime.raw(np.stack(items)))
 
     def _score(self, raw: np.ndarray) -> list[Scored]:
+        if raw.ndim != 2:
+            raise ValueError(
+                f"the model answered a batch with shape {list(raw.shape)}, not (images, classes)"
+            )
         return score(heads.apply(self.output_kind, raw, sigmoid_applied=self.sigmoid_applied))
 
     def _images_decoding(self) -> int:

@@ -336,7 +336,8 @@ class Gate:
     """A runtime `predict` that holds each batch until the test opens the gate.
 
     It wraps the real predict (the real model still runs); `fail_calls` names calls (1-based)
-    that raise instead, `garbage_calls` calls that return a malformed result.
+    that raise instead, `garbage_calls` calls that return a malformed result (one number per
+    image, not a row), `wide_calls` rows wider than the labels, the top class past them.
     """
 
     def __init__(self, real: Callable[[np.ndarray], np.ndarray]) -> None:
@@ -346,6 +347,7 @@ class Gate:
         self.batches: list[int] = []
         self.fail_calls: set[int] = set()
         self.garbage_calls: set[int] = set()
+        self.wide_calls: set[int] = set()
 
     def close(self) -> None:
         self._open.clear()
@@ -370,4 +372,8 @@ class Gate:
             raise RuntimeError(f"injected failure in model call {call}")
         if call in self.garbage_calls:
             return np.zeros(len(batch), np.float32)  # one number per image, not a row
+        if call in self.wide_calls:
+            wide = np.zeros((len(batch), 2000), np.float32)
+            wide[:, 1500] = 1.0  # a class no label names
+            return wide
         return self.real(batch)

@@ -238,9 +238,21 @@ async def test_failing_model_call_fails_only_its_batch_and_is_logged_with_reques
 async def test_unexpected_error_is_a_json_500_with_the_request_id(client, gate):
     """Regression: an unhandled exception was answered by Starlette's ServerErrorMiddleware,
     outside the request-id middleware, so the 500 had no X-Request-ID header."""
-    gate.garbage_calls = {1}
+    gate.wide_calls = {1}  # the top class has no label: the request's own code fails
     response = await predict(client, "garbage")
     body = assert_error(response, 500, "internal_error")
+    assert body["request_id"] == "garbage"
+    assert (await predict(client)).status_code == 200
+
+
+async def test_a_malformed_model_output_fails_its_batch_and_nothing_else(client, gate):
+    """Outputs that are no rows of scores fail where the batch finishes (the head and the
+    ranking run there): an `inference_failed` 500 that names the error, then the next batch
+    serves."""
+    gate.garbage_calls = {1}
+    response = await predict(client, "garbage")
+    body = assert_error(response, 500, "inference_failed")
+    assert "shape [1], not (images, classes)" in body["message"], body
     assert body["request_id"] == "garbage"
     assert (await predict(client)).status_code == 200
 
