@@ -64,16 +64,18 @@ def test_near_free_is_a_bench_target() -> None:
 
 
 def test_summary_takes_medians_and_ratios_to_the_ceiling() -> None:
-    def point(req_s: float, p50: float) -> dict[str, float]:
-        return {"req_s": req_s, "p50_ms": p50, "errors": 0}
+    def point(req_s: float, p50: float, cpu: float) -> dict[str, float]:
+        return {"req_s": req_s, "p50_ms": p50, "cpu_ms_per_req": cpu, "errors": 0}
 
     points = {
-        "ceiling": {32: [point(100, 5), point(300, 9), point(200, 7)]},
-        "nearfree-after": {32: [point(190, 8), point(180, 9), point(1000, 1)]},
+        "ceiling": {32: [point(100, 5, 2.0), point(300, 9, 1.0), point(200, 7, 1.6)]},
+        "nearfree-after": {32: [point(190, 8, 2.0), point(180, 9, 2.4), point(1000, 1, 0.1)]},
     }
     summary = frontend.summarize(points)
     assert summary["medians"]["ceiling"][32]["req_s"] == 200
+    assert summary["medians"]["ceiling"][32]["cpu_ms_per_req"] == 1.6
     assert summary["vs_ceiling"]["nearfree-after"][32] == {
         "req_s_ratio": 0.95,
         "p50_extra_ms": 1.0,
+        "cpu_ratio": 1.25,
     }
