@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -187,8 +189,6 @@ def configure_logging(level: str, *, workers: bool = False) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import os
-
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from pydantic import ValidationError
 
@@ -232,7 +232,21 @@ def _serve(args: argparse.Namespace) -> int:
     server = DrainingServer(config, app)
     server.run()
     # uvicorn leaves `started` False when the lifespan (model loading) failed.
-    return 0 if server.started else 1
+    code = 0 if server.started else 1
+    _exit_now(code)
+    return code  # pragma: no cover - _exit_now does not return
+
+
+def _exit_now(code: int) -> None:
+    """End the server's process once it has drained and shut down (every model released,
+    every answer sent): the interpreter's own teardown of TensorFlow, Keras and OpenVINO took
+    ~2 s of CPU after the last log line (2.3 s wall, 2 cores), for nothing a restart or a
+    rolling update would keep. Logs and standard streams are flushed first."""
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
 
 
 def _models(args: argparse.Namespace) -> int:
