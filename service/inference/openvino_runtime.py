@@ -534,10 +534,11 @@ class OpenVINORuntime:
         job.idle = self._idle
         try:
             job.request.start_async(None, job)
-        except BaseException:
+        except Exception:  # e.g. still busy finishing its callback: `raw` runs the batch
+            logger.debug("an OpenVINO job did not start; the batch runs on `raw`", exc_info=True)
             job.done = None
-            self._idle.append(job)
-            raise
+            self._idle.appendleft(job)
+            return False
         return True
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
