@@ -38,13 +38,6 @@ os.environ.setdefault("KERASSERVE_CACHE_MAX_ENTRIES", "96")
 os.environ.setdefault("KERASSERVE_CACHE_DIR", str(cache_home() / "server"))
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The files marked `slow` (minutes each) first: `make test` hands whole files to two
-    processes in this order, so the long ones start at once and the short ones fill in around
-    them instead of one process finishing a long file alone at the end."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
-
-
 @pytest.fixture(scope="session")
 def server() -> Iterator[LiveServer]:
     """MobileNetV2 with random weights on the default runtime, small buckets so warm-up is quick."""
