@@ -464,19 +464,25 @@ class LoadedModel:
                 # Which runtime and precision answered, and the figures that let it serve;
                 # its whole description (how it was chosen, its kernels, timings) is the
                 # model's (`GET /v1/models/{model}`), not every answer's: 1.1 of 2.2 KB.
-                runtime=RuntimeInfo(
-                    name=info.name,
-                    precision=info.precision,
-                    max_abs_diff=info.max_abs_diff,
-                    max_prob_diff=info.max_prob_diff,
-                    top1_agreement=info.top1_agreement,
-                    top5_overlap=info.top5_overlap,
-                    gate_images=info.gate_images,
-                ),
+                runtime=RuntimeInfo.model_validate(info.model_dump(include=set(_ANSWER_RUNTIME))),
                 output_kind=self.output_kind,
                 labels_language=language,
             )
         return ref
+
+
+# The runtime's fields every answer carries: which runtime and precision, and its check's figures.
+_ANSWER_RUNTIME = frozenset(
+    {
+        "name",
+        "precision",
+        "max_abs_diff",
+        "max_prob_diff",
+        "top1_agreement",
+        "top5_overlap",
+        "gate_images",
+    }
+)
 
 
 def _tuning(batcher: Batcher[Any, Any]) -> dict[str, Any] | None:
