@@ -48,9 +48,7 @@ def main(argv: list[str] | None = None) -> None:
         hold = stack(trained.write_photos(work / "hold", args.holdout_per_class, seed=2))
         calib = stack(trained.write_photos(work / "cal", 40, seed=3))
         started = time.perf_counter()
-        result = trained.train(
-            train, trained.write_photos(work / "h2", 8, seed=4), work, trained.Recipe(seed=seed)
-        )
+        result = trained.train(train, trained.write_photos(work / "h2", 8, seed=4), work, seed=seed)
         model = keras.models.load_model(result.model_path)
         xml = str(work / "model.xml")
         model.export(xml, format="openvino")

@@ -16,7 +16,7 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -112,31 +112,25 @@ class Trained:
     holdout_images: int
 
 
-@dataclass(frozen=True)
-class Recipe:
-    """How `train` fits the classifier; also the cache key of `train_cached`."""
-
-    epochs: int = 14
-    seed: int = 0
-    name: str = "colours"  # served as model `name`
-    alpha: float = ALPHA
-
-
 def train(
     train_photos: dict[str, list[Path]],
     holdout_photos: dict[str, list[Path]],
     out_dir: Path,
-    recipe: Recipe = Recipe(),
+    *,
+    epochs: int = 14,
+    seed: int = 0,
+    name: str = "colours",
+    alpha: float = ALPHA,
 ) -> Trained:
     """Set the base's BatchNorm statistics, fit base + Dense head with Keras' `fit`, save them
     as `out_dir/<name>.keras` (served as model `name`) with `labels.txt`; held-out accuracy measured with Keras."""
     import keras
     from keras.applications import mobilenet_v2
 
-    keras.utils.set_random_seed(recipe.seed)
+    keras.utils.set_random_seed(seed)
     h, w = INPUT_SIZE
     base = keras.applications.MobileNetV2(
-        include_top=False, weights=None, input_shape=(h, w, 3), pooling="avg", alpha=recipe.alpha
+        include_top=False, weights=None, input_shape=(h, w, 3), pooling="avg", alpha=alpha
     )
     x_train = np.concatenate([pixels(train_photos[c]) for c in CLASSES])
     y_train = np.concatenate([np.full(len(train_photos[c]), i) for i, c in enumerate(CLASSES)])
@@ -162,7 +156,7 @@ def train(
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
-    model.fit(ready, y_train, epochs=recipe.epochs, batch_size=16, shuffle=True, verbose=0)
+    model.fit(ready, y_train, epochs=epochs, batch_size=16, shuffle=True, verbose=0)
     # The moving statistics lag the last epochs' weights: set them once more from the photos
     # (momentum 0, one training-mode pass; no weight changes), so inference runs the network
     # as it was fit.
@@ -171,7 +165,7 @@ def train(
     base(ready, training=True)
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    model_path = out_dir / f"{recipe.name}.keras"
+    model_path = out_dir / f"{name}.keras"
     model.save(model_path)
     labels_path = out_dir / "labels.txt"
     labels_path.write_text("".join(f"{c}\n" for c in CLASSES), encoding="utf-8")
@@ -209,7 +203,11 @@ def train_cached(
     train_photos: dict[str, list[Path]],
     holdout_photos: dict[str, list[Path]],
     out_dir: Path,
-    recipe: Recipe = Recipe(),
+    *,
+    epochs: int = 14,
+    seed: int = 0,
+    name: str = "colours",
+    alpha: float = ALPHA,
 ) -> Trained:
     """`train`, once per content: the model is kept under `cache_home()`, keyed by this file's
     source, the photos' bytes, the options and the Keras/TensorFlow versions, so a later run
@@ -225,28 +223,31 @@ def train_cached(
         tf_version = tf.__version__
     except ImportError:  # pragma: no cover - the Keras backend decides
         tf_version = "none"
-    digest.update(json.dumps([asdict(recipe), keras.__version__, tf_version]).encode())
+    options = {"epochs": epochs, "seed": seed, "name": name, "alpha": alpha}
+    digest.update(json.dumps([options, keras.__version__, tf_version]).encode())
     for photos in (train_photos, holdout_photos):
         for label in CLASSES:
             for path in photos[label]:
                 digest.update(label.encode() + b"\0" + path.read_bytes())
     folder = cache_home() / "trained" / digest.hexdigest()[:24]
-    if not (folder / f"{recipe.name}.keras").is_file():
+    if not (folder / f"{name}.keras").is_file():
         folder.parent.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix=".train-", dir=folder.parent))
         try:
-            train(train_photos, holdout_photos, work, recipe)
+            train(
+                train_photos, holdout_photos, work, epochs=epochs, seed=seed, name=name, alpha=alpha
+            )
             try:
                 work.rename(folder)  # whole or not at all; a concurrent twin may win
             except OSError:
-                if not (folder / f"{recipe.name}.keras").is_file():
+                if not (folder / f"{name}.keras").is_file():
                     raise
         finally:
             shutil.rmtree(work, ignore_errors=True)
     out_dir.mkdir(parents=True, exist_ok=True)
-    model_path = out_dir / f"{recipe.name}.keras"
+    model_path = out_dir / f"{name}.keras"
     labels_path = out_dir / "labels.txt"
-    shutil.copyfile(folder / f"{recipe.name}.keras", model_path)
+    shutil.copyfile(folder / f"{name}.keras", model_path)
     shutil.copyfile(folder / "labels.txt", labels_path)
     accuracy = holdout_accuracy(model_path, holdout_photos)
     return Trained(model_path, labels_path, accuracy, sum(len(p) for p in holdout_photos.values()))
