@@ -10,6 +10,17 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+
+def cache_home() -> Path:
+    """Where the server keeps what it builds once per model and machine (OpenVINO exports, INT8
+    models, precision choices, JAX's compiled executables): `$KERASSERVE_CACHE_DIR`, else
+    `$XDG_CACHE_HOME/kerasserve` (`~/.cache/kerasserve`)."""
+    base = os.environ.get("KERASSERVE_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "kerasserve"
+    )
+    return Path(base)
+
+
 CommaList = Annotated[list[str], NoDecode]
 
 

@@ -18,8 +18,39 @@ import numpy as np
 from kerasserve.service.errors import ModelLoadError
 from kerasserve.service.inference.heads import Head
 from kerasserve.service.inference.runtime import KerasBase
+from kerasserve.service.settings import cache_home
 
 logger = logging.getLogger("kerasserve.runtime")
+
+
+def use_compilation_cache() -> str:
+    """Keep XLA's executables across starts, so a restarted server compiles nothing.
+
+    JAX's own persistent compilation cache, in `$JAX_COMPILATION_CACHE_DIR` when the operator
+    set one, else `<kerasserve cache>/jax` (`~/.cache/kerasserve/jax`). The model's variables
+    are arguments of the jitted function, not constants, so an entry depends on the
+    architecture, the bucket and the device, never on the weights: new weights or a new
+    version of the same network reuse it, and the folder grows only with new architectures.
+    Measured on CPU (2 cores, MobileNetV2 + ResNet50 + MobileNetV3Small, buckets 1 and 4):
+    load and warm 53 s with an empty cache, 12 s from the cache. Returns the folder.
+    """
+    import jax
+    from jax.experimental.compilation_cache import compilation_cache
+
+    config: Any = jax.config  # untyped attributes, one per option
+    configured = config.jax_compilation_cache_dir
+    if configured:
+        return str(configured)
+    path = cache_home() / "jax"
+    path.mkdir(parents=True, exist_ok=True)
+    compilation_cache.set_cache_dir(str(path))
+    # Every compile, not only those over JAX's default 1 s: loading a model runs hundreds of
+    # small eager ops, each compiled once per shape, and those were most of the time saved.
+    config.update("jax_persistent_cache_min_compile_time_secs", 0)
+    # JAX decides once per process whether its cache is used, at the first compile: Keras'
+    # eager ops while the model was built may already have compiled without one.
+    compilation_cache.reset_cache()
+    return str(path)
 
 
 def describe_device() -> str:
@@ -64,6 +95,7 @@ class JaxRuntime(KerasBase):
                 "start the server with KERAS_BACKEND=jax"
             )
         super().__init__(model, input_size, buckets, head)
+        self.compilation_cache = use_compilation_cache()
         self.device = jax.devices()[0]
         self.detail = (
             f"Keras {keras.__version__} on JAX {jax.__version__}, {describe_device()}, jax.jit"

@@ -81,6 +81,7 @@ def _load_sync(
     previous: LoadedModel | None = None,
 ) -> LoadedModel:
     start = time.perf_counter()
+    _keep_jax_compiles()
     built = _build_file(source) if source.model_file is not None else _build_catalogue(source)
     model = built.model
     units = int(model.output_shape[-1])
@@ -220,6 +221,17 @@ def _load_sync(
         observer=observer or NoObserver(),
         feature_layers=LayerTable.of(model),
     )
+
+
+def _keep_jax_compiles() -> None:
+    """On Keras' JAX backend, XLA's persistent cache is on before the model is built: building
+    and loading it run hundreds of eager ops, each compiled once per shape."""
+    import keras
+
+    if keras.backend.backend() == "jax":
+        from kerasserve.service.inference.jax_runtime import use_compilation_cache
+
+        use_compilation_cache()
 
 
 def _inherits(

@@ -53,6 +53,7 @@ from kerasserve.service.inference.runtime import (
     ReferenceRuntime,
     pad_to_bucket,
 )
+from kerasserve.service.settings import cache_home
 
 logger = logging.getLogger("kerasserve.openvino")
 
@@ -97,10 +98,7 @@ PRECISIONS = ("fp32", "bf16", "int8")
 
 
 def cache_root() -> Path:
-    base = os.environ.get("KERASSERVE_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "kerasserve"
-    )
-    return Path(base) / "openvino"
+    return cache_home() / "openvino"
 
 
 def cache_limit() -> int:

@@ -53,10 +53,11 @@ CHILD = textwrap.dedent(
     import keras
     import numpy as np
 
-    from kerasserve.service.inference import catalogue
+    from kerasserve.service.inference import catalogue, jax_runtime
     from kerasserve.service.inference.jax_runtime import JaxRuntime
 
     work = Path(sys.argv[1])
+    jax_runtime.use_compilation_cache()  # as the server's loading does, before any model
     report = {"backend": keras.backend.backend(), "models": {}}
     for name in json.loads((work / "names.json").read_text()):
         spec = catalogue.spec(name)
@@ -74,6 +75,7 @@ CHILD = textwrap.dedent(
             "name": runtime.name,
             "parallelism": runtime.parallelism,
             "max_abs_diff": runtime.max_abs_diff,
+            "compilation_cache": runtime.compilation_cache,
             "info": runtime.info().model_dump(),
         }
     report["tensorflow_imported"] = "tensorflow" in sys.modules
@@ -154,6 +156,17 @@ def test_subprocess_ran_on_jax_without_tensorflow(served):
         assert info["detail"].startswith("Keras ")
         assert " on JAX " in info["detail"]
         assert "cpu:0" in info["detail"]
+
+
+def test_compiled_executables_are_kept_for_the_next_start(served):
+    """XLA's executables go to the server's cache (`<cache>/jax`), so the next start (and the
+    next run of this module) loads them instead of compiling again."""
+    from kerasserve.service.settings import cache_home
+
+    folders = {info["compilation_cache"] for info in served["report"]["models"].values()}
+    assert folders == {str(cache_home() / "jax")}
+    kept = [p for p in Path(folders.pop()).rglob("*") if p.is_file()]
+    assert kept, "no executable was written to the compilation cache"
 
 
 @pytest.mark.parametrize("name", list(MODELS))
