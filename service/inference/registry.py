@@ -42,7 +42,9 @@ class Entry:
     state: ModelState = ModelState.LOADING
     error: str | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    failed_for: tuple[frozenset[int], str | None] | None = None
+    # What the repository showed when a poll's load failed (versions, config error, folder
+    # timestamp): the load is not retried every poll, only once one of them changes.
+    failed_for: tuple[frozenset[int], str | None, tuple[int, int] | None] | None = None
 
     @property
     def current(self) -> LoadedModel | None:
@@ -242,17 +244,20 @@ class Registry:
             if entry is not None and entry.state in (ModelState.UNAVAILABLE, ModelState.UNLOADING):
                 continue  # unloaded on purpose: only an explicit load brings it back
             wanted = frozenset(repo_model.versions)
+            seen = (wanted, repo_model.error, repo_model.stamp)
             if entry is not None and (
                 (entry.versions and set(entry.versions) == wanted)
-                # a load that failed is not retried every poll, only once something changes
-                or (entry.failed_for is not None and entry.failed_for == (wanted, repo_model.error))
+                # a load that failed is not retried every poll, only once something changes:
+                # the versions, the config, or any file under the model's folder (a version
+                # copied in while the poll looked is read again once its last file lands)
+                or entry.failed_for == seen
             ):
                 continue
             entry = self._entries.setdefault(name, Entry(name, repo_model.family))
             try:
                 await self._load(repo_model, reload=False)
             except Exception as exc:
-                entry.failed_for = (wanted, repo_model.error)
+                entry.failed_for = seen
                 logger.error("model %s failed to load: %s", name, _message(exc))
 
     async def unload(self, name: str, *, forget: bool = False) -> Entry:

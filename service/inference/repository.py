@@ -150,6 +150,9 @@ class RepoModel:
     error: str | None = None
     family: str | None = None
     config_path: Path | None = None
+    # `timestamp()` of the model's folder when it was read: a load that failed is tried again
+    # once it changes (a version folder that appeared before its files were all written).
+    stamp: tuple[int, int] | None = None
 
 
 class Repository:
@@ -216,6 +219,7 @@ class DirectoryRepository(Repository):
         if hit is not None and hit[0] == stamp:
             return hit[1]
         model = self._read(folder)
+        model.stamp = stamp
         self.reads += 1
         self._read_at[folder.name] = (stamp, model)
         return model

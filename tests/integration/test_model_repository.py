@@ -327,10 +327,21 @@ def test_polling_picks_up_a_new_version_by_itself(tmp_path):
     tiny_model("softmax", 3, seed=0).save(root / "cats" / "1" / "model.keras")
     write(root / "cats" / "config.toml", 'preprocess = "tf"\n[versions]\npolicy = "all"\n')
     with live_server("--model-repository", str(root), "--poll-repository-s", "0.5") as srv:
-        _clone_version(root, "cats", 2, seed=5)
-        deadline = 60
+        # A version folder seen before its file is whole (a copy still running): the poll's
+        # load fails, logged once; it is read again once the file lands, not given up on.
+        half = root / "cats" / "2" / "model.keras"
+        half.parent.mkdir()
+        half.write_bytes((root / "cats" / "1" / "model.keras").read_bytes()[:4096])
         import time
 
+        start = time.monotonic()
+        while "model cats failed to load" not in srv.log() and time.monotonic() - start < 60:
+            time.sleep(0.2)
+        assert "model cats failed to load" in srv.log()
+        time.sleep(1.0)  # two more polls of the same half-written folder
+        assert srv.log().count("model cats failed to load") == 1, "retried without a change"
+        _clone_version(root, "cats", 2, seed=5)
+        deadline = 60
         start = time.monotonic()
         while time.monotonic() - start < deadline:
             info = httpx.get(f"{srv.base_url}/v1/models/cats").json()
