@@ -30,12 +30,11 @@ check: lint
 	$(PYTHON) -m pytest -q -p no:cacheprovider tests/unit
 	$(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e/test_readme_serve.py
 
-# Two processes share the cores (whole files each, so a module's fixtures are built once; in
-# tests/conftest.py's order, the files that build real models first); the tests that measure
-# time, throughput or worker supervision then run alone.
+# Two processes share the cores (whole files each, so a module's fixtures are built once); the
+# tests that measure time, throughput or worker supervision then run alone.
 PYTEST_WORKERS ?= 2
 test-python:
-	$(PYTHON) -m pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder -m "not serial"
+	$(PYTHON) -m pytest -n $(PYTEST_WORKERS) --dist loadfile -m "not serial"
 	$(PYTHON) -m pytest -m serial
 
 test-node:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections import Counter
 from collections.abc import Iterator
 
 import pytest
@@ -47,16 +46,3 @@ def server() -> Iterator[LiveServer]:
         "--runtime", "auto",
     ) as srv:  # fmt: skip
         yield srv
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Whole files in the order `make test` hands them to its two workers (`--dist loadfile
-    --no-loadscope-reorder`): the files that build real models (`slow`) first, then the rest
-    by number of tests, so the last files handed out are short ones. Each worker holds up to
-    two files; with xdist's own order (most tests first) the few-test, minute-long files came
-    last, and one worker idled while the other finished them (the suite's CPU was 20-48 %
-    idle over its last 80 s, clean-clone CI of 2026-12-03 17:54)."""
-    counts = Counter(item.path for item in items)
-    slow = {item.path for item in items if item.get_closest_marker("slow")}
-    first_seen = {path: i for i, path in enumerate(dict.fromkeys(item.path for item in items))}
-    items.sort(key=lambda item: (item.path not in slow, -counts[item.path], first_seen[item.path]))
