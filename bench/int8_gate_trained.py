@@ -2,7 +2,7 @@
 
 Random weights cannot show a gate passing (nothing to agree on), so this trains the colour and
 texture classifier of tests/support/trained.py once per training seed, on the very photos of
-tests/integration/test_precision.py's `model` fixture (train 48 per class, seed 1; held-out 8
+tests/integration/test_precision.py's `model` fixture (tests/support/gate_photos.py: train 48 per class, seed 1; held-out 8
 per class, seed 2; calibration 6 per class, seed 3, with the held-out photos in its
 `holdout/`), and builds the server's own OpenVINO runtime on it (`make_runtime`, as
 `--model-file ... --runtime openvino --calibration-images DIR --max-batch-size 8` loads it):
@@ -29,7 +29,6 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,41 +36,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-# The test fixture's photos (tests/integration/test_precision.py: `model`).
-TRAIN_PER_CLASS, TRAIN_SEED = 48, 1
-HOLDOUT_PER_CLASS, HOLDOUT_SEED = 8, 2
-CALIBRATION_PER_CLASS, CALIBRATION_SEED = 6, 3
 MAX_BATCH_SIZE = 8  # the test's --max-batch-size
-
-
-@dataclass
-class Photos:
-    train: dict[str, list[Path]]
-    holdout: dict[str, list[Path]]
-    calibration: Path
-
-
-def fixture_photos(
-    root: Path,
-    train_per_class: int = TRAIN_PER_CLASS,
-    calibration_per_class: int = CALIBRATION_PER_CLASS,
-) -> Photos:
-    """The photos as the test's `model` fixture writes them."""
-    from tests.support import trained
-
-    train = trained.write_photos(root / "train", per_class=train_per_class, seed=TRAIN_SEED)
-    holdout = trained.write_photos(root / "holdout", per_class=HOLDOUT_PER_CLASS, seed=HOLDOUT_SEED)
-    calibration = root / "calibration"
-    (calibration / "holdout").mkdir(parents=True)
-    calibrate = trained.write_photos(
-        root / "calibrate", per_class=calibration_per_class, seed=CALIBRATION_SEED
-    )
-    for label, paths in calibrate.items():
-        for path in paths:
-            (calibration / path.name).write_bytes(path.read_bytes())
-        for path in holdout[label]:
-            (calibration / "holdout" / path.name).write_bytes(path.read_bytes())
-    return Photos(train, holdout, calibration)
 
 
 def gate_figures(
@@ -155,12 +120,12 @@ def study(
     *,
     bf16: bool = True,
     repeat: bool = False,
-    train_per_class: int = TRAIN_PER_CLASS,
-    calibration_per_class: int = CALIBRATION_PER_CLASS,
+    train_per_class: int | None = None,
+    calibration_per_class: int | None = None,
 ) -> list[dict[str, Any]]:
     """One row of figures per training seed; `train` defaults to tests/support/trained.train."""
     from kerasserve.service.inference.precision import cpu_capabilities
-    from tests.support import trained
+    from tests.support import gate_photos, trained
 
     train = train or trained.train
     bf16 = bf16 and "BF16" in cpu_capabilities()
@@ -169,7 +134,11 @@ def study(
         work = Path(tempfile.mkdtemp(prefix=f"int8-gate-{seed}-"))
         # A fresh OpenVINO cache per seed: every export, INT8 model and gate is measured anew.
         os.environ["KERASSERVE_CACHE_DIR"] = str(work / "cache")
-        photos = fixture_photos(work, train_per_class, calibration_per_class)
+        photos = gate_photos.write(
+            work,
+            train_per_class or gate_photos.TRAIN_PER_CLASS,
+            calibration_per_class or gate_photos.CALIBRATION_PER_CLASS,
+        )
         started = time.perf_counter()
         result = train(photos.train, photos.holdout, work / "model", seed=seed)
         row: dict[str, Any] = {
@@ -220,8 +189,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", default="0,1,2,3")
     parser.add_argument("--no-bf16", action="store_true", help="skip the BF16 gate")
     parser.add_argument("--repeat", action="store_true", help="train twice: deterministic?")
-    parser.add_argument("--train-per-class", type=int, default=TRAIN_PER_CLASS)
-    parser.add_argument("--calibration-per-class", type=int, default=CALIBRATION_PER_CLASS)
+    parser.add_argument("--train-per-class", type=int, help="default: the test's (48)")
+    parser.add_argument("--calibration-per-class", type=int, help="default: the test's (6)")
     parser.add_argument("--json", type=Path, help="write the rows here")
     args = parser.parse_args(argv)
     rows = study(

@@ -16,7 +16,7 @@ import pytest
 pytest.importorskip("openvino")
 pytest.importorskip("nncf")
 
-from tests.support import trained  # noqa: E402
+from tests.support import gate_photos, trained  # noqa: E402
 from tests.support.live_server import live_server  # noqa: E402
 
 # Training, quantising and two starts take minutes on two cores.
@@ -45,15 +45,8 @@ def model(tmp_path_factory, cache_dir):
     """The trained classifier, its calibration folder (own photos, with `holdout/`) and the
     held-out photos by class."""
     root = tmp_path_factory.mktemp("trained")
-    train = trained.write_photos(root / "train", per_class=48, seed=1)
-    holdout = trained.write_photos(root / "holdout", per_class=8, seed=2)
-    calibration = root / "calibration"
-    (calibration / "holdout").mkdir(parents=True)
-    for label, paths in trained.write_photos(root / "calibrate", per_class=6, seed=3).items():
-        for path in paths:
-            (calibration / path.name).write_bytes(path.read_bytes())
-        for path in holdout[label]:
-            (calibration / "holdout" / path.name).write_bytes(path.read_bytes())
+    photos = gate_photos.write(root)
+    train, holdout, calibration = photos.train, photos.holdout, photos.calibration
     # Trained once per content and kept (tests/support/trained.py): minutes on two cores.
     result = trained.train_cached(train, holdout, root / "model")
     assert result.holdout_accuracy >= MIN_HOLDOUT_ACCURACY, result
