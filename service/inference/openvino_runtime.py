@@ -136,13 +136,20 @@ def prune_cache(in_use: list[Path], limit: int | None = None) -> list[Path]:
     return removed
 
 
+# Bumped when `_export` makes the graph another way (Keras' export options, what is saved
+# beside it): the export cache key includes it, as it includes the Keras and OpenVINO versions.
+EXPORT_VERSION = 1
+
+
 def cache_key(model: Any, input_size: tuple[int, int], mode: PreprocessMode) -> str:
-    """Hash of everything the exported graph depends on, weights included (by value)."""
+    """Hash of everything the exported graph depends on, weights included (by value), and
+    the version of the code that exports it."""
     import keras
     import openvino
 
     digest = hashlib.sha256()
     header = {
+        "export_version": EXPORT_VERSION,
         "name": model.name,
         "input_size": list(input_size),
         "preprocess": mode,
@@ -170,6 +177,7 @@ def int8_cache_key(fp32_key: str, photos: quantize.PhotoSet, preset: str) -> str
         "preset": preset,
         "calibration": photos.digest,
         "views": quantize.VIEWS_VERSION,
+        "quantize_version": quantize.QUANTIZE_VERSION,
         "nncf": nncf.__version__,
     }
     return hashlib.sha256(json.dumps(header, sort_keys=True).encode()).hexdigest()[:32]

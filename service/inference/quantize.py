@@ -40,6 +40,9 @@ VIEWS_PER_PHOTO = (1 + 5 * (len(CROP_SCALES) - 1)) * 2
 VIEWS_VERSION = 1
 # Bumped when what a gate measures changes: cached gate figures carry it.
 GATE_VERSION = 2
+# Bumped when `quantize` asks NNCF for something else (options, the sample transform): the INT8
+# cache key includes it, so a cached model made the old way is not served as the new one.
+QUANTIZE_VERSION = 1
 
 PRESETS = ("performance", "mixed")
 # PERFORMANCE (symmetric activations) over MIXED (asymmetric): on MobileNetV2 (2-core AVX2 CPU,
