@@ -8,11 +8,11 @@ per class, seed 2; calibration 6 per class, seed 3, with the held-out photos in 
 `--model-file ... --runtime openvino --calibration-images DIR --max-batch-size 8` loads it):
 export, NNCF quantisation on `quantize.load_views` of the calibration photos with the default
 preset, compiled with the f32 hint and the THROUGHPUT streams, and the gate's agreement with
-FP32 Keras through the serving head on the 704 held-out views (`_gate`). The gate's thresholds
+FP32 Keras through the serving head on the held-out views (`_gate`; 22 per photo, 1408). The gate's thresholds
 are opened (0, 0) only so that a failing seed still reports its figures; pass or fail is then
 judged with the DEFAULT `quantize.Gate()` on the very figures the server would judge.
 
-Per seed: held-out accuracy (32 photos, Keras) and on the 704 held-out views, INT8 top-1
+Per seed: held-out accuracy (64 photos, Keras) and on the 1408 held-out views, INT8 top-1
 agreement (and how many views disagree), top-5 overlap, BF16 top-1 agreement where the CPU has
 bf16, training seconds. `--repeat` trains each seed twice and reports whether the weights are
 identical (is training deterministic?).

@@ -2,9 +2,10 @@
 with the DEFAULT thresholds, chosen at start-up and cached; every model description says which
 serves, with its gate figures and the CPU plugin's kernels.
 
-A classifier trained here (tests/support/trained.py: 4 colour/texture classes) earns a reduced
-precision, judged on held-out photos of its own classes; the same network with random weights
-earns nothing and fp32 serves, with a WARNING that says why.
+A classifier trained here (tests/support/trained.py: 8 colour/texture classes, each sharing its
+colour with one class and its texture with another, so that the top 5 of 8 can differ) earns a
+reduced precision, judged on held-out photos of its own classes; the same network with random
+weights earns nothing and fp32 serves, with a WARNING that says why.
 """
 
 from __future__ import annotations
@@ -19,14 +20,16 @@ pytest.importorskip("nncf")
 from tests.support import gate_photos, trained  # noqa: E402
 from tests.support.live_server import live_server  # noqa: E402
 
-# Training, quantising and two starts take minutes on two cores.
-pytestmark = pytest.mark.slow
+# Training (138-216 s alone on two cores, more beside the other tests), quantising and two
+# starts: past the suite's 600 s per test when the trained model is not cached yet.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
-# Measured (python -m bench.int8_gate_trained, 2026-12-03, 14 trainings, seeds 0-7; training is
-# not bit-reproducible on CPU): held-out accuracy (Keras) 0.97-1.0 (32 photos); below 0.8 the
-# model is not a trained one and the gate would judge noise. Its gate figures here: INT8 top-1
-# agreement 99.57-100 %, bf16 99.86-100 % (704 held-out views; AVX-512 VNNI + BF16 EPYC). Before
-# the recipe fit random views with a decaying rate, INT8 agreed on 97.3-99.9 % (1 seed in 4 passed).
+# Measured (python -m bench.int8_gate_trained, 2026-12-03 23:11 UTC, seeds 0-3; training is not
+# bit-reproducible on CPU): held-out accuracy (Keras) 0.95-1.0 (64 photos); below 0.8 the model
+# is not a trained one and the gate would judge noise. Its gate figures here: INT8 top-1
+# agreement 99.64-100 %, top-5 overlap 0.979-0.990 (1408 held-out views; AVX-512 VNNI + BF16
+# EPYC). Before the recipe fit random views with a decaying rate, INT8 agreed on 97.3-99.9 %
+# (1 seed in 4 passed); see tests/support/trained.py.
 MIN_HOLDOUT_ACCURACY = 0.8
 
 
@@ -86,6 +89,8 @@ def test_a_trained_model_passes_the_int8_gate_with_default_thresholds_and_the_fa
         # held-out photos.
         int8 = candidates["int8"]
         assert int8["passed"] is True, int8
+        # With 5 classes or fewer every top 5 holds every class: the overlap could not fail.
+        assert len(trained.CLASSES) > 5
         assert int8["top1_agreement"] >= 0.99
         assert int8["top5_overlap"] >= 0.95
         assert 0 <= int8["max_prob_diff"] < 1
