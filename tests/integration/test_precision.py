@@ -20,7 +20,7 @@ pytest.importorskip("nncf")
 from tests.support import gate_photos, trained  # noqa: E402
 from tests.support.live_server import live_server  # noqa: E402
 
-# Training (138-216 s alone on two cores, more beside the other tests), quantising and two
+# Training (101-216 s alone on two cores, more beside the other tests), quantising and two
 # starts: past the suite's 600 s per test when the trained model is not cached yet.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
