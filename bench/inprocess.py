@@ -3,8 +3,8 @@
 `bench/frontend.py` measures over sockets, where uvicorn's parsing and the load generator's
 share of the two cores blur what each server costs. This drives the app itself (uvloop, as
 uvicorn runs it; the lifespan state handed to every request's scope, as uvicorn does) with
-CLIENTS closed-loop clients sending the small photos as multipart uploads, and reports, over
-SECONDS after 2 s of warm-up:
+CLIENTS closed-loop clients sending the small photos as the load generator uploads them
+(`bench.loadgen`), and reports, over SECONDS after 2 s of warm-up:
 
 - requests per second, and the process CPU per request;
 - that CPU split by thread: the decode pool (`decode_*` threads), the event loop (the main
@@ -26,11 +26,11 @@ import collections
 import os
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from typing import Any
 
 from bench import images
+from bench.loadgen import multipart_request
 
 _decode_ns = [0, 0]  # CPU ns in decode_image, calls
 
@@ -89,23 +89,20 @@ def thread_cpu() -> dict[tuple[int, str], float]:
     return out
 
 
-def multipart(data: bytes) -> tuple[bytes, bytes]:
-    boundary = uuid.uuid4().hex
-    body = b"".join(
-        [
-            f"--{boundary}\r\n".encode(),
-            b'Content-Disposition: form-data; name="image"; filename="photo.jpg"\r\n',
-            b"Content-Type: image/jpeg\r\n\r\n",
-            data,
-            f"\r\n--{boundary}--\r\n".encode(),
-        ]
-    )
-    return f"multipart/form-data; boundary={boundary}".encode(), body
+def upload(path: str, data: bytes) -> tuple[list[tuple[bytes, bytes]], bytes]:
+    """The load generator's own request for `data` (`bench.loadgen`), as ASGI headers and body."""
+    raw = multipart_request("127.0.0.1", 8000, path, "photo.jpg", data)
+    head, body = raw.split(b"\r\n\r\n", 1)
+    headers = []
+    for line in head.split(b"\r\n")[1:]:
+        name, value = line.split(b": ", 1)
+        headers.append((name.lower(), value))
+    return headers, body
 
 
 async def drive(target: str, clients: int, seconds: float) -> dict[str, Any]:
     app, path = build(target)
-    uploads = [multipart(photo.data) for photo in images.load("small", limit=32)]
+    uploads = [upload(path, photo.data) for photo in images.load("small", limit=32)]
     lifespan: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     started, stopped = asyncio.Event(), asyncio.Event()
     state: dict[str, Any] = {}
@@ -134,7 +131,7 @@ async def drive(target: str, clients: int, seconds: float) -> dict[str, Any]:
     measuring, stopping = [False], [False]
 
     async def one(i: int) -> None:
-        content_type, body = uploads[i % len(uploads)]
+        headers, body = uploads[i % len(uploads)]
         scope = {
             "type": "http",
             "asgi": {"version": "3.0", "spec_version": "2.3"},
@@ -145,11 +142,7 @@ async def drive(target: str, clients: int, seconds: float) -> dict[str, Any]:
             "raw_path": path.encode(),
             "query_string": b"",
             "root_path": "",
-            "headers": [
-                (b"host", b"127.0.0.1"),
-                (b"content-type", content_type),
-                (b"content-length", str(len(body)).encode()),
-            ],
+            "headers": headers,
             "client": ("127.0.0.1", 50000),
             "server": ("127.0.0.1", 8000),
             "state": dict(state),
