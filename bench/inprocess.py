@@ -109,8 +109,6 @@ async def drive(target: str, clients: int, seconds: float) -> dict[str, Any]:
 
     async def life_send(message: dict[str, Any]) -> None:
         kind = message["type"]
-        if kind == "lifespan.startup.failed":
-            raise RuntimeError(message.get("message"))
         if kind == "lifespan.startup.complete":
             started.set()
         if kind == "lifespan.shutdown.complete":
@@ -124,7 +122,13 @@ async def drive(target: str, clients: int, seconds: float) -> dict[str, Any]:
         )
     )
     await lifespan.put({"type": "lifespan.startup"})
-    await started.wait()
+    # A start-up that fails ends the lifespan task instead of completing: say why, not hang.
+    waiting = asyncio.ensure_future(started.wait())
+    await asyncio.wait({life, waiting}, return_when=asyncio.FIRST_COMPLETED)
+    if not started.is_set():
+        waiting.cancel()
+        life.result()  # the app's own start-up error, if it raised one
+        raise RuntimeError(f"{target}: the app did not start")
 
     statuses: collections.Counter[int] = collections.Counter()
     counted = [0]
