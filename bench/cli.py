@@ -100,6 +100,13 @@ def parser() -> argparse.ArgumentParser:
         "--quick: 1)",
     )
     p.add_argument(
+        "--spread-rounds",
+        type=int,
+        default=None,
+        help="rounds in which every fresh start is measured, interleaved (default 3; "
+        "--quick: 1); a start's figure is the median of its rounds",
+    )
+    p.add_argument(
         "--raw-passes",
         type=int,
         choices=[1, 2],
@@ -160,6 +167,7 @@ def plan_from(args: argparse.Namespace) -> Plan:
             measure_s=1.5,
             starts=args.starts or 1,
             spread_clients=8,
+            spread_rounds=args.spread_rounds or 1,
             raw_sizes=[1, 8],
             raw_seconds=0.3,
             raw_passes=1,
@@ -183,6 +191,7 @@ def plan_from(args: argparse.Namespace) -> Plan:
         measure_s=args.duration,
         starts=5 if args.starts is None else args.starts,
         spread_clients=analysis.HEADLINE_CLIENTS,
+        spread_rounds=3 if args.spread_rounds is None else args.spread_rounds,
         raw_passes=args.raw_passes,
         server_args=args.server_arg,
         profile=args.profile,

@@ -187,23 +187,31 @@ def spread_lines(result: dict[str, Any]) -> list[str]:
     if not starts:
         return []
     stats = analysis.default_spread(result)
+    rounds = data.get("rounds")
+    how = (
+        f"started one after another, then measured in {rounds} interleaved rounds (the order "
+        "rotating), each start's figures the median of its rounds"
+        if rounds
+        else "start 1 is the one measured at every client count above"
+    )
     lines = [
         f"{len(starts)} fresh starts of {label(result, 'default')}, {data['clients']} clients "
-        "(start 1 is the one measured at every client count above):",
+        f"({how}):",
         "",
-        "| start | serves | batch cap chosen | ready (s) | img/s | p50 ms | p99 ms | mean batch | errors |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| start | serves | batch cap chosen | ready (s) | img/s | img/s by round | p50 ms | p99 ms | mean batch | errors |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for s in starts:
         if "img_s" not in s:
-            lines.append(f"| {s['start']} | {_cell(s.get('skipped', '?'))[:200]} | | | | | | | |")
+            lines.append(f"| {s['start']} | {_cell(s.get('skipped', '?'))[:200]} | | | | | | | | |")
             continue
+        by_round = ", ".join(f"{v:.1f}" for v in s.get("rounds_img_s", [])) or "–"
         cap = _f(s.get("max_batch_size"), "{}")
         if s.get("max_batch_size") and s.get("configured_max_batch_size"):
             cap += f" of {s['configured_max_batch_size']}"
         lines.append(
             f"| {s['start']} | {s.get('runtime')} | {cap} | {_f(s.get('ready_s'))} | "
-            f"{s['img_s']:.1f} | {_f(s['p50_ms'])} | {_f(s['p99_ms'])} | "
+            f"{s['img_s']:.1f} | {by_round} | {_f(s['p50_ms'])} | {_f(s['p99_ms'])} | "
             f"{_f(s.get('mean_batch'))} | {s['errors']} |"
         )
     if stats:

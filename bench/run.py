@@ -3,8 +3,8 @@
 Order: the raw limits first (each in a process of its own, nothing else running), then each
 server target started alone, warmed, measured at every client count, and stopped (one
 TensorFlow server at a time: seven side by side would not fit a small machine's memory, and
-an idle neighbour is not free), then more fresh starts of kerasserve's default target at 32
-clients for the spread, then the two extra measurements (`multi-photo`: 8 photos per request
+an idle neighbour is not free), then fresh starts of kerasserve's default target for the
+spread (started one after another, then measured at 32 clients in interleaved rounds), then the two extra measurements (`multi-photo`: 8 photos per request
 against 1, bench/multi_photo.py; `batch-choice`: OpenVINO's start-up batch calibration
 against each fixed batch size, bench/batch_choice.py), then, with `raw_passes=2`, the
 MobileNetV2 raw limits again (the best pass is the limit). ResNet50's targets run at fewer
@@ -18,6 +18,7 @@ import asyncio
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import time
@@ -62,10 +63,12 @@ class Plan:
     variant: str = "small"
     warmup_s: float = 2.0
     measure_s: float = 7.0
-    # Fresh starts of the default target (the first is the one measured at every client
-    # count), each measured at `spread_clients`: the spread of the headline figure.
+    # Fresh starts of the default target, each measured at `spread_clients` in
+    # `spread_rounds` interleaved rounds (see `run_spread`): the spread of the headline
+    # figure. With 1, the default target's own point at `spread_clients` is the spread.
     starts: int = 5
     spread_clients: int = 32
+    spread_rounds: int = 3
     raw_sizes: list[int] = field(default_factory=lambda: [1, 2, 4, 8, 16, 32])
     raw_seconds: float = 1.5
     raw_passes: int = 2
@@ -99,6 +102,8 @@ class Plan:
             raise ValueError(f"photos per request must be >= 1, got {self.photos_per_request}")
         if self.starts < 1:
             raise ValueError(f"starts must be >= 1, got {self.starts}")
+        if self.spread_rounds < 1:
+            raise ValueError(f"spread rounds must be >= 1, got {self.spread_rounds}")
 
 
 def log(message: str) -> None:
@@ -333,7 +338,7 @@ async def run_servers(
                 point = await quietest_point(server, requests, clients, plan, budget)
                 out["points"].append(point)
                 log(_point_line(point))
-                if name == SPREAD_TARGET and clients == plan.spread_clients:
+                if name == SPREAD_TARGET and clients == plan.spread_clients and plan.starts == 1:
                     out["spread"]["starts"].append(_start_figure(point, entry, 1))
             if plan.profile and target.kind in ("kerasserve", "ceiling"):
                 log(f"profiling {name} (c=32) with py-spy")
@@ -343,7 +348,11 @@ async def run_servers(
         finally:
             entry["peak_rss_mb"] = server.peak_rss_mb()
             server.stop()
-    if SPREAD_TARGET in names and out["targets"][SPREAD_TARGET]["status"] == "ok":
+    if (
+        SPREAD_TARGET in names
+        and out["targets"][SPREAD_TARGET]["status"] == "ok"
+        and plan.starts > 1
+    ):
         await run_spread(plan, work, out, budget, photos)
 
 
@@ -371,22 +380,61 @@ async def run_spread(
     budget: dict[str, float],
     photos: list[images.Photo],
 ) -> None:
-    """Starts 2..N of the default target, each fresh, each measured at `spread_clients`."""
+    """`plan.starts` fresh starts of the default target, measured in interleaved rounds.
+
+    Each start is launched and calibrates on its own (the starts before it sit idle: no
+    requests, so OpenVINO's threads sleep), then every start is measured at `spread_clients`
+    once per round, the order rotating between rounds, and a start's figure is the median of
+    its rounds. Measured one after another, the starts' figures also held the host's drift over
+    the minutes between them (on this project's shared 2-core machine, starts with the same
+    batch cap served 269-304 img/s); interleaved, what differs between starts is what the
+    start-up itself decided. With one start the spread is the default target's own point.
+    """
     target = servers.server_target(SPREAD_TARGET, plan.server_args)
-    for start in range(2, plan.starts + 1):
-        server, entry = await start_ready(target, plan, work, photos, tag=f"-start{start}")
-        if server is None:
-            out["spread"]["starts"].append({"start": start, "skipped": entry["reason"]})
-            continue
-        try:
-            point = await quietest_point(
-                server, _requests(server, photos), plan.spread_clients, plan, budget
-            )
-        finally:
+    ready: list[tuple[int, Running, dict[str, Any]]] = []
+    skipped: list[dict[str, Any]] = []
+    try:
+        for start in range(1, plan.starts + 1):
+            server, entry = await start_ready(target, plan, work, photos, tag=f"-start{start}")
+            if server is None:
+                skipped.append({"start": start, "skipped": entry["reason"]})
+            else:
+                ready.append((start, server, entry))
+        rounds: dict[int, list[dict[str, Any]]] = {start: [] for start, _, _ in ready}
+        for n in range(plan.spread_rounds):
+            shift = n % len(ready) if ready else 0
+            for start, server, _ in ready[shift:] + ready[:shift]:
+                point = await quietest_point(
+                    server, _requests(server, photos), plan.spread_clients, plan, budget
+                )
+                rounds[start].append(point)
+                log(f"start {start}, round {n + 1}: {_point_line(point)}")
+    finally:
+        for _, server, entry in ready:
+            entry["peak_rss_mb"] = server.peak_rss_mb()
             server.stop()
-        figure = _start_figure(point, entry, start)
-        out["spread"]["starts"].append(figure)
-        log(f"start {start}: {_point_line(point)}")
+    figures = [_start_figure(_median_point(rounds[s]), entry, s) for s, _, entry in ready]
+    for figure, (start, _, _) in zip(figures, ready, strict=True):
+        figure["rounds_img_s"] = [p["img_s"] for p in rounds[start]]
+    out["spread"]["rounds"] = plan.spread_rounds
+    out["spread"]["starts"] = sorted(figures + skipped, key=lambda f: int(f["start"]))
+
+
+def _median_point(points: list[dict[str, Any]]) -> dict[str, Any]:
+    """One point from a start's rounds: the median of each figure, the errors summed."""
+
+    def median(key: str) -> float | None:
+        values = [p[key] for p in points if p.get(key) is not None]
+        return statistics.median(values) if values else None
+
+    return {
+        "img_s": median("img_s"),
+        "p50_ms": median("p50_ms"),
+        "p99_ms": median("p99_ms"),
+        "mean_batch": median("mean_batch"),
+        "other_cpu_cores": median("other_cpu_cores"),
+        "errors": sum(int(p["errors"]) for p in points),
+    }
 
 
 async def run_extras(plan: Plan, work: Path, out: dict[str, Any], budget: dict[str, float]) -> None:

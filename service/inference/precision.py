@@ -137,7 +137,7 @@ def choose(
             continue
         runtime.warm()
         small = [size for size in runtime.buckets if size <= 8]
-        by_size = calibrate(runtime, input_size, runs=2, sizes=small)
+        by_size = calibrate(runtime, input_size, sizes=small)
         rates[precision] = max(by_size.values())
         runtime.measured = by_size
         built[precision] = runtime

@@ -49,10 +49,24 @@ def pad_to_bucket(batch: np.ndarray, buckets: list[int]) -> np.ndarray:
 BATCH_OVERHEAD_S = 0.002
 
 
+def calibration_runs(runtime: Runtime) -> int:
+    """How many passes `calibrate` makes by default.
+
+    A runtime running batches side by side (OpenVINO's streams) runs a pass over sizes 1-8
+    in about 50 ms on 2 cores, so it gets 9: with 3 the start-up batch cap of MobileNetV2
+    changed between fresh starts on the same machine (2, 4 or 8; idle figures for batch 2
+    344-427 img/s), and a cap of 8 served 5-15 % less than 2 or 4 under 32 clients. Over 8
+    repeated calibrations of one OpenVINO runtime, 3 passes put batch 2 at 344-414 img/s and
+    9 passes at 406-414. A runtime running one batch at a time (Keras) keeps 3: each size's
+    first pass compiles, and its live tuner decides after the first limit.
+    """
+    return 9 if runtime.parallelism > 1 else 3
+
+
 def calibrate(
     runtime: Runtime,
     input_size: tuple[int, int],
-    runs: int = 3,
+    runs: int | None = None,
     sizes: list[int] | None = None,
 ) -> dict[int, float]:
     """Images per second at each bucket, measured on this machine.
@@ -62,8 +76,9 @@ def calibrate(
     estimate least hurt by noise, and interleaving spreads any drift over every size.
     A runtime that runs batches side by side (`parallelism` > 1) is timed that way: as many
     batches at once as it takes, so the figure is the whole machine's. `sizes`: a subset of
-    the buckets (default all).
+    the buckets (default all); `runs`: passes (default `calibration_runs`).
     """
+    runs = calibration_runs(runtime) if runs is None else runs
     h, w = input_size
     parallel = max(1, runtime.parallelism)
     order = list(sizes or runtime.buckets)

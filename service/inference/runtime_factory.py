@@ -162,7 +162,7 @@ def _fastest(candidates: list[Runtime], input_size: tuple[int, int]) -> Runtime:
         # first pass (the one that compiles) never counts, and only the winner needs the
         # large buckets warmed (for Keras on 2 cores, 16 and 32 cost seconds at start-up).
         small = [size for size in runtime.buckets if size <= 8]
-        by_size[label(runtime)] = calibrate(runtime, input_size, runs=3, sizes=small)
+        by_size[label(runtime)] = calibrate(runtime, input_size, sizes=small)
         rates[label(runtime)] = max(by_size[label(runtime)].values())
     chosen = max(candidates, key=lambda r: rates[label(r)])
     chosen.warm()

@@ -131,8 +131,19 @@ def test_tables_have_a_model_column() -> None:
 def test_the_spread_states_median_plus_minus_and_each_starts_batch_cap() -> None:
     text = report.markdown(with_everything())
     assert "Median 95.0 img/s ±15.8% over the 5 starts" in text
-    assert "| 1 | None | 8 of 32 | – | 95.0 | 300.0 | 400.0 | 3.0 | 0 |" in text
+    assert "| 1 | None | 8 of 32 | – | 95.0 | – | 300.0 | 400.0 | 3.0 | 0 |" in text
+    assert "start 1 is the one measured at every client count above" in text
     assert "±15.8%" in report.short_markdown(with_everything())
+
+
+def test_interleaved_starts_show_each_round_and_say_how_they_were_measured() -> None:
+    r = with_everything()
+    r["spread"]["rounds"] = 3
+    r["spread"]["starts"][0]["rounds_img_s"] = [94.0, 95.0, 99.5]
+    text = report.markdown(r)
+    assert "measured in 3 interleaved rounds" in text
+    assert "start 1 is the one measured" not in text
+    assert "| 1 | None | 8 of 32 | – | 95.0 | 94.0, 95.0, 99.5 | 300.0 |" in text
 
 
 def test_eight_photos_per_request_against_one() -> None:

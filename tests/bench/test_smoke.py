@@ -63,6 +63,47 @@ def test_quick_run_writes_json_markdown_and_plot(tmp_path: Path) -> None:
     assert (tmp_path / "latest.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.timeout(400)
+def test_fresh_starts_are_all_up_at_once_and_measured_in_interleaved_rounds(
+    tmp_path: Path,
+) -> None:
+    proc = run_bench(
+        "--quick",
+        "--targets",
+        "default",
+        "--starts",
+        "2",
+        "--spread-rounds",
+        "2",
+        "--out",
+        str(tmp_path),
+        timeout=390,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads((tmp_path / "latest.json").read_text())
+    spread = result["spread"]
+    assert spread["rounds"] == 2
+    assert [s["start"] for s in spread["starts"]] == [1, 2]
+    for start in spread["starts"]:
+        assert len(start["rounds_img_s"]) == 2, start
+        assert start["img_s"] == pytest.approx(sum(start["rounds_img_s"]) / 2)
+        assert start["errors"] == 0
+        assert start["max_batch_size"] >= 1
+    # Both starts were up before the first round: every round measures each of them once,
+    # the second in the other order.
+    rounds = [line for line in proc.stderr.splitlines() if ", round " in line]
+    assert [line.split("] ")[1][:16] for line in rounds] == [
+        "start 1, round 1",
+        "start 2, round 1",
+        "start 2, round 2",
+        "start 1, round 2",
+    ]
+    starting = [i for i, line in enumerate(proc.stderr.splitlines()) if "-start2:" in line]
+    first_round = next(i for i, line in enumerate(proc.stderr.splitlines()) if ", round " in line)
+    assert starting and starting[0] < first_round
+    assert "measured in 2 interleaved rounds" in (tmp_path / "latest.md").read_text()
+
+
 @pytest.mark.timeout(120)
 def test_a_flag_the_server_refuses_skips_that_target_with_its_stderr_line(tmp_path: Path) -> None:
     proc = run_bench(

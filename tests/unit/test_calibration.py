@@ -2,7 +2,7 @@
 
 import pytest
 
-from kerasserve.service.inference.runtime import KerasRuntime, best_batch
+from kerasserve.service.inference.runtime import KerasRuntime, best_batch, calibrate
 
 
 def test_stops_where_throughput_stops_growing():
@@ -35,3 +35,29 @@ def test_the_best_itself_always_qualifies(within):
 def test_negative_thread_counts_are_refused_before_tensorflow_is_touched(intra, inter):
     with pytest.raises(ValueError, match=f"intra_op={intra}, inter_op={inter}"):
         KerasRuntime.configure_threads(intra, inter)
+
+
+class _Counting:
+    """Just what `calibrate` touches of a runtime: it counts the batches it is given."""
+
+    def __init__(self, parallelism: int) -> None:
+        self.parallelism = parallelism
+        self.buckets = [1, 2, 4, 8]
+        self.calls: list[int] = []
+
+    def predict(self, batch):
+        self.calls.append(len(batch))
+
+
+@pytest.mark.parametrize(("parallelism", "passes"), [(1, 3), (2, 9)])
+def test_a_runtime_running_batches_side_by_side_is_timed_over_more_passes(parallelism, passes):
+    # OpenVINO's passes cost milliseconds, and with 3 its start-up batch cap changed between
+    # fresh starts; Keras compiles on each size's first pass, so it keeps 3.
+    runtime = _Counting(parallelism)
+    rates = calibrate(runtime, (8, 8), sizes=[1, 4])
+    assert sorted(rates) == [1, 4]
+    assert len(runtime.calls) == passes * 2 * parallelism
+    assert runtime.calls.count(4) == passes * parallelism
+    runtime.calls.clear()
+    calibrate(runtime, (8, 8), runs=1)
+    assert len(runtime.calls) == 4 * parallelism
