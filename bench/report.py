@@ -189,8 +189,8 @@ def spread_lines(result: dict[str, Any]) -> list[str]:
     stats = analysis.default_spread(result)
     rounds = data.get("rounds")
     how = (
-        f"started one after another, then measured in {rounds} interleaved rounds (the order "
-        "rotating), each start's figures the median of its rounds"
+        f"started one after another, then measured in {rounds} interleaved rounds, the order "
+        "rotating; each start's figures are the median of its rounds"
         if rounds
         else "start 1 is the one measured at every client count above"
     )
