@@ -87,6 +87,43 @@ def point(result: dict[str, Any], target: str, clients: int) -> dict[str, Any] |
     )
 
 
+def side_by_side(
+    result: dict[str, Any], target: str, clients: int, key: str = "img_s"
+) -> list[float]:
+    """A target's `key` in each interleaved pass of the side-by-side phase (bench/run.py's
+    `run_side_by_side`), in pass order; [] when it was not measured there."""
+    return [
+        float(p[key])
+        for p in sorted(result.get("side_by_side", {}).get("points", []), key=lambda p: p["pass"])
+        if p["target"] == target and p["concurrency"] == clients and p.get(key) is not None
+    ]
+
+
+def compared(
+    result: dict[str, Any], a: str, b: str, clients: int, key: str = "img_s"
+) -> dict[str, Any] | None:
+    """`a` against `b` at `clients`: the medians of their side-by-side passes (and the ratio
+    within each pass) when both were measured there, else their points of the main phase."""
+    xs, ys = side_by_side(result, a, clients, key), side_by_side(result, b, clients, key)
+    if xs and ys:
+        return {
+            "a": statistics.median(xs),
+            "b": statistics.median(ys),
+            "passes": min(len(xs), len(ys)),
+            "by_pass": list(zip(xs, ys, strict=False)),
+        }
+    pa, pb = point(result, a, clients), point(result, b, clients)
+    if pa is None or pb is None or pa.get(key) is None or pb.get(key) is None:
+        return None
+    return {"a": float(pa[key]), "b": float(pb[key]), "passes": 0, "by_pass": []}
+
+
+def _how(found: dict[str, Any]) -> str:
+    if not found["passes"]:
+        return "one point each, minutes apart"
+    return f"medians of {found['passes']} interleaved passes"
+
+
 def spread(values: list[float]) -> dict[str, float] | None:
     """Median, min, max and the largest deviation from the median, in % of it."""
     if not values:
@@ -304,20 +341,26 @@ def issue_checks(result: dict[str, Any]) -> list[dict[str, Any]]:
     count `auto` picks, and the start-up batch choice."""
     out = []
     n = top_clients(result)
-    ceiling, nearfree = headline(result, "ceiling"), headline(result, "nearfree")
+    found = compared(result, "nearfree", "ceiling", n)
     goal = f"the near-free model, {n} clients >= {NEARFREE_SHARE}x the front-end ceiling"
-    if ceiling and nearfree:
-        share = nearfree / ceiling
-        detail = f"{nearfree:.1f} / {ceiling:.1f} img/s"
+    if found and found["b"]:
+        share = found["a"] / found["b"]
+        detail = f"{found['a']:.1f} / {found['b']:.1f} img/s ({_how(found)}"
+        if found["by_pass"]:
+            detail += "; by pass " + ", ".join(f"{x / y:.2f}x" for x, y in found["by_pass"] if y)
+        detail += ")"
         out.append(_check("near-free vs ceiling", goal, share, share >= NEARFREE_SHARE, detail))
     else:
         out.append(_check("near-free vs ceiling", goal, None, None, "not measured"))
 
-    c1, f1 = point(result, "ceiling", 1), point(result, "nearfree", 1)
+    found = compared(result, "nearfree", "ceiling", 1, "p50_ms")
     goal = f"the near-free model, 1 client: p50 <= the ceiling's + {NEARFREE_P50_EXTRA_MS:g} ms"
-    if c1 and f1 and c1["p50_ms"] is not None and f1["p50_ms"] is not None:
-        extra = f1["p50_ms"] - c1["p50_ms"]
-        detail = f"p50 {f1['p50_ms']:.2f} vs {c1['p50_ms']:.2f} ms"
+    if found:
+        extra = found["a"] - found["b"]
+        detail = f"p50 {found['a']:.2f} vs {found['b']:.2f} ms ({_how(found)}"
+        if found["by_pass"]:
+            detail += "; by pass " + ", ".join(f"{x - y:+.2f} ms" for x, y in found["by_pass"])
+        detail += ")"
         met = extra <= NEARFREE_P50_EXTRA_MS
         out.append(_check("near-free latency", goal, extra, met, detail))
     else:
@@ -344,14 +387,17 @@ def issue_checks(result: dict[str, Any]) -> list[dict[str, Any]]:
     else:
         out.append(_check("fresh starts agree", goal, None, None, "fewer than 2 starts"))
 
-    one, two = headline(result, "nearfree"), headline(result, "nearfree-2w")
+    found = compared(result, "nearfree", "nearfree-2w", n)
     goal = (
         f"`--workers auto` (1 worker below 4 cores) >= {WORKERS_SHARE}x 2 workers, near-free "
         f"model, {n} clients"
     )
-    if one and two:
-        share = one / two
-        detail = f"1 worker {one:.1f} vs 2 workers {two:.1f} img/s"
+    if found and found["b"]:
+        share = found["a"] / found["b"]
+        detail = f"1 worker {found['a']:.1f} vs 2 workers {found['b']:.1f} img/s ({_how(found)}"
+        if found["by_pass"]:
+            detail += "; by pass " + ", ".join(f"{x / y:.2f}x" for x, y in found["by_pass"] if y)
+        detail += ")"
         out.append(_check("workers auto", goal, share, share >= WORKERS_SHARE, detail))
     else:
         out.append(_check("workers auto", goal, None, None, "not measured"))

@@ -107,6 +107,14 @@ def parser() -> argparse.ArgumentParser:
         "--quick: 1); a start's figure is the median of its rounds",
     )
     p.add_argument(
+        "--side-by-side-passes",
+        type=int,
+        default=None,
+        help="interleaved passes of the ceiling and the near-free model at 1 and 2 workers, "
+        "at 1 and 32 clients, whose medians the front-end and worker checks compare "
+        "(default 3; --quick: 1; 0: none)",
+    )
+    p.add_argument(
         "--raw-passes",
         type=int,
         choices=[1, 2],
@@ -168,6 +176,10 @@ def plan_from(args: argparse.Namespace) -> Plan:
             starts=args.starts or 1,
             spread_clients=8,
             spread_rounds=args.spread_rounds or 1,
+            side_by_side_passes=(
+                1 if args.side_by_side_passes is None else args.side_by_side_passes
+            ),
+            side_by_side_clients=[8],
             raw_sizes=[1, 8],
             raw_seconds=0.3,
             raw_passes=1,
@@ -192,6 +204,8 @@ def plan_from(args: argparse.Namespace) -> Plan:
         starts=5 if args.starts is None else args.starts,
         spread_clients=analysis.HEADLINE_CLIENTS,
         spread_rounds=3 if args.spread_rounds is None else args.spread_rounds,
+        side_by_side_passes=3 if args.side_by_side_passes is None else args.side_by_side_passes,
+        side_by_side_clients=sorted({1, analysis.HEADLINE_CLIENTS}),
         raw_passes=args.raw_passes,
         server_args=args.server_arg,
         profile=args.profile,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -224,6 +225,48 @@ def spread_lines(result: dict[str, Any]) -> list[str]:
     return lines
 
 
+def side_by_side_lines(result: dict[str, Any]) -> list[str]:
+    """The ceiling and the near-free model at 1 and 2 workers, in interleaved passes."""
+    section = result.get("side_by_side")
+    if not section or not section.get("points"):
+        return ["Not measured (needs at least two of the ceiling and the near-free targets)."]
+    names = ", ".join(label(result, n) for n in section["targets"])
+    clients = " and ".join(str(c) for c in section["clients"])
+    lines = [
+        f"{names}: all started, then measured in {section['passes']} interleaved passes (each "
+        f"pass every server at {clients} clients, the order of the servers rotating from pass "
+        "to pass). The front-end and worker checks (Targets, below) compare these medians.",
+        "",
+        "| target | clients | img/s by pass | median img/s | median p50 ms | median server CPU ms/request |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for name in section["targets"]:
+        for c in section["clients"]:
+            points = [
+                p
+                for p in sorted(section["points"], key=lambda p: p["pass"])
+                if p["target"] == name and p["concurrency"] == c
+            ]
+            if not points:
+                continue
+            rates = [p["img_s"] for p in points]
+            p50 = [p["p50_ms"] for p in points if p.get("p50_ms") is not None]
+            cpu = [
+                p["server_cpu_cores"] / p["img_s"] * 1e3
+                for p in points
+                if p.get("server_cpu_cores") and p["img_s"]
+            ]
+            lines.append(
+                f"| {label(result, name)} | {c} | {', '.join(f'{r:.1f}' for r in rates)} | "
+                f"{statistics.median(rates):.1f} | "
+                f"{_f(statistics.median(p50) if p50 else None)} | "
+                f"{_f(statistics.median(cpu) if cpu else None, '{:.2f}')} |"
+            )
+    for name, reason in section.get("skipped", {}).items():
+        lines.append(f"| {label(result, name)} | | {_cell(reason)[:200]} | | | |")
+    return lines
+
+
 def multi_photo_lines(result: dict[str, Any]) -> list[str]:
     """8 photos per request against 1 (bench/multi_photo.py)."""
     section = result.get("multi_photo")
@@ -365,6 +408,8 @@ def markdown(result: dict[str, Any]) -> str:
         ratio_table(result),
         ["", "### Spread", ""],
         spread_lines(result) or ["Not measured: the default target was not run, or did not start."],
+        ["", "### Front end and workers, side by side", ""],
+        side_by_side_lines(result),
         ["", "### 8 photos per request vs 1", ""],
         multi_photo_lines(result),
         ["", "### OpenVINO's batch choice: start-up calibration vs fixed caps", ""],

@@ -4,7 +4,9 @@ Order: the raw limits first (each in a process of its own, nothing else running)
 server target started alone, warmed, measured at every client count, and stopped (one
 TensorFlow server at a time: seven side by side would not fit a small machine's memory, and
 an idle neighbour is not free), then fresh starts of kerasserve's default target for the
-spread (started one after another, then measured at 32 clients in interleaved rounds), then the two extra measurements (`multi-photo`: 8 photos per request
+spread (started one after another, then measured at 32 clients in interleaved rounds), then
+the ceiling and the near-free model at 1 and 2 workers again, side by side in interleaved
+passes (the front-end and worker checks compare their medians), then the two extra measurements (`multi-photo`: 8 photos per request
 against 1, bench/multi_photo.py; `batch-choice`: OpenVINO's start-up batch calibration
 against each fixed batch size, bench/batch_choice.py), then, with `raw_passes=2`, the
 MobileNetV2 raw limits again (the best pass is the limit). ResNet50's targets run at fewer
@@ -48,6 +50,11 @@ RAW_TARGETS: dict[str, list[str]] = {
     "raw-resnet50-int8": ["bench.raw_openvino", "--precision", "int8", "--model", servers.RESNET50],
 }
 RESNET50_RAW = tuple(name for name in RAW_TARGETS if name.startswith("raw-resnet50-"))
+# The targets the front-end and worker checks compare with each other (the near-free model
+# against the ceiling, 1 worker against 2): after the servers, measured again side by side
+# in interleaved passes (`run_side_by_side`), so that their ratios do not hold the host's
+# drift over the minutes between their own points.
+SIDE_BY_SIDE = ("ceiling", "nearfree", "nearfree-2w")
 # Measurements of their own, after the servers (each starts the servers it needs).
 MULTI_PHOTO = "multi-photo"
 BATCH_CHOICE = "batch-choice"
@@ -69,6 +76,10 @@ class Plan:
     starts: int = 5
     spread_clients: int = 32
     spread_rounds: int = 3
+    # Passes in which SIDE_BY_SIDE's targets are measured at `side_by_side_clients`, each
+    # pass every target at every client count (0: not at all).
+    side_by_side_passes: int = 3
+    side_by_side_clients: list[int] = field(default_factory=lambda: [1, 32])
     raw_sizes: list[int] = field(default_factory=lambda: [1, 2, 4, 8, 16, 32])
     raw_seconds: float = 1.5
     raw_passes: int = 2
@@ -102,6 +113,8 @@ class Plan:
             raise ValueError(f"photos per request must be >= 1, got {self.photos_per_request}")
         if self.starts < 1:
             raise ValueError(f"starts must be >= 1, got {self.starts}")
+        if self.side_by_side_passes < 0:
+            raise ValueError(f"side-by-side passes must be >= 0, got {self.side_by_side_passes}")
         if self.spread_rounds < 1:
             raise ValueError(f"spread rounds must be >= 1, got {self.spread_rounds}")
 
@@ -437,6 +450,57 @@ def _median_point(points: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+async def run_side_by_side(
+    plan: Plan, work: Path, out: dict[str, Any], budget: dict[str, float]
+) -> None:
+    """SIDE_BY_SIDE's targets (those that served in the main phase), all started, then
+    measured in `side_by_side_passes` interleaved passes: every pass measures each at every
+    client count of `side_by_side_clients`, the order of the targets rotating from pass to
+    pass. The checks that compare them take the medians of their passes (bench/analysis.py).
+
+    In the main phase each target is measured once, minutes from the others: on this
+    project's shared 2-core machine that made the near-free model 0.94x the ceiling in one
+    run and 0.61x in another, where interleaved passes of the same code gave 0.77x."""
+    names = [
+        n
+        for n in SIDE_BY_SIDE
+        if n in plan.targets and out.get("targets", {}).get(n, {}).get("status") == "ok"
+    ]
+    if plan.side_by_side_passes < 1 or len(names) < 2:
+        return
+    photos = images.load(plan.variant)
+    section: dict[str, Any] = {
+        "passes": plan.side_by_side_passes,
+        "clients": plan.side_by_side_clients,
+        "targets": names,
+        "points": [],
+    }
+    out["side_by_side"] = section
+    running: list[Running] = []
+    try:
+        for name in names:
+            target = servers.server_target(name, plan.server_args)
+            server, entry = await start_ready(target, plan, work, photos, tag="-side")
+            if server is None:
+                section.setdefault("skipped", {})[name] = entry["reason"]
+                continue
+            running.append(server)
+        for n in range(plan.side_by_side_passes):
+            shift = n % len(running) if running else 0
+            order = running[shift:] + running[:shift]
+            for clients in plan.side_by_side_clients:
+                for server in order:
+                    point = await quietest_point(
+                        server, _requests(server, photos), clients, plan, budget
+                    )
+                    point["pass"] = n + 1
+                    section["points"].append(point)
+                    log(f"side by side, pass {n + 1}: {_point_line(point)}")
+    finally:
+        for server in running:
+            server.stop()
+
+
 async def run_extras(plan: Plan, work: Path, out: dict[str, Any], budget: dict[str, float]) -> None:
     """`multi-photo` and `batch-choice`, each starting the servers it needs."""
     from bench import batch_choice, multi_photo
@@ -508,11 +572,13 @@ def run(plan: Plan, work: Path, argv: list[str]) -> dict[str, Any]:
             with ThreadPoolExecutor(1) as pool:
                 beside = pool.submit(raw_pass, "beside", raw_names)
                 runner.run(run_servers(plan, work, out, budget))
+                runner.run(run_side_by_side(plan, work, out, budget))
                 runner.run(run_extras(plan, work, out, budget))
                 beside.result()
         else:
             raw_pass("before", raw_names)
             runner.run(run_servers(plan, work, out, budget))
+            runner.run(run_side_by_side(plan, work, out, budget))
             runner.run(run_extras(plan, work, out, budget))
             if plan.raw_passes > 1:
                 raw_pass("after", [n for n in raw_names if n not in RESNET50_RAW])

@@ -100,8 +100,43 @@ def test_fresh_starts_are_all_up_at_once_and_measured_in_interleaved_rounds(
     ]
     starting = [i for i, line in enumerate(proc.stderr.splitlines()) if "-start2:" in line]
     first_round = next(i for i, line in enumerate(proc.stderr.splitlines()) if ", round " in line)
-    assert starting and starting[0] < first_round
+    assert starting
+    assert starting[0] < first_round
     assert "measured in 2 interleaved rounds" in (tmp_path / "latest.md").read_text()
+
+
+@pytest.mark.timeout(300)
+def test_the_ceiling_and_the_near_free_model_are_measured_again_side_by_side(
+    tmp_path: Path,
+) -> None:
+    proc = run_bench(
+        "--quick",
+        "--targets",
+        "ceiling,nearfree",
+        "--side-by-side-passes",
+        "2",
+        "--out",
+        str(tmp_path),
+        timeout=290,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads((tmp_path / "latest.json").read_text())
+    section = result["side_by_side"]
+    assert section["targets"] == ["ceiling", "nearfree"]
+    measured = [(p["pass"], p["target"], p["concurrency"]) for p in section["points"]]
+    # Both up at once, every pass measures each, the order rotating.
+    assert measured == [
+        (1, "ceiling", 8),
+        (1, "nearfree", 8),
+        (2, "nearfree", 8),
+        (2, "ceiling", 8),
+    ]
+    assert all(p["errors"] == 0 and p["img_s"] > 0 for p in section["points"])
+    checks = {c["name"]: c for c in result["checks"]}
+    assert "medians of 2 interleaved passes" in checks["near-free vs ceiling"]["detail"]
+    table = (tmp_path / "latest.md").read_text()
+    assert "### Front end and workers, side by side" in table
+    assert "measured in 2 interleaved passes" in table
 
 
 @pytest.mark.timeout(120)
