@@ -6,12 +6,12 @@ TensorFlow server at a time: seven side by side would not fit a small machine's 
 an idle neighbour is not free), then fresh starts of kerasserve's default target for the
 spread (started one after another, then measured at 32 clients in interleaved rounds), then
 the ceiling and the near-free model at 1 and 2 workers again, side by side in interleaved
-passes (the front-end and worker checks compare their medians), then the two extra measurements (`multi-photo`: 8 photos per request
-against 1, bench/multi_photo.py; `batch-choice`: OpenVINO's start-up batch calibration
-against each fixed batch size, bench/batch_choice.py), then, with `raw_passes=2`, the
-MobileNetV2 raw limits again (the best pass is the limit). ResNet50's targets run at fewer
-client counts and its raw limits at fewer batch sizes, once (`Plan.resnet50_*`), to keep the
-run short. The driver never imports TensorFlow: it is also the load generator.
+passes (the front-end and worker checks compare their medians), then the two extra
+measurements (`multi-photo`: 8 photos per request against 1, bench/multi_photo.py;
+`batch-choice`: OpenVINO's start-up batch calibration against each fixed batch size,
+bench/batch_choice.py), then, with `raw_passes=2`, the MobileNetV2 raw limits again (the
+best pass is the limit). ResNet50's targets run at fewer client counts and its raw limits at
+fewer batch sizes, once (`Plan.resnet50_*`), to keep the run short. The driver never imports TensorFlow: it is also the load generator.
 """
 
 from __future__ import annotations
