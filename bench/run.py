@@ -11,7 +11,8 @@ measurements (`multi-photo`: 8 photos per request against 1, bench/multi_photo.p
 `batch-choice`: OpenVINO's start-up batch calibration against each fixed batch size,
 bench/batch_choice.py), then, with `raw_passes=2`, the MobileNetV2 raw limits again (the
 best pass is the limit). ResNet50's targets run at fewer client counts and its raw limits at
-fewer batch sizes, once (`Plan.resnet50_*`), to keep the run short. The driver never imports TensorFlow: it is also the load generator.
+fewer batch sizes, once (`Plan.resnet50_*`), to keep the run short. The driver never
+imports TensorFlow: it is also the load generator.
 """
 
 from __future__ import annotations
