@@ -118,10 +118,17 @@ def compared(
     return {"a": float(pa[key]), "b": float(pb[key]), "passes": 0, "by_pass": []}
 
 
-def _how(found: dict[str, Any]) -> str:
+def _how(found: dict[str, Any], ratio: bool = True) -> str:
+    """How `compared` found its figures, with each pass's ratio (or, with `ratio` False, its
+    difference in ms)."""
     if not found["passes"]:
-        return "one point each, minutes apart"
-    return f"medians of {found['passes']} interleaved passes"
+        return "(one point each, minutes apart)"
+    by_pass = (
+        ", ".join(f"{x / y:.2f}x" for x, y in found["by_pass"] if y)
+        if ratio
+        else ", ".join(f"{x - y:+.2f} ms" for x, y in found["by_pass"])
+    )
+    return f"(medians of {found['passes']} interleaved passes; by pass {by_pass})"
 
 
 def spread(values: list[float]) -> dict[str, float] | None:
@@ -345,10 +352,7 @@ def issue_checks(result: dict[str, Any]) -> list[dict[str, Any]]:
     goal = f"the near-free model, {n} clients >= {NEARFREE_SHARE}x the front-end ceiling"
     if found and found["b"]:
         share = found["a"] / found["b"]
-        detail = f"{found['a']:.1f} / {found['b']:.1f} img/s ({_how(found)}"
-        if found["by_pass"]:
-            detail += "; by pass " + ", ".join(f"{x / y:.2f}x" for x, y in found["by_pass"] if y)
-        detail += ")"
+        detail = f"{found['a']:.1f} / {found['b']:.1f} img/s {_how(found)}"
         out.append(_check("near-free vs ceiling", goal, share, share >= NEARFREE_SHARE, detail))
     else:
         out.append(_check("near-free vs ceiling", goal, None, None, "not measured"))
@@ -357,10 +361,7 @@ def issue_checks(result: dict[str, Any]) -> list[dict[str, Any]]:
     goal = f"the near-free model, 1 client: p50 <= the ceiling's + {NEARFREE_P50_EXTRA_MS:g} ms"
     if found:
         extra = found["a"] - found["b"]
-        detail = f"p50 {found['a']:.2f} vs {found['b']:.2f} ms ({_how(found)}"
-        if found["by_pass"]:
-            detail += "; by pass " + ", ".join(f"{x - y:+.2f} ms" for x, y in found["by_pass"])
-        detail += ")"
+        detail = f"p50 {found['a']:.2f} vs {found['b']:.2f} ms {_how(found, ratio=False)}"
         met = extra <= NEARFREE_P50_EXTRA_MS
         out.append(_check("near-free latency", goal, extra, met, detail))
     else:
@@ -394,10 +395,7 @@ def issue_checks(result: dict[str, Any]) -> list[dict[str, Any]]:
     )
     if found and found["b"]:
         share = found["a"] / found["b"]
-        detail = f"1 worker {found['a']:.1f} vs 2 workers {found['b']:.1f} img/s ({_how(found)}"
-        if found["by_pass"]:
-            detail += "; by pass " + ", ".join(f"{x / y:.2f}x" for x, y in found["by_pass"] if y)
-        detail += ")"
+        detail = f"1 worker {found['a']:.1f} vs 2 workers {found['b']:.1f} img/s {_how(found)}"
         out.append(_check("workers auto", goal, share, share >= WORKERS_SHARE, detail))
     else:
         out.append(_check("workers auto", goal, None, None, "not measured"))

@@ -161,8 +161,10 @@ def _fastest(candidates: list[Runtime], input_size: tuple[int, int]) -> Runtime:
         # No warm-up of every bucket first: calibration keeps each size's fastest run, so its
         # first pass (the one that compiles) never counts, and only the winner needs the
         # large buckets warmed (for Keras on 2 cores, 16 and 32 cost seconds at start-up).
+        # A runtime `--precision auto` just measured (an OpenVINO precision chosen now, not
+        # read from the cache) keeps those figures: the same sizes, the same passes.
         small = [size for size in runtime.buckets if size <= 8]
-        by_size[label(runtime)] = calibrate(runtime, input_size, sizes=small)
+        by_size[label(runtime)] = runtime.measured or calibrate(runtime, input_size, sizes=small)
         rates[label(runtime)] = max(by_size[label(runtime)].values())
     chosen = max(candidates, key=lambda r: rates[label(r)])
     chosen.warm()
