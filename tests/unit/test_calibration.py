@@ -61,3 +61,35 @@ def test_a_runtime_running_batches_side_by_side_is_timed_over_more_passes(parall
     runtime.calls.clear()
     calibrate(runtime, (8, 8), runs=1)
     assert len(runtime.calls) == 4 * parallelism
+
+
+class _Candidate(_Counting):
+    """A runtime `--runtime auto` can compare: a name, a precision, a warm-up."""
+
+    def __init__(self, name: str, parallelism: int, measured=None) -> None:
+        super().__init__(parallelism)
+        self.name = name
+        self.measured = measured
+        self.detail = ""
+        self.warmed = False
+
+    def info(self):
+        return type("Info", (), {"precision": "fp32"})()
+
+    def warm(self):
+        self.warmed = True
+
+
+def test_runtime_auto_reuses_figures_precision_auto_just_measured():
+    from kerasserve.service.inference.runtime_factory import _fastest
+
+    keras = _Candidate("keras", 1)
+    openvino = _Candidate("openvino", 2, measured={1: 300.0, 2: 400.0, 4: 380.0, 8: 350.0})
+    chosen = _fastest([keras, openvino], (8, 8))
+    assert openvino.calls == []  # timed once, by `--precision auto`, not again here
+    assert len(keras.calls) == 3 * 4  # 3 passes over sizes 1, 2, 4, 8
+    # The fake Keras "runs" in no time, so it measures faster and is chosen and warmed.
+    assert chosen is keras
+    assert keras.warmed
+    assert sorted(keras.measured) == [1, 2, 4, 8]
+    assert openvino.measured == {1: 300.0, 2: 400.0, 4: 380.0, 8: 350.0}
