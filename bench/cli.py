@@ -115,6 +115,13 @@ def parser() -> argparse.ArgumentParser:
         "(default 3; --quick: 1; 0: none)",
     )
     p.add_argument(
+        "--keras-vs-raw-passes",
+        type=int,
+        default=None,
+        help="passes of the raw Keras limit and `--runtime keras` in turn, whose medians the "
+        "check between them compares (default 3; --quick: 1; 0: none)",
+    )
+    p.add_argument(
         "--raw-passes",
         type=int,
         choices=[1, 2],
@@ -180,6 +187,9 @@ def plan_from(args: argparse.Namespace) -> Plan:
                 1 if args.side_by_side_passes is None else args.side_by_side_passes
             ),
             side_by_side_clients=[8],
+            keras_vs_raw_passes=(
+                1 if args.keras_vs_raw_passes is None else args.keras_vs_raw_passes
+            ),
             raw_sizes=[1, 8],
             raw_seconds=0.3,
             raw_passes=1,
@@ -206,6 +216,7 @@ def plan_from(args: argparse.Namespace) -> Plan:
         spread_rounds=3 if args.spread_rounds is None else args.spread_rounds,
         side_by_side_passes=3 if args.side_by_side_passes is None else args.side_by_side_passes,
         side_by_side_clients=sorted({1, analysis.HEADLINE_CLIENTS}),
+        keras_vs_raw_passes=3 if args.keras_vs_raw_passes is None else args.keras_vs_raw_passes,
         raw_passes=args.raw_passes,
         server_args=args.server_arg,
         profile=args.profile,

@@ -267,6 +267,43 @@ def side_by_side_lines(result: dict[str, Any]) -> list[str]:
     return lines
 
 
+def keras_vs_raw_lines(result: dict[str, Any]) -> list[str]:
+    """`--runtime keras` and the raw Keras limit measured in turn (bench/run.py)."""
+    section = result.get("keras_vs_raw")
+    if not section:
+        return ["Not measured (needs the `keras` and `raw-keras` targets)."]
+    if section.get("skipped"):
+        return [f"`--runtime keras` did not start: {_cell(section['skipped'])[:300]}"]
+    found = analysis.keras_against_raw(result)
+    lines = [
+        f"{label(result, 'keras')} started once and kept up; then {section['passes']} passes, "
+        "each the raw Keras limit (a process of its own, the server idle) and then the server "
+        f"at {section['clients']} clients. The check against the raw limit (Targets, below) "
+        "compares the medians.",
+        "",
+        "| pass | raw Keras limit, img/s (at batch) | --runtime keras, img/s | ratio |",
+        "| --- | --- | --- | --- |",
+    ]
+    raws = {r.get("pass"): r for r in section.get("raw", [])}
+    for point in section.get("points", []):
+        raw = raws.get(point["pass"], {})
+        best = raw.get("best_img_s")
+        cell = f"{best:.1f} ({raw.get('best_batch')})" if best else _cell(raw_line_text(raw))
+        ratio = f"{point['img_s'] / best:.2f}x" if best else "–"
+        lines.append(f"| {point['pass']} | {cell} | {point['img_s']:.1f} | {ratio} |")
+    if found:
+        lines += [
+            "",
+            f"Medians: {found['a']:.1f} against {found['b']:.1f} img/s "
+            f"({found['a'] / found['b']:.2f}x).",
+        ]
+    return lines
+
+
+def raw_line_text(raw: dict[str, Any]) -> str:
+    return str(raw.get("skipped") or raw.get("unavailable") or "not measured")
+
+
 def multi_photo_lines(result: dict[str, Any]) -> list[str]:
     """8 photos per request against 1 (bench/multi_photo.py)."""
     section = result.get("multi_photo")
@@ -410,6 +447,8 @@ def markdown(result: dict[str, Any]) -> str:
         spread_lines(result) or ["Not measured: the default target was not run, or did not start."],
         ["", "### Front end and workers, side by side", ""],
         side_by_side_lines(result),
+        ["", "### --runtime keras against the raw Keras limit, in turn", ""],
+        keras_vs_raw_lines(result),
         ["", "### 8 photos per request vs 1", ""],
         multi_photo_lines(result),
         ["", "### OpenVINO's batch choice: start-up calibration vs fixed caps", ""],

@@ -6,7 +6,8 @@ TensorFlow server at a time: seven side by side would not fit a small machine's 
 an idle neighbour is not free), then fresh starts of kerasserve's default target for the
 spread (started one after another, then measured at 32 clients in interleaved rounds), then
 the ceiling and the near-free model at 1 and 2 workers again, side by side in interleaved
-passes (the front-end and worker checks compare their medians), then the two extra
+passes (the front-end and worker checks compare their medians), then `--runtime keras`
+and the raw Keras limit in turn (`run_keras_vs_raw`), then the two extra
 measurements (`multi-photo`: 8 photos per request against 1, bench/multi_photo.py;
 `batch-choice`: OpenVINO's start-up batch calibration against each fixed batch size,
 bench/batch_choice.py), then, with `raw_passes=2`, the MobileNetV2 raw limits again (the
@@ -81,6 +82,9 @@ class Plan:
     # pass every target at every client count (0: not at all).
     side_by_side_passes: int = 3
     side_by_side_clients: list[int] = field(default_factory=lambda: [1, 32])
+    # Passes in which `--runtime keras` (kept up) and the raw Keras limit (a process of its
+    # own) are measured in turn, for the check that compares them (0: not at all).
+    keras_vs_raw_passes: int = 3
     raw_sizes: list[int] = field(default_factory=lambda: [1, 2, 4, 8, 16, 32])
     raw_seconds: float = 1.5
     raw_passes: int = 2
@@ -116,6 +120,8 @@ class Plan:
             raise ValueError(f"starts must be >= 1, got {self.starts}")
         if self.side_by_side_passes < 0:
             raise ValueError(f"side-by-side passes must be >= 0, got {self.side_by_side_passes}")
+        if self.keras_vs_raw_passes < 0:
+            raise ValueError(f"keras-vs-raw passes must be >= 0, got {self.keras_vs_raw_passes}")
         if self.spread_rounds < 1:
             raise ValueError(f"spread rounds must be >= 1, got {self.spread_rounds}")
 
@@ -502,6 +508,54 @@ async def run_side_by_side(
             server.stop()
 
 
+async def run_keras_vs_raw(
+    plan: Plan, work: Path, out: dict[str, Any], budget: dict[str, float]
+) -> None:
+    """`--runtime keras` and the raw Keras limit, in turn: the server is started once and kept
+    up (idle while the raw limit runs in a process of its own), then every pass runs the raw
+    limit and then the server at `spread_clients`. The check that compares them takes the
+    median of each (bench/analysis.py).
+
+    Otherwise the check sets the server's one point against the better of the raw passes at
+    the start and the end of the run, 20 minutes apart: on this project's shared 2-core
+    machine that ratio was 0.82x in one run and 0.62x in the next, on the same Keras path."""
+    if (
+        plan.keras_vs_raw_passes < 1
+        or "raw-keras" not in plan.targets
+        or out.get("targets", {}).get("keras", {}).get("status") != "ok"
+    ):
+        return
+    photos = images.load(plan.variant)
+    section: dict[str, Any] = {
+        "passes": plan.keras_vs_raw_passes,
+        "clients": plan.spread_clients,
+        "raw": [],
+        "points": [],
+    }
+    out["keras_vs_raw"] = section
+    target = servers.server_target("keras", plan.server_args)
+    server, entry = await start_ready(target, plan, work, photos, tag="-vs-raw")
+    if server is None:
+        section["skipped"] = entry["reason"]
+        return
+    try:
+        for n in range(plan.keras_vs_raw_passes):
+            raw = await asyncio.to_thread(
+                raw_quietest, "raw-keras", plan, work, f"vs-keras-{n + 1}", budget
+            )
+            raw["pass"] = n + 1
+            section["raw"].append(raw)
+            log(f"keras vs raw, pass {n + 1}: raw-keras {raw_line(raw)}")
+            point = await quietest_point(
+                server, _requests(server, photos), plan.spread_clients, plan, budget
+            )
+            point["pass"] = n + 1
+            section["points"].append(point)
+            log(f"keras vs raw, pass {n + 1}: {_point_line(point)}")
+    finally:
+        server.stop()
+
+
 async def run_extras(plan: Plan, work: Path, out: dict[str, Any], budget: dict[str, float]) -> None:
     """`multi-photo` and `batch-choice`, each starting the servers it needs."""
     from bench import batch_choice, multi_photo
@@ -576,10 +630,12 @@ def run(plan: Plan, work: Path, argv: list[str]) -> dict[str, Any]:
                 runner.run(run_side_by_side(plan, work, out, budget))
                 runner.run(run_extras(plan, work, out, budget))
                 beside.result()
+            runner.run(run_keras_vs_raw(plan, work, out, budget))
         else:
             raw_pass("before", raw_names)
             runner.run(run_servers(plan, work, out, budget))
             runner.run(run_side_by_side(plan, work, out, budget))
+            runner.run(run_keras_vs_raw(plan, work, out, budget))
             runner.run(run_extras(plan, work, out, budget))
             if plan.raw_passes > 1:
                 raw_pass("after", [n for n in raw_names if n not in RESNET50_RAW])

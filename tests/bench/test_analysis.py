@@ -275,6 +275,31 @@ def test_side_by_side_passes_decide_the_front_end_and_worker_checks() -> None:
     assert "one point each, minutes apart" in checks["near-free vs ceiling"]["detail"]
 
 
+def test_keras_and_its_raw_limit_measured_in_turn_decide_their_check() -> None:
+    # The main phase: 52 img/s against the better raw pass (64): 0.81x. In turn, pass by pass,
+    # the medians are 50 against 60.
+    runs = [(61.0, 50.0), (58.0, 45.0), (60.0, 54.0)]
+    section = {
+        "passes": 3,
+        "clients": 32,
+        "raw": [{**raw(r), "pass": n + 1} for n, (r, _) in enumerate(runs)],
+        "points": [{**pt("keras", 32, k), "pass": n + 1} for n, (_, k) in enumerate(runs)],
+    }
+    r = result(keras_vs_raw=section)
+    check = {c["name"]: c for c in analysis.checks(r)}["batching vs raw Keras"]
+    assert check["measured"] == pytest.approx(50 / 60)
+    assert check["met"] is True
+    assert "by pass 0.82x, 0.78x, 0.90x" in check["detail"]
+    text = report.markdown(r)
+    assert "### --runtime keras against the raw Keras limit, in turn" in text
+    assert "| 2 | 58.0 (4) | 45.0 | 0.78x |" in text
+    assert "Medians: 50.0 against 60.0 img/s (0.83x)." in text
+    # Without that phase: the main phase's point against the best raw pass.
+    check = {c["name"]: c for c in analysis.checks(result())}["batching vs raw Keras"]
+    assert check["measured"] == pytest.approx(52 / 64)
+    assert "by pass" not in check["detail"]
+
+
 def test_issue_targets_not_measured_say_so() -> None:
     checks = {c["name"]: c for c in analysis.checks(result())}
     for name in ("near-free vs ceiling", "near-free latency", "workers auto", "batch choice"):

@@ -56,6 +56,16 @@ def test_quick_run_writes_json_markdown_and_plot(tmp_path: Path) -> None:
         targets["keras"]["img_s"] / targets["ceiling"]["img_s"]
     )
     assert checks["batching vs raw Keras"]["measured"] is not None
+    # `--runtime keras` again, kept up while the raw limit runs, then measured: in turn.
+    turns = result["keras_vs_raw"]
+    assert turns["passes"] == 1
+    (raw_turn,) = turns["raw"]
+    assert "by_batch" in raw_turn, raw_turn
+    (served,) = turns["points"]
+    assert served["target"] == "keras"
+    assert served["img_s"] > 0
+    assert served["errors"] == 0
+    assert "medians of 1 interleaved passes" in checks["batching vs raw Keras"]["detail"]
 
     table = (tmp_path / "latest.md").read_text()
     assert "| kerasserve --runtime keras | 8 |" in table
