@@ -242,20 +242,12 @@ def side_by_side_lines(result: dict[str, Any]) -> list[str]:
     ]
     for name in section["targets"]:
         for c in section["clients"]:
-            points = [
-                p
-                for p in sorted(section["points"], key=lambda p: p["pass"])
-                if p["target"] == name and p["concurrency"] == c
-            ]
-            if not points:
+            rates = analysis.side_by_side(result, name, c)
+            if not rates:
                 continue
-            rates = [p["img_s"] for p in points]
-            p50 = [p["p50_ms"] for p in points if p.get("p50_ms") is not None]
-            cpu = [
-                p["server_cpu_cores"] / p["img_s"] * 1e3
-                for p in points
-                if p.get("server_cpu_cores") and p["img_s"]
-            ]
+            p50 = analysis.side_by_side(result, name, c, "p50_ms")
+            cores = analysis.side_by_side(result, name, c, "server_cpu_cores")
+            cpu = [k / r * 1e3 for k, r in zip(cores, rates, strict=False) if r]
             lines.append(
                 f"| {label(result, name)} | {c} | {', '.join(f'{r:.1f}' for r in rates)} | "
                 f"{statistics.median(rates):.1f} | "
@@ -288,7 +280,8 @@ def keras_vs_raw_lines(result: dict[str, Any]) -> list[str]:
     for point in section.get("points", []):
         raw = raws.get(point["pass"], {})
         best = raw.get("best_img_s")
-        cell = f"{best:.1f} ({raw.get('best_batch')})" if best else _cell(raw_line_text(raw))
+        reason = raw.get("skipped") or raw.get("unavailable") or "not measured"
+        cell = f"{best:.1f} ({raw.get('best_batch')})" if best else _cell(reason)
         ratio = f"{point['img_s'] / best:.2f}x" if best else "–"
         lines.append(f"| {point['pass']} | {cell} | {point['img_s']:.1f} | {ratio} |")
     if found:
@@ -298,10 +291,6 @@ def keras_vs_raw_lines(result: dict[str, Any]) -> list[str]:
             f"({found['a'] / found['b']:.2f}x).",
         ]
     return lines
-
-
-def raw_line_text(raw: dict[str, Any]) -> str:
-    return str(raw.get("skipped") or raw.get("unavailable") or "not measured")
 
 
 def multi_photo_lines(result: dict[str, Any]) -> list[str]:

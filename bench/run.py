@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from bench import images, machine, profile, servers
 from bench.loadgen import closed_loop, multipart_request, new_loop, percentile
@@ -56,6 +56,7 @@ RESNET50_RAW = tuple(name for name in RAW_TARGETS if name.startswith("raw-resnet
 # against the ceiling, 1 worker against 2): after the servers, measured again side by side
 # in interleaved passes (`run_side_by_side`), so that their ratios do not hold the host's
 # drift over the minutes between their own points.
+T = TypeVar("T")
 SIDE_BY_SIDE = ("ceiling", "nearfree", "nearfree-2w")
 # Measurements of their own, after the servers (each starts the servers it needs).
 MULTI_PHOTO = "multi-photo"
@@ -422,8 +423,7 @@ async def run_spread(
                 ready.append((start, server, entry))
         rounds: dict[int, list[dict[str, Any]]] = {start: [] for start, _, _ in ready}
         for n in range(plan.spread_rounds):
-            shift = n % len(ready) if ready else 0
-            for start, server, _ in ready[shift:] + ready[:shift]:
+            for start, server, _ in _rotated(ready, n):
                 point = await quietest_point(
                     server, _requests(server, photos), plan.spread_clients, plan, budget
                 )
@@ -438,6 +438,12 @@ async def run_spread(
         figure["rounds_img_s"] = [p["img_s"] for p in rounds[start]]
     out["spread"]["rounds"] = plan.spread_rounds
     out["spread"]["starts"] = sorted(figures + skipped, key=lambda f: int(f["start"]))
+
+
+def _rotated(items: list[T], n: int) -> list[T]:
+    """`items` starting from the n-th (cycling): pass n of an interleaved measurement."""
+    shift = n % len(items) if items else 0
+    return items[shift:] + items[:shift]
 
 
 def _median_point(points: list[dict[str, Any]]) -> dict[str, Any]:
@@ -493,10 +499,8 @@ async def run_side_by_side(
                 continue
             running.append(server)
         for n in range(plan.side_by_side_passes):
-            shift = n % len(running) if running else 0
-            order = running[shift:] + running[:shift]
             for clients in plan.side_by_side_clients:
-                for server in order:
+                for server in _rotated(running, n):
                     point = await quietest_point(
                         server, _requests(server, photos), clients, plan, budget
                     )
