@@ -42,7 +42,7 @@ def targets_epilog() -> str:
         "raw limits, MobileNetV2": [n for n in RAW_TARGETS if n not in RESNET50_RAW],
         "raw limits, ResNet50": list(RESNET50_RAW),
         "other servers": [*servers.OTHER_SERVERS, *servers.NEARFREE_WORKERS],
-        "kerasserve, MobileNetV2": list(servers.KERASSERVE_RUNTIMES),
+        "kerasserve, MobileNetV2": [*servers.KERASSERVE_RUNTIMES, *servers.KERASSERVE_WORKERS],
         "kerasserve, ResNet50": list(servers.RESNET50_TARGETS),
         "measurements": list(EXTRA_TARGETS),
     }
@@ -58,7 +58,7 @@ def parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="The raw limits, the front-end ceiling, plain FastAPI, the classic Flask\n"
         "app, the near-free model in 1 and 2 workers, and kerasserve on each runtime for\n"
-        "MobileNetV2 and ResNet50: one run, the same load on each; then 8 photos per\n"
+        "MobileNetV2 (and its default in 2 workers) and ResNet50: one run, the same load on each; then 8 photos per\n"
         "request against 1 (multi-photo) and OpenVINO's start-up batch choice against\n"
         "fixed caps (batch-choice).",
         epilog=targets_epilog(),
@@ -110,8 +110,8 @@ def parser() -> argparse.ArgumentParser:
         "--side-by-side-passes",
         type=int,
         default=None,
-        help="interleaved passes of the ceiling and the near-free model at 1 and 2 workers, "
-        "at 1 and 32 clients, whose medians the front-end and worker checks compare "
+        help="interleaved passes of the ceiling, the near-free model at 1 and 2 workers and "
+        "MobileNetV2's default at 1 and 2 workers, at 1 and 32 clients, whose medians the front-end and worker checks compare "
         "(default 3; --quick: 1; 0: none)",
     )
     p.add_argument(

@@ -226,7 +226,8 @@ def spread_lines(result: dict[str, Any]) -> list[str]:
 
 
 def side_by_side_lines(result: dict[str, Any]) -> list[str]:
-    """The ceiling and the near-free model at 1 and 2 workers, in interleaved passes."""
+    """The ceiling, and the near-free model and MobileNetV2's default at 1 and 2 workers, in
+    interleaved passes."""
     section = result.get("side_by_side")
     if not section or not section.get("points"):
         return ["Not measured (needs at least two of the ceiling and the near-free targets)."]
@@ -278,6 +279,8 @@ def keras_vs_raw_lines(result: dict[str, Any]) -> list[str]:
     ]
     raws = {r.get("pass"): r for r in section.get("raw", [])}
     for point in section.get("points", []):
+        if point["concurrency"] != section["clients"]:
+            continue
         raw = raws.get(point["pass"], {})
         best = raw.get("best_img_s")
         reason = raw.get("skipped") or raw.get("unavailable") or "not measured"
@@ -290,6 +293,20 @@ def keras_vs_raw_lines(result: dict[str, Any]) -> list[str]:
             f"Medians: {found['a']:.1f} against {found['b']:.1f} img/s "
             f"({found['a'] / found['b']:.2f}x).",
         ]
+    by_clients = analysis.keras_by_clients(result)
+    if len(by_clients) >= 2:
+        lines += [
+            "",
+            "In the same passes, after the point at "
+            f"{section['clients']} clients, the server at the other client counts (the check "
+            "that throughput never falls as clients rise compares these medians):",
+            "",
+            "| clients | img/s by pass | median img/s |",
+            "| --- | --- | --- |",
+        ]
+        for clients, values in sorted(by_clients.items()):
+            shown = ", ".join(f"{v:.1f}" for v in values)
+            lines.append(f"| {clients} | {shown} | {statistics.median(values):.1f} |")
     return lines
 
 

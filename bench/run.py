@@ -5,8 +5,8 @@ server target started alone, warmed, measured at every client count, and stopped
 TensorFlow server at a time: seven side by side would not fit a small machine's memory, and
 an idle neighbour is not free), then fresh starts of kerasserve's default target for the
 spread (started one after another, then measured at 32 clients in interleaved rounds), then
-the ceiling and the near-free model at 1 and 2 workers again, side by side in interleaved
-passes (the front-end and worker checks compare their medians), then `--runtime keras`
+the ceiling, the near-free model and MobileNetV2's default at 1 and 2 workers again, side by
+side in interleaved passes (the front-end and worker checks compare their medians), then `--runtime keras`
 and the raw Keras limit in turn (`run_keras_vs_raw`), then the two extra
 measurements (`multi-photo`: 8 photos per request against 1, bench/multi_photo.py;
 `batch-choice`: OpenVINO's start-up batch calibration against each fixed batch size,
@@ -53,11 +53,11 @@ RAW_TARGETS: dict[str, list[str]] = {
 }
 RESNET50_RAW = tuple(name for name in RAW_TARGETS if name.startswith("raw-resnet50-"))
 # The targets the front-end and worker checks compare with each other (the near-free model
-# against the ceiling, 1 worker against 2): after the servers, measured again side by side
+# against the ceiling; 1 worker against 2, for MobileNetV2 and the near-free model): after the servers, measured again side by side
 # in interleaved passes (`run_side_by_side`), so that their ratios do not hold the host's
 # drift over the minutes between their own points.
 T = TypeVar("T")
-SIDE_BY_SIDE = ("ceiling", "nearfree", "nearfree-2w")
+SIDE_BY_SIDE = ("ceiling", "nearfree", "nearfree-2w", "default", servers.DEFAULT_2W)
 # Measurements of their own, after the servers (each starts the servers it needs).
 MULTI_PHOTO = "multi-photo"
 BATCH_CHOICE = "batch-choice"
@@ -517,8 +517,9 @@ async def run_keras_vs_raw(
 ) -> None:
     """`--runtime keras` and the raw Keras limit, in turn: the server is started once and kept
     up (idle while the raw limit runs in a process of its own), then every pass runs the raw
-    limit and then the server at `spread_clients`. The check that compares them takes the
-    median of each (bench/analysis.py).
+    limit and then the server at `spread_clients`, and then at the plan's other client counts.
+    The check against the raw limit takes the median of each; the check that throughput
+    never falls as clients rise takes the median at each client count (bench/analysis.py).
 
     Otherwise the check sets the server's one point against the better of the raw passes at
     the start and the end of the run, 20 minutes apart: on this project's shared 2-core
@@ -533,6 +534,7 @@ async def run_keras_vs_raw(
     section: dict[str, Any] = {
         "passes": plan.keras_vs_raw_passes,
         "clients": plan.spread_clients,
+        "levels": sorted({*plan.clients, plan.spread_clients}),
         "raw": [],
         "points": [],
     }
@@ -550,12 +552,14 @@ async def run_keras_vs_raw(
             raw["pass"] = n + 1
             section["raw"].append(raw)
             log(f"keras vs raw, pass {n + 1}: raw-keras {raw_line(raw)}")
-            point = await quietest_point(
-                server, _requests(server, photos), plan.spread_clients, plan, budget
-            )
-            point["pass"] = n + 1
-            section["points"].append(point)
-            log(f"keras vs raw, pass {n + 1}: {_point_line(point)}")
+            others = [c for c in section["levels"] if c != plan.spread_clients]
+            for clients in [plan.spread_clients, *_rotated(others, n)]:
+                point = await quietest_point(
+                    server, _requests(server, photos), clients, plan, budget
+                )
+                point["pass"] = n + 1
+                section["points"].append(point)
+                log(f"keras vs raw, pass {n + 1}: {_point_line(point)}")
     finally:
         server.stop()
 

@@ -89,19 +89,33 @@ RESNET50_TARGETS: dict[str, str] = {f"resnet50-{name}": name for name in KERASSE
 NEARFREE = "nearfree"
 NEARFREE_2W = "nearfree-2w"
 NEARFREE_WORKERS = {NEARFREE: 1, NEARFREE_2W: 2}
-SERVER_TARGETS = (*OTHER_SERVERS, *NEARFREE_WORKERS, *KERASSERVE_RUNTIMES, *RESNET50_TARGETS)
+# kerasserve's default flags in two worker processes: what `--workers auto` (1 below 4 cores)
+# is set against for a model that costs something.
+DEFAULT_2W = "default-2w"
+KERASSERVE_WORKERS = {DEFAULT_2W: 2}
+SERVER_TARGETS = (
+    *OTHER_SERVERS,
+    *NEARFREE_WORKERS,
+    *KERASSERVE_RUNTIMES,
+    *KERASSERVE_WORKERS,
+    *RESNET50_TARGETS,
+)
 
 
 def kerasserve_target(name: str, extra: list[str]) -> Target:
-    """`default`, `keras`, `openvino`, `int8` (MobileNetV2) or the same with `resnet50-`."""
+    """`default`, `keras`, `openvino`, `int8` (MobileNetV2), the same with `resnet50-`, or
+    `default-2w` (the default flags with `--workers 2`)."""
     model = RESNET50 if name in RESNET50_TARGETS else MODEL
-    flags = KERASSERVE_RUNTIMES[RESNET50_TARGETS.get(name, name)]
+    workers = KERASSERVE_WORKERS.get(name, 1)
+    flags = KERASSERVE_RUNTIMES["default" if workers > 1 else RESNET50_TARGETS.get(name, name)]
     argv = ["kerasserve.service", "serve", "--host", HOST, "--model", model, "--weights", "none"]
-    argv += [*flags, *extra]
+    argv += [*flags, *(["--workers", str(workers)] if workers > 1 else []), *extra]
     label = "kerasserve " + (" ".join(flags) if flags else "(default flags)")
+    if workers > 1:
+        label += f", --workers {workers}"
     runtime = flags[1] if flags else "auto"
     path = f"/v1/models/{model}/predict"
-    return Target(name, label, "kerasserve", runtime, argv, path, model=model)
+    return Target(name, label, "kerasserve", runtime, argv, path, model=model, workers=workers)
 
 
 def classic_flask_target() -> Target:
@@ -139,7 +153,7 @@ def nearfree_target(extra: list[str], workers: int = 1) -> Target:
 
 def server_target(name: str, extra: list[str]) -> Target:
     """The target called `name` (one of SERVER_TARGETS); `extra` goes to kerasserve only."""
-    if name in KERASSERVE_RUNTIMES or name in RESNET50_TARGETS:
+    if name in KERASSERVE_RUNTIMES or name in RESNET50_TARGETS or name in KERASSERVE_WORKERS:
         return kerasserve_target(name, extra)
     if name in NEARFREE_WORKERS:
         return nearfree_target(extra, NEARFREE_WORKERS[name])
@@ -183,9 +197,8 @@ class Running:
         return self.log_tail(3)[:400] or f"exited with {self.process.returncode}"
 
     def _pids(self) -> list[int]:
-        """The server's process, and with several workers, every process under it."""
-        if self.target.workers <= 1:
-            return [self.pid]
+        """The server's process and every process under it (`--workers auto` starts several
+        on a machine of 4 cores or more, whatever the target's own count)."""
         with contextlib.suppress(psutil.Error):
             return [self.pid, *(c.pid for c in psutil.Process(self.pid).children(recursive=True))]
         return [self.pid]

@@ -22,6 +22,7 @@ def test_the_default_run_has_every_target_of_issue_17() -> None:
         "nearfree",
         "nearfree-2w",
         "default",
+        "default-2w",
         "keras",
         "openvino",
         "int8",
@@ -98,6 +99,17 @@ def test_nearfree_in_two_workers() -> None:
     assert two.argv[-2:] == ["--max-batch-size", "8"]
     assert two.predict_path == one.predict_path
     assert "--workers 2" in two.label
+
+
+def test_the_default_in_two_workers() -> None:
+    one = servers.server_target("default", [])
+    two = servers.server_target("default-2w", ["--max-wait-ms", "2"])
+    assert (one.workers, two.workers) == (1, 2)
+    assert "--workers" not in one.argv
+    assert two.argv == [*one.argv, "--workers", "2", "--max-wait-ms", "2"]
+    assert (two.model, two.predict_path, two.runtime) == (one.model, one.predict_path, "auto")
+    assert two.label == "kerasserve (default flags), --workers 2"
+    assert "default-2w" in run.SIDE_BY_SIDE
 
 
 def test_batch_choice_turns_calibration_off_after_the_extra_flags() -> None:
