@@ -6,8 +6,9 @@ each bucket is timed idle and the smallest size within 90% of the best throughpu
 batches (service/inference/loading.py, `best_batch`). Whether that choice is as good as the
 best the live load could have had is what this measures: `kerasserve serve --runtime
 openvino` (MobileNetV2, random weights) started (a) with its default calibration, then
-(b) with `--no-calibrate-batch` at each fixed `--max-batch-size` in 1, 2, 4, 8, 16, each
-start measured at 32 clients. The answer: img/s at each fixed cap, the cap calibration chose,
+(b) with `--no-calibrate-batch` at each fixed `--max-batch-size` in 1, 2, 4, 8, 16; every
+start is kept up and measured at 32 clients in `plan.spread_rounds` interleaved rounds (the
+order rotating), and a start's figure is the median of its rounds. The answer: img/s at each fixed cap, the cap calibration chose,
 and its img/s as a share of the best fixed cap's. Part of `python -m bench` (target
 `batch-choice`); alone:
 
@@ -54,37 +55,60 @@ def _figure(point: dict[str, Any], entry: dict[str, Any]) -> dict[str, Any]:
 
 
 async def measure(plan: Any, work: Path, budget: dict[str, float]) -> dict[str, Any]:
-    """The calibrated start, then one start per fixed cap in `plan.batch_sizes`."""
-    from bench.run import _requests, log, quietest_point, start_ready
+    """The calibrated start and one start per fixed cap in `plan.batch_sizes`, all kept up,
+    then measured in `plan.spread_rounds` interleaved rounds; each figure is the median of its
+    rounds (one after another, minutes apart, the host's drift showed as a better or worse cap)."""
+    from bench.run import _median_point, _requests, _rotated, log, quietest_point, start_ready
 
     photos = images.load(plan.variant)
     clients = plan.spread_clients
-    section: dict[str, Any] = {"clients": clients, "runtime": RUNTIME, "fixed": []}
+    rounds = max(1, int(plan.spread_rounds))
+    section: dict[str, Any] = {
+        "clients": clients,
+        "runtime": RUNTIME,
+        "rounds": rounds,
+        "fixed": [],
+    }
     runs: list[tuple[int | None, servers.Target]] = [(None, calibrated_target(plan.server_args))]
     runs += [(size, fixed_target(plan.server_args, size)) for size in plan.batch_sizes]
-    for size, target in runs:
-        server, entry = await start_ready(target, plan, work, photos)
-        if server is None:
-            figure = {
-                "skipped": f"{entry['status']}: {entry['reason']}",
-                "command": entry["command"],
-            }
-        else:
-            try:
+    figures: dict[int | None, dict[str, Any]] = {}
+    up: list[tuple[int | None, servers.Running, dict[str, Any]]] = []
+    points: dict[int | None, list[dict[str, Any]]] = {}
+    try:
+        for size, target in runs:
+            server, entry = await start_ready(target, plan, work, photos)
+            if server is None:
+                figures[size] = {
+                    "skipped": f"{entry['status']}: {entry['reason']}",
+                    "command": entry["command"],
+                }
+            else:
+                up.append((size, server, entry))
+                points[size] = []
+        for n in range(rounds):
+            for size, server, entry in _rotated(up, n):
                 point = await quietest_point(
                     server, _requests(server, photos), clients, plan, budget
                 )
-            finally:
-                server.stop()
-            figure = _figure(point, entry)
-            log(
-                f"{target.name}: {point['img_s']:.1f} img/s at {clients} clients, "
-                f"batch cap {entry.get('max_batch_size')}, mean batch {point['mean_batch'] or 0:.1f}"
-            )
+                points[size].append(point)
+                log(
+                    f"{server.target.name}, round {n + 1}: {point['img_s']:.1f} img/s at "
+                    f"{clients} clients, batch cap {entry.get('max_batch_size')}, mean batch "
+                    f"{point['mean_batch'] or 0:.1f}"
+                )
+    finally:
+        for _, server, _ in up:
+            server.stop()
+    for size, _, entry in up:
+        figures[size] = {
+            **_figure(_median_point(points[size]), entry),
+            "rounds_img_s": [p["img_s"] for p in points[size]],
+        }
+    for size, _ in runs:
         if size is None:
-            section["calibrated"] = figure
+            section["calibrated"] = figures[size]
         else:
-            section["fixed"].append({"size": size, **figure})
+            section["fixed"].append({"size": size, **figures[size]})
     return section
 
 
@@ -105,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
     plan = Plan(
         targets=[NAME],
+        spread_rounds=args.rounds,
         warmup_s=args.warmup,
         measure_s=args.duration,
         spread_clients=args.clients,

@@ -3,12 +3,14 @@
 The Python SDK sends several photos as one multipart request, a part named `image` per photo
 (`Client.predict_many(..., per_request=8)`; the server reads every `image` part). This
 starts `kerasserve serve --model MobileNetV2 --weights none` once and drives it with the
-bench's closed-loop generator at 32 clients for a fixed time, (a) one photo per request, then
-(b) 8 photos per request, and reports images/s, requests/s and p50/p99 latency per request
+bench's closed-loop generator at 32 clients for a fixed time, (a) one photo per request and
+(b) 8 photos per request, in `plan.spread_rounds` interleaved rounds (the order alternating),
+and reports, as the medians of the rounds, images/s, requests/s and p50/p99 latency per request
 for both, and the ratio of their images/s. Part of `python -m bench` (target `multi-photo`);
 alone:
 
-    python -m bench.multi_photo [--clients 32] [--per-request 8] [--duration 7] [--out DIR]
+    python -m bench.multi_photo [--clients 32] [--per-request 8] [--rounds 3] [--duration 7]
+        [--out DIR]
 """
 
 from __future__ import annotations
@@ -65,7 +67,7 @@ def per_request_point(point: dict[str, Any], per_request: int) -> dict[str, Any]
 
 async def measure(plan: Any, work: Path, budget: dict[str, float]) -> dict[str, Any]:
     """Start the default target once; 1 photo per request, then `plan.photos_per_request`."""
-    from bench.run import log, quietest_point, start_ready
+    from bench.run import _median_point, _rotated, log, quietest_point, start_ready
 
     photos = images.load(plan.variant)
     target = replace(servers.kerasserve_target("default", plan.server_args), name=NAME)
@@ -75,24 +77,37 @@ async def measure(plan: Any, work: Path, budget: dict[str, float]) -> dict[str, 
     section["server"] = entry
     if server is None:
         return section
-    points = []
+    counts = list(dict.fromkeys((1, plan.photos_per_request)))
+    rounds = max(1, int(plan.spread_rounds))
+    section["rounds"] = rounds
+    measured: dict[int, list[dict[str, Any]]] = {n: [] for n in counts}
     try:
-        for n in dict.fromkeys((1, plan.photos_per_request)):
-            requests = requests_for(server, photos, n)
+        requests = {n: requests_for(server, photos, n) for n in counts}
+        for n in counts:
             section.setdefault("results_per_request", {})[n] = await results_per_request(
-                server, requests[0]
+                server, requests[n][0]
             )
-            point = await quietest_point(server, requests, clients, plan, budget)
-            points.append(per_request_point(point, n))
-            log(
-                f"{NAME} c={clients} {n} photo(s)/request: {points[-1]['img_s']:.1f} img/s, "
-                f"{points[-1]['req_s']:.1f} req/s, p50 {point['p50_ms'] or 0:.1f} ms, "
-                f"errors {point['errors']}"
-            )
+        for r in range(rounds):
+            for n in _rotated(counts, r):
+                point = await quietest_point(server, requests[n], clients, plan, budget)
+                measured[n].append(point)
+                shown = per_request_point(point, n)
+                log(
+                    f"{NAME} c={clients} {n} photo(s)/request, round {r + 1}: "
+                    f"{shown['img_s']:.1f} img/s, {shown['req_s']:.1f} req/s, "
+                    f"p50 {point['p50_ms'] or 0:.1f} ms, errors {point['errors']}"
+                )
     finally:
         entry["peak_rss_mb"] = server.peak_rss_mb()
         server.stop()
-    section["points"] = points
+    section["points"] = [
+        {
+            **per_request_point(_median_point(measured[n]), n),
+            "rounds_img_s": [p["img_s"] * n for p in measured[n]],
+        }
+        for n in counts
+        if measured[n]
+    ]
     return section
 
 
@@ -107,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
     plan = Plan(
         targets=[NAME],
+        spread_rounds=args.rounds,
         warmup_s=args.warmup,
         measure_s=args.duration,
         spread_clients=args.clients,

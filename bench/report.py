@@ -310,6 +310,12 @@ def keras_vs_raw_lines(result: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _by_round(figure: dict[str, Any]) -> str:
+    """A figure's img/s in each interleaved round ("–" from a run without rounds)."""
+    rounds = figure.get("rounds_img_s") or []
+    return ", ".join(f"{v:.1f}" for v in rounds) or "–"
+
+
 def multi_photo_lines(result: dict[str, Any]) -> list[str]:
     """8 photos per request against 1 (bench/multi_photo.py)."""
     section = result.get("multi_photo")
@@ -326,14 +332,21 @@ def multi_photo_lines(result: dict[str, Any]) -> list[str]:
         "named `image` per photo, the form the Python SDK's `predict_many` sends) against 1. "
         f"{section['clients']} clients of {n} photos have at most {section['clients'] * n} "
         "images waiting (kerasserve's default `--max-queue` lets 256 wait; a photo past it is "
-        "answered 503, counted in errors):",
+        "answered 503, counted in errors)"
+        + (
+            f"; the two measured in {section['rounds']} interleaved rounds, each figure the "
+            "median of its rounds"
+            if section.get("rounds", 1) > 1
+            else ""
+        )
+        + ":",
         "",
-        "| photos per request | img/s | requests/s | p50 ms (per request) | p99 ms | mean batch | errors | other CPU (cores) |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| photos per request | img/s by round | img/s | requests/s | p50 ms (per request) | p99 ms | mean batch | errors | other CPU (cores) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for p in section.get("points", []):
         lines.append(
-            f"| {p['photos_per_request']} | {p['img_s']:.1f} | {p['req_s']:.1f} | "
+            f"| {p['photos_per_request']} | {_by_round(p)} | {p['img_s']:.1f} | {p['req_s']:.1f} | "
             f"{_f(p['p50_ms'])} | {_f(p['p99_ms'])} | {_f(p['mean_batch'])} | {p['errors']} | "
             f"{_f(p.get('other_cpu_cores'), '{:.2f}')} |"
         )
@@ -358,17 +371,24 @@ def batch_choice_lines(result: dict[str, Any]) -> list[str]:
         f"`kerasserve serve --runtime {section.get('runtime', 'openvino')}` (MobileNetV2), a "
         f"fresh start per row, each at {section['clients']} clients: first with its start-up "
         "batch calibration (the default), then with `--no-calibrate-batch` and each fixed "
-        "`--max-batch-size`. The live tuner learns from traffic only on Keras; OpenVINO keeps "
-        "what calibration chose at start-up.",
+        "`--max-batch-size`"
+        + (
+            f"; every start kept up and measured in {section['rounds']} interleaved rounds, "
+            "each figure the median of its rounds"
+            if section.get("rounds", 1) > 1
+            else ""
+        )
+        + ". The live tuner learns from traffic only on Keras; OpenVINO keeps what calibration "
+        "chose at start-up.",
         "",
-        "| start | batch cap | img/s | p50 ms | p99 ms | mean batch | errors | ready (s) | other CPU (cores) |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| start | batch cap | img/s by round | img/s | p50 ms | p99 ms | mean batch | errors | ready (s) | other CPU (cores) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     rows = [("calibrated", calibrated)] + [("fixed", f) for f in section.get("fixed", [])]
     for kind, f in rows:
         if "img_s" not in f:
             lines.append(
-                f"| {kind} | {_cell(f.get('skipped', 'not measured'))[:200]} | | | | | | | |"
+                f"| {kind} | {_cell(f.get('skipped', 'not measured'))[:200]} | | | | | | | | |"
             )
             continue
         cap = _f(f.get("max_batch_size") if kind == "calibrated" else f.get("size"), "{}")
@@ -382,7 +402,8 @@ def batch_choice_lines(result: dict[str, Any]) -> list[str]:
                 else ""
             )
         lines.append(
-            f"| {kind} | {cap} | {f['img_s']:.1f} | {_f(f.get('p50_ms'))} | {_f(f.get('p99_ms'))} | "
+            f"| {kind} | {cap} | {_by_round(f)} | {f['img_s']:.1f} | {_f(f.get('p50_ms'))} | "
+            f"{_f(f.get('p99_ms'))} | "
             f"{_f(f.get('mean_batch'))} | {f.get('errors')} | {_f(f.get('ready_s'))} | "
             f"{_f(f.get('other_cpu_cores'), '{:.2f}')} |"
         )

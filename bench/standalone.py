@@ -23,6 +23,12 @@ def parser(prog: str, doc: str | None, out: Path) -> argparse.ArgumentParser:
     p.add_argument("--clients", type=int, default=32, help="concurrent clients (default 32)")
     p.add_argument("--warmup", type=float, default=2.0, help="seconds of load before each window")
     p.add_argument("--duration", type=float, default=7.0, help="measured seconds per point")
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="interleaved rounds; each figure is the median of its rounds (default 3)",
+    )
     p.add_argument("--server-arg", action="append", default=[], metavar="ARG")
     p.add_argument("--out", type=Path, default=out)
     return p

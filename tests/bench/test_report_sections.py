@@ -154,8 +154,15 @@ def test_eight_photos_per_request_against_one() -> None:
     assert summary["req_s_ratio"] == pytest.approx(0.15)
     text = report.markdown(r)
     assert "### 8 photos per request vs 1" in text
-    assert "| 1 | 100.0 | 100.0 | 300.0 | 600.0 | 1.0 | 0 | 0.01 |" in text
-    assert "| 8 | 120.0 | 15.0 | 2000.0 | 4000.0 | 1.0 | 0 | 0.01 |" in text
+    assert "| 1 | – | 100.0 | 100.0 | 300.0 | 600.0 | 1.0 | 0 | 0.01 |" in text
+    assert "| 8 | – | 120.0 | 15.0 | 2000.0 | 4000.0 | 1.0 | 0 | 0.01 |" in text
+    assert "interleaved rounds" not in text.split("### 8 photos")[1].split("###")[0]
+    # Measured in rounds: each round's img/s, and the text says the figures are medians.
+    r["multi_photo"]["rounds"] = 3
+    r["multi_photo"]["points"][1]["rounds_img_s"] = [118.0, 120.0, 125.5]
+    text = report.markdown(r)
+    assert "measured in 3 interleaved rounds, each figure the median of its rounds" in text
+    assert "| 8 | 118.0, 120.0, 125.5 | 120.0 | 15.0 |" in text
     assert "8 photos per request: 1.20x the images/s of one photo per request" in text
     assert "8 photos per request vs 1 (default target, 32 clients): 120.0 vs 100.0 img/s" in (
         report.short_markdown(r)
@@ -177,9 +184,16 @@ def test_batch_choice_against_the_best_fixed_cap() -> None:
         "chosen_rank": 2,
     }
     text = report.markdown(r)
-    assert "| calibrated | 2 chosen (idle img/s by batch: 1: 200, 2: 230, 4: 220) | 90.0 |" in text
-    assert "| fixed | 4 | 120.0 |" in text
-    assert "| fixed | x | | | | | | | |" in text
+    assert "| calibrated | 2 chosen (idle img/s by batch: 1: 200, 2: 230, 4: 220) | – | 90.0 |" in (
+        text
+    )
+    assert "| fixed | 4 | – | 120.0 |" in text
+    assert "| fixed | x | | | | | | | | |" in text
+    r["batch_choice"]["rounds"] = 3
+    r["batch_choice"]["fixed"][2]["rounds_img_s"] = [119.0, 120.0, 130.0]
+    text = report.markdown(r)
+    assert "every start kept up and measured in 3 interleaved rounds" in text
+    assert "| 119.0, 120.0, 130.0 | 120.0 |" in text
     assert (
         "Calibration chose 2: 90.0 img/s, 75% of the best fixed cap (4: 120.0 img/s); "
         "the fixed cap 2 measured 95.0 img/s (rank 2 of 4)." in text
