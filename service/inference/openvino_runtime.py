@@ -322,6 +322,7 @@ class OpenVINORuntime:
         self.head = reference.head
         self.selection: dict[str, float] | None = None
         self.measured: dict[int, float] | None = None
+        self.measured_cpu: dict[int, float] | None = None
         try:
             self.max_abs_diff: float | None = self._check(reference, strict=held_out is None)
             if held_out is not None:

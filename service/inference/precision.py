@@ -137,9 +137,11 @@ def choose(
             continue
         runtime.warm()
         small = [size for size in runtime.buckets if size <= 8]
-        by_size = calibrate(runtime, input_size, sizes=small)
+        cpu: dict[int, float] = {}
+        by_size = calibrate(runtime, input_size, sizes=small, cpu=cpu)
         rates[precision] = max(by_size.values())
         runtime.measured = by_size
+        runtime.measured_cpu = cpu
         built[precision] = runtime
         figures[precision] = {"passed": True, "img_s": round(rates[precision], 1), **_gate(runtime)}
     if not built:

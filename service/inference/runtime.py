@@ -47,6 +47,13 @@ def pad_to_bucket(batch: np.ndarray, buckets: list[int]) -> np.ndarray:
 # What one batch costs the server beyond the model call (stacking, futures, thread hand-off):
 # calibration charges it to every batch, so tiny batches are not flattered.
 BATCH_OVERHEAD_S = 0.002
+# The same in CPU time, for the batch cap of a runtime running batches side by side: per
+# batch, the event loop's share (gathering, the copy into the request, the start, the result
+# handed back to each request) and the hand-off to and from the stream's thread. In process
+# on 2 cores (bench/results/frontend.md) the near-free model cost the loop 0.07 ms and
+# OpenVINO's threads 0.03 ms more per request than the model itself, at ~5.5 requests a
+# batch: about 0.5 ms a batch.
+BATCH_CPU_S = 0.0005
 
 
 def calibration_runs(runtime: Runtime) -> int:
@@ -68,6 +75,7 @@ def calibrate(
     input_size: tuple[int, int],
     runs: int | None = None,
     sizes: list[int] | None = None,
+    cpu: dict[int, float] | None = None,
 ) -> dict[int, float]:
     """Images per second at each bucket, measured on this machine.
 
@@ -77,6 +85,14 @@ def calibrate(
     A runtime that runs batches side by side (`parallelism` > 1) is timed that way: as many
     batches at once as it takes, so the figure is the whole machine's. `sizes`: a subset of
     the buckets (default all); `runs`: passes (default `calibration_runs`).
+
+    `cpu`, when given, is filled with images per CPU-second of this process at each bucket
+    (its least CPU time over the passes, `BATCH_CPU_S` charged to every batch): what a batch
+    size costs, whatever else the machine runs. The fastest run in wall time is not: with
+    another process keeping one of 2 cores busy, a batch of 1 (a few ms) can slip into a
+    moment the other process sleeps and a batch of 4 cannot, so batch 1 looked the fastest
+    (MobileNetV2: 1: 383, 2: 330, 4: 353 img/s) where idle it is the slowest (1: 387, 2: 430,
+    4: 469), while images per CPU-second agreed busy and idle within 4 %.
     """
     runs = calibration_runs(runtime) if runs is None else runs
     h, w = input_size
@@ -84,16 +100,25 @@ def calibrate(
     order = list(sizes or runtime.buckets)
     batches = {size: np.zeros((size, h, w, 3), dtype=np.uint8) for size in order}
     fastest = dict.fromkeys(order, float("inf"))
+    cheapest = dict.fromkeys(order, float("inf"))
     with ThreadPoolExecutor(parallel, thread_name_prefix="calibrate") as pool:
         for _ in range(runs):
             for size in order:
-                start = time.perf_counter()
+                start, used = time.perf_counter(), time.process_time()
                 if parallel == 1:
                     runtime.predict(batches[size])
                 else:
                     list(pool.map(runtime.predict, [batches[size]] * parallel))
                 fastest[size] = min(fastest[size], time.perf_counter() - start)
+                cheapest[size] = min(cheapest[size], time.process_time() - used)
             order.reverse()
+    if cpu is not None:
+        cpu.update(
+            {
+                size: parallel * size / (max(t, 0.0) + parallel * BATCH_CPU_S)
+                for size, t in cheapest.items()
+            }
+        )
     return {size: parallel * size / (t + BATCH_OVERHEAD_S) for size, t in fastest.items()}
 
 
@@ -132,6 +157,8 @@ class Runtime(Protocol):
     # `--runtime auto`: images per second by batch size, measured while choosing this runtime
     # (already warmed then); loading reuses them instead of calibrating again.
     measured: dict[int, float] | None
+    # Images per CPU-second by batch size, measured with `measured` (`calibrate`'s `cpu`).
+    measured_cpu: dict[int, float] | None
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         """uint8 (n, h, w, 3) -> float32 (n, classes): `head(raw(batch))`."""
@@ -188,6 +215,7 @@ class KerasBase:
         self.detail: str | None = None
         self.selection: dict[str, float] | None = None
         self.measured: dict[int, float] | None = None
+        self.measured_cpu: dict[int, float] | None = None
 
     def _run(self, padded: np.ndarray) -> Any:
         raise NotImplementedError

@@ -157,6 +157,7 @@ def _fastest(candidates: list[Runtime], input_size: tuple[int, int]) -> Runtime:
         return candidates[0]
     rates: dict[str, float] = {}
     by_size: dict[str, dict[int, float]] = {}
+    cpus: dict[str, dict[int, float] | None] = {}
     for runtime in candidates:
         # No warm-up of every bucket first: calibration keeps each size's fastest run, so its
         # first pass (the one that compiles) never counts, and only the winner needs the
@@ -164,7 +165,13 @@ def _fastest(candidates: list[Runtime], input_size: tuple[int, int]) -> Runtime:
         # A runtime `--precision auto` just measured (an OpenVINO precision chosen now, not
         # read from the cache) keeps those figures: the same sizes, the same passes.
         small = [size for size in runtime.buckets if size <= 8]
-        by_size[label(runtime)] = runtime.measured or calibrate(runtime, input_size, sizes=small)
+        if runtime.measured:
+            by_size[label(runtime)] = runtime.measured
+            cpus[label(runtime)] = getattr(runtime, "measured_cpu", None)
+        else:
+            cpu: dict[int, float] = {}
+            by_size[label(runtime)] = calibrate(runtime, input_size, sizes=small, cpu=cpu)
+            cpus[label(runtime)] = cpu
         rates[label(runtime)] = max(by_size[label(runtime)].values())
     chosen = max(candidates, key=lambda r: rates[label(r)])
     chosen.warm()
@@ -179,4 +186,5 @@ def _fastest(candidates: list[Runtime], input_size: tuple[int, int]) -> Runtime:
     _note(chosen, measured)
     chosen.selection = {name: round(rate, 1) for name, rate in rates.items()}
     chosen.measured = by_size[label(chosen)]
+    chosen.measured_cpu = cpus[label(chosen)]
     return chosen

@@ -93,3 +93,61 @@ def test_runtime_auto_reuses_figures_precision_auto_just_measured():
     assert keras.warmed
     assert sorted(keras.measured) == [1, 2, 4, 8]
     assert openvino.measured == {1: 300.0, 2: 400.0, 4: 380.0, 8: 350.0}
+
+
+class _Burning(_Counting):
+    """Burns CPU for each batch: a fixed cost per image, and sleeps (no CPU) a fixed time per
+    batch, as a batch of 1 can slip past a busy neighbour's time slice and a large one cannot."""
+
+    def __init__(self, parallelism: int, cpu_per_image_s: float, sleep_s: dict[int, float]):
+        super().__init__(parallelism)
+        self.cpu_per_image_s = cpu_per_image_s
+        self.sleep_s = sleep_s
+
+    def predict(self, batch):
+        import time
+
+        end = time.thread_time() + self.cpu_per_image_s * len(batch)
+        while time.thread_time() < end:
+            pass
+        time.sleep(self.sleep_s.get(len(batch), 0.0))
+
+
+def test_calibration_also_measures_images_per_cpu_second():
+    from kerasserve.service.inference.runtime import BATCH_CPU_S
+
+    # Wall time flatters batch 1 (no wait) against 4 (a 30 ms wait, as on a busy machine);
+    # CPU time does not see the wait: every image costs 2 ms, every batch BATCH_CPU_S.
+    runtime = _Burning(2, 0.002, {4: 0.030})
+    cpu: dict[int, float] = {}
+    wall = calibrate(runtime, (8, 8), runs=3, sizes=[1, 4], cpu=cpu)
+    assert wall[1] > wall[4]
+    assert sorted(cpu) == [1, 4]
+    for size in (1, 4):
+        expected = 2 * size / (2 * size * 0.002 + 2 * BATCH_CPU_S)
+        assert cpu[size] == pytest.approx(expected, rel=0.25), (size, cpu)
+    assert cpu[4] > cpu[1]
+    assert best_batch(cpu, 0.95) == 4
+    assert best_batch(wall, 0.95) == 1
+
+
+def test_runtime_auto_passes_on_the_cpu_figures_it_measured_or_was_given():
+    from kerasserve.service.inference.runtime_factory import _fastest
+
+    given = {1: 200.0, 2: 230.0, 4: 240.0, 8: 220.0}
+    openvino = _Candidate("openvino", 2, measured={1: 300.0, 2: 400.0, 4: 380.0, 8: 350.0})
+    openvino.measured_cpu = given
+    keras = _Candidate("keras", 1)
+    keras.measured_cpu = None
+    chosen = _fastest([openvino, keras], (8, 8))
+    assert chosen is keras  # the fake Keras runs in no time
+    assert sorted(keras.measured_cpu) == [1, 2, 4, 8]  # measured with its wall figures
+    keras.measured = None
+    alone = _Candidate("other", 1)
+    alone.measured_cpu = None
+    assert _fastest([openvino, alone], (8, 8)) is alone
+    openvino.calls.clear()
+    slow = _Candidate("slow", 1, measured={1: 1.0, 2: 1.0, 4: 1.0, 8: 1.0})
+    slow.measured_cpu = None
+    assert _fastest([openvino, slow], (8, 8)) is openvino
+    assert openvino.measured_cpu is given
