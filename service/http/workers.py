@@ -67,10 +67,12 @@ def available_cores(cgroup: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
 def auto_workers(cores: int) -> int:
     """`--workers auto`: one worker below 4 cores, else one per two cores.
 
-    Measured on 2 cores (see docs/deploy.md): one process already keeps ~1.5 cores busy and
-    the load generator needs the rest, so a second worker only adds contention. Above that,
-    each worker gets two cores (one for its event loop and decoding, one or more for its
-    model), which keeps a worker's threads off its neighbours'.
+    Measured on 2 cores (docs/deploy.md, 3 interleaved passes in each of two benchmark runs):
+    MobileNetV2 served 1.17x and 1.27x as much with one worker as with two at 32 clients (one
+    process keeps 1.94 cores busy; two halve each one's inference threads and batches); only a
+    model that costs almost nothing served more with two. Above that, each worker gets two
+    cores (one for its event loop and decoding, one or more for its model), which keeps a
+    worker's threads off its neighbours'.
     """
     return 1 if cores < 4 else cores // 2
 
