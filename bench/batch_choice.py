@@ -2,17 +2,19 @@
 
 kerasserve learns the batch size from live traffic only on a runtime that runs one batch at
 a time (Keras). OpenVINO runs a batch per stream, so its cap is chosen once, at start-up:
-each bucket is timed idle and the smallest size within 90% of the best throughput caps the
-batches (service/inference/loading.py, `best_batch`). Whether that choice is as good as the
-best the live load could have had is what this measures: `kerasserve serve --runtime
-openvino` (MobileNetV2, random weights) started (a) with its default calibration, then
-(b) with `--no-calibrate-batch` at each fixed `--max-batch-size` in 1, 2, 4, 8, 16; every
-start is kept up and measured at 32 clients in `plan.spread_rounds` interleaved rounds (the
-order rotating), and a start's figure is the median of its rounds. The answer: img/s at each fixed cap, the cap calibration chose,
-and its img/s as a share of the best fixed cap's. Part of `python -m bench` (target
-`batch-choice`); alone:
+each bucket is timed idle and the smallest size within 95% of the best images per
+CPU-second caps the batches (service/inference/loading.py, `best_batch`; runtime.py,
+`calibrate`). Whether that choice is as good as the best the live load could have had is
+what this measures: `kerasserve serve --runtime openvino` (MobileNetV2, random weights)
+started (a) with its default calibration, then (b) with `--no-calibrate-batch` at each fixed
+`--max-batch-size` in 1, 2, 4, 8, 16; every start is kept up and measured at 32 clients in
+`plan.spread_rounds` interleaved rounds (the order rotating), and a start's figure is the
+median of its rounds. The answer: img/s at each fixed cap, the cap calibration chose, and its
+img/s as a share of the best fixed cap's. Part of `python -m bench` (target `batch-choice`);
+alone:
 
-    python -m bench.batch_choice [--sizes 1,2,4,8,16] [--clients 32] [--duration 7] [--out DIR]
+    python -m bench.batch_choice [--sizes 1,2,4,8,16] [--clients 32] [--rounds 3] [--duration 7]
+        [--out DIR]
 """
 
 from __future__ import annotations
