@@ -60,7 +60,7 @@ async def measure(plan: Any, work: Path, budget: dict[str, float]) -> dict[str, 
     """The calibrated start and one start per fixed cap in `plan.batch_sizes`, all kept up,
     then measured in `plan.spread_rounds` interleaved rounds; each figure is the median of its
     rounds (one after another, minutes apart, the host's drift showed as a better or worse cap)."""
-    from bench.run import _median_point, _requests, _rotated, log, quietest_point, start_ready
+    from bench.run import _median_point, in_rounds, start_ready
 
     photos = images.load(plan.variant)
     clients = plan.spread_clients
@@ -75,7 +75,6 @@ async def measure(plan: Any, work: Path, budget: dict[str, float]) -> dict[str, 
     runs += [(size, fixed_target(plan.server_args, size)) for size in plan.batch_sizes]
     figures: dict[int | None, dict[str, Any]] = {}
     up: list[tuple[int | None, servers.Running, dict[str, Any]]] = []
-    points: dict[int | None, list[dict[str, Any]]] = {}
     try:
         for size, target in runs:
             server, entry = await start_ready(target, plan, work, photos)
@@ -86,18 +85,8 @@ async def measure(plan: Any, work: Path, budget: dict[str, float]) -> dict[str, 
                 }
             else:
                 up.append((size, server, entry))
-                points[size] = []
-        for n in range(rounds):
-            for size, server, entry in _rotated(up, n):
-                point = await quietest_point(
-                    server, _requests(server, photos), clients, plan, budget
-                )
-                points[size].append(point)
-                log(
-                    f"{server.target.name}, round {n + 1}: {point['img_s']:.1f} img/s at "
-                    f"{clients} clients, batch cap {entry.get('max_batch_size')}, mean batch "
-                    f"{point['mean_batch'] or 0:.1f}"
-                )
+        keyed = [(size, server) for size, server, _ in up]
+        points = await in_rounds(keyed, photos, rounds, plan, budget)
     finally:
         for _, server, _ in up:
             server.stop()

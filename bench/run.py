@@ -6,8 +6,8 @@ TensorFlow server at a time: seven side by side would not fit a small machine's 
 an idle neighbour is not free), then fresh starts of kerasserve's default target for the
 spread (started one after another, then measured at 32 clients in interleaved rounds), then
 the ceiling, the near-free model and MobileNetV2's default at 1 and 2 workers again, side by
-side in interleaved passes (the front-end and worker checks compare their medians), then `--runtime keras`
-and the raw Keras limit in turn (`run_keras_vs_raw`), then the two extra
+side in interleaved passes (the front-end and worker checks compare their medians), then
+`--runtime keras` and the raw Keras limit in turn (`run_keras_vs_raw`), then the two extra
 measurements (`multi-photo`: 8 photos per request against 1, bench/multi_photo.py;
 `batch-choice`: OpenVINO's start-up batch calibration against each fixed batch size,
 bench/batch_choice.py), then, with `raw_passes=2`, the MobileNetV2 raw limits again (the
@@ -53,10 +53,11 @@ RAW_TARGETS: dict[str, list[str]] = {
 }
 RESNET50_RAW = tuple(name for name in RAW_TARGETS if name.startswith("raw-resnet50-"))
 # The targets the front-end and worker checks compare with each other (the near-free model
-# against the ceiling; 1 worker against 2, for MobileNetV2 and the near-free model): after the servers, measured again side by side
-# in interleaved passes (`run_side_by_side`), so that their ratios do not hold the host's
-# drift over the minutes between their own points.
+# against the ceiling; 1 worker against 2, for MobileNetV2 and the near-free model): after
+# the servers, measured again side by side in interleaved passes (`run_side_by_side`), so
+# that their ratios do not hold the host's drift over the minutes between their own points.
 T = TypeVar("T")
+K = TypeVar("K")
 SIDE_BY_SIDE = ("ceiling", "nearfree", "nearfree-2w", "default", servers.DEFAULT_2W)
 # Measurements of their own, after the servers (each starts the servers it needs).
 MULTI_PHOTO = "multi-photo"
@@ -421,14 +422,8 @@ async def run_spread(
                 skipped.append({"start": start, "skipped": entry["reason"]})
             else:
                 ready.append((start, server, entry))
-        rounds: dict[int, list[dict[str, Any]]] = {start: [] for start, _, _ in ready}
-        for n in range(plan.spread_rounds):
-            for start, server, _ in _rotated(ready, n):
-                point = await quietest_point(
-                    server, _requests(server, photos), plan.spread_clients, plan, budget
-                )
-                rounds[start].append(point)
-                log(f"start {start}, round {n + 1}: {_point_line(point)}")
+        up = [(start, server) for start, server, _ in ready]
+        rounds = await in_rounds(up, photos, plan.spread_rounds, plan, budget, "start")
     finally:
         for _, server, entry in ready:
             entry["peak_rss_mb"] = server.peak_rss_mb()
@@ -438,6 +433,30 @@ async def run_spread(
         figure["rounds_img_s"] = [p["img_s"] for p in rounds[start]]
     out["spread"]["rounds"] = plan.spread_rounds
     out["spread"]["starts"] = sorted(figures + skipped, key=lambda f: int(f["start"]))
+
+
+async def in_rounds(
+    up: list[tuple[K, Running]],
+    photos: list[images.Photo],
+    rounds: int,
+    plan: Plan,
+    budget: dict[str, float],
+    what: str = "",
+) -> dict[K, list[dict[str, Any]]]:
+    """Every server of `up` measured at `spread_clients` once per round, the order rotating
+    between rounds: each key's points, in round order (`_median_point` makes them one).
+    `what` names the key in the log ("start": "start 2, round 1: ..."); the point's own line
+    names the target."""
+    points: dict[K, list[dict[str, Any]]] = {key: [] for key, _ in up}
+    for n in range(max(1, rounds)):
+        for key, server in _rotated(up, n):
+            point = await quietest_point(
+                server, _requests(server, photos), plan.spread_clients, plan, budget
+            )
+            points[key].append(point)
+            named = f"{what} {key}, round" if what else "round"
+            log(f"{named} {n + 1}: {_point_line(point)}")
+    return points
 
 
 def _rotated(items: list[T], n: int) -> list[T]:
